@@ -1,0 +1,198 @@
+"""Quality rules declared in a rules file (SPEC §3), compiled to predicates.
+
+A rule names a *check* (a small, fixed vocabulary implemented here), the
+streams it applies to and an action (``warn``, ``drop``, ``fail``), like
+Delta Live Tables expectations. The rules themselves live in YAML.
+
+>>> rules = load_rules_text('''
+... rules:
+...   - {name: json_parse, check: json, action: drop}
+...   - {name: conf, streams: [stt], check: range, field: confidence, min: 0, max: 1, action: drop}
+... ''')
+>>> [r.name for r in rules.record_rules], rules.stage_rules["json"].action
+(['conf'], 'drop')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+from scout_contract import Event, SourceRecord, stream_of, ts_millis
+
+Action = Literal["warn", "drop", "fail"]
+STAGES = ("json", "schema_known", "contract")
+STREAMS = frozenset({"stt", "visual", "heartbeat", "feedback"})
+_ACTIONS = frozenset({"warn", "drop", "fail"})
+_FIXED_LABELS = frozenset({"face", "person", "hand"})
+
+Predicate = Callable[[Event, SourceRecord], bool]
+
+
+class RulesError(ValueError):
+    """The rules file is invalid."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compiled rule: ``passes(event, record)`` is True when the record is fine."""
+
+    name: str
+    check: str
+    action: Action
+    streams: frozenset[str]
+    passes: Predicate = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A parsing stage (json, schema_known, contract) and the rule governing it."""
+
+    name: str
+    action: Action
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Stage rules (keyed by check) and the per-record rules, in file order."""
+
+    stage_rules: dict[str, Stage]
+    record_rules: tuple[Rule, ...]
+
+    def for_stream(self, stream: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.record_rules if stream in r.streams)
+
+
+def _walk(obj: Any, path: list[str]) -> Iterator[Any]:
+    """Yield every value at a dotted path; ``name[]`` iterates a list."""
+    if not path:
+        yield obj
+        return
+    head, rest = path[0], path[1:]
+    many = head.endswith("[]")
+    name = head[:-2] if many else head
+    value = getattr(obj, name, None) if name else obj
+    if value is None:
+        return
+    if many:
+        for item in value:
+            yield from _walk(item, rest)
+    else:
+        yield from _walk(value, rest)
+
+
+def _values(spec: dict[str, Any], rule_name: str) -> Callable[[Event], Iterator[Any]]:
+    if "field" not in spec:
+        raise RulesError(f"rule {rule_name!r}: check {spec['check']!r} needs a 'field'")
+    path = str(spec["field"]).split(".")
+    return lambda ev: _walk(ev, path)
+
+
+def _label_known(label: str) -> bool:
+    if label in _FIXED_LABELS:
+        return True
+    kind, _, name = label.partition(":")
+    return kind in ("brand", "gesture") and bool(name)
+
+
+def _compile(spec: dict[str, Any], name: str) -> Predicate:
+    check = spec["check"]
+    if check == "range":
+        values = _values(spec, name)
+        lo = float(spec.get("min", float("-inf")))
+        hi = float(spec.get("max", float("inf")))
+        return lambda ev, rec: all(lo <= v <= hi for v in values(ev))
+    if check in ("max_length", "list_length", "min_length"):
+        values = _values(spec, name)
+        lo = int(spec.get("min", 0))
+        hi = int(spec.get("max", 2**62))
+        return lambda ev, rec: all(lo <= len(v) <= hi for v in values(ev))
+    if check == "in_set":
+        values = _values(spec, name)
+        allowed = frozenset(spec["values"])
+        return lambda ev, rec: all(v in allowed for v in values(ev))
+    if check == "label_known":
+        values = _values(spec, name)
+        return lambda ev, rec: all(_label_known(v) for v in values(ev))
+    if check == "ts_min":
+        bound = ts_millis(datetime.fromisoformat(str(spec["min"]).replace("Z", "+00:00")))
+        return lambda ev, rec: ts_millis(ev.ts) >= bound
+    if check == "ts_max_skew":
+        skew_ms = int(float(spec["max_seconds"]) * 1000)
+        return lambda ev, rec: ts_millis(ev.ts) <= rec.timestamp_ms + skew_ms
+    if check == "key_matches":
+        return lambda ev, rec: rec.key == (ev.store_id if stream_of(ev) == "feedback" else ev.device_id)
+    raise RulesError(f"rule {name!r}: unknown check {check!r}")
+
+
+def parse_rules(doc: Any) -> RuleSet:
+    """Validate and compile a parsed rules document."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RulesError("a rules file is a mapping with a 'rules' list")
+    stages: dict[str, Stage] = {}
+    record_rules: list[Rule] = []
+    seen: set[str] = set()
+    for spec in doc["rules"]:
+        if not isinstance(spec, dict) or not {"name", "check", "action"} <= spec.keys():
+            raise RulesError(f"every rule needs name, check and action: {spec!r}")
+        name, check, action = str(spec["name"]), str(spec["check"]), spec["action"]
+        if name in seen:
+            raise RulesError(f"rule name {name!r} appears twice")
+        seen.add(name)
+        if action not in _ACTIONS:
+            raise RulesError(f"rule {name!r}: action must be one of {sorted(_ACTIONS)}, not {action!r}")
+        streams = frozenset(spec.get("streams", STREAMS))
+        if not streams <= STREAMS:
+            raise RulesError(f"rule {name!r}: unknown streams {sorted(streams - STREAMS)}")
+        if check in STAGES:
+            if action == "warn":
+                raise RulesError(f"rule {name!r}: a record failing {check!r} cannot be kept (use drop or fail)")
+            stages[check] = Stage(name, action)
+            continue
+        record_rules.append(Rule(name, check, action, streams, _compile(spec, name)))
+    for check in STAGES:
+        stages.setdefault(check, Stage(check, "drop"))
+    return RuleSet(stages, tuple(record_rules))
+
+
+def load_rules_text(text: str) -> RuleSet:
+    return parse_rules(yaml.safe_load(text))
+
+
+def load_rules(path: Path | None = None) -> RuleSet:
+    """Load a rules file; ``None`` loads the rules shipped with the package."""
+    if path is None:
+        text = resources.files("dataflows.resources").joinpath("rules.yaml").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    try:
+        return load_rules_text(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"rules file is not valid YAML: {exc}") from exc
+
+
+def stage_failure(payload: bytes) -> tuple[str, str]:
+    """Classify why a payload failed typed decoding: ``(stage, message)``."""
+    from scout_contract import SCHEMAS, decode_event
+
+    try:
+        obj = msgspec.json.decode(payload)
+    except msgspec.DecodeError as exc:
+        return "json", f"invalid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return "json", f"payload is a JSON {type(obj).__name__}, not an object"
+    schema = obj.get("schema")
+    if schema not in SCHEMAS:
+        return "schema_known", f"unknown schema {schema!r}"
+    try:
+        decode_event(payload)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return "contract", str(exc)
+    return "contract", "decoded on retry"  # pragma: no cover - defensive

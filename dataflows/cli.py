@@ -1,0 +1,246 @@
+"""``scout``: one CLI for the cloud half (simulate, migrate, run, summarise).
+
+Configuration precedence: flags > ``SCOUT_*`` environment > ``scout.toml``
+(or ``SCOUT_CONFIG``) > defaults. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.table import Table
+
+from dataflows.config import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Warehouse schema.")
+contract_app = typer.Typer(no_args_is_help=True, help="The event contract.")
+app.add_typer(db_app, name="db")
+app.add_typer(contract_app, name="contract")
+console = Console(width=None if sys.stdout.isatty() else 120)
+log = structlog.get_logger("scout")
+
+SinkOpt = Annotated[str | None, typer.Option("--sink", help="ClickHouse DSN (chdb:///path or http(s)://…)")]
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+def _settings(**flags: object) -> Settings:
+    try:
+        s = load_settings(**flags)
+    except Exception as exc:  # pydantic ValidationError, TOML errors, unreadable secret file
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    _configure_logging(s.log_level)
+    return s
+
+
+def _client(s: Settings):  # type: ignore[no-untyped-def]
+    from dataflows.warehouse import connect
+
+    password = s.clickhouse_password.get_secret_value() if s.clickhouse_password else None
+    return connect(s.sink, s.clickhouse_user, password)
+
+
+@dataclass
+class _Timings:
+    rows: list[tuple[str, float, str]]
+
+    @contextmanager
+    def stage(self, name: str, detail: str = ""):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        holder = {"detail": detail}
+        yield holder
+        self.rows.append((name, time.perf_counter() - t0, holder["detail"]))
+
+    def table(self) -> Table:
+        t = Table(title="Stages", title_justify="left", header_style="bold cyan")
+        t.add_column("stage")
+        t.add_column("seconds", justify="right")
+        t.add_column("detail")
+        for name, secs, detail in self.rows:
+            t.add_row(name, f"{secs:.2f}", detail)
+        return t
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+# -- commands ------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Topic file to write (JSON lines, SPEC §2 file form)")],
+    stores: int = 4,
+    devices: Annotated[int, typer.Option(help="Devices per store")] = 2,
+    hours: float = 2.0,
+    seed: int = 7,
+    customers_per_hour: float = 20.0,
+    fps: float = 1.0,
+    malformed_rate: float = 0.002,
+    duplicate_rate: float = 0.005,
+    out_of_order_rate: float = 0.02,
+    late_rate: float = 0.001,
+    silent_devices: int = 1,
+) -> None:
+    """Simulate stores and write their events as a topic file."""
+    from dataflows.simulator import SimConfig, simulate as run_sim, write_topic_file
+
+    cfg = SimConfig(
+        stores=stores, devices_per_store=devices, hours=hours, seed=seed, customers_per_hour=customers_per_hour,
+        fps=fps, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
+        out_of_order_rate=out_of_order_rate, late_rate=late_rate, silent_devices=silent_devices,
+    )  # fmt: skip
+    expected = int(stores * devices * hours * 1500)
+    with _progress() as bar:
+        task = bar.add_task("simulating", total=expected)
+        n = write_topic_file(run_sim(cfg), out, lambda k: bar.advance(task, k))
+        bar.update(task, total=n, completed=n)
+    console.print(f"wrote {n:,} records to {out}")
+
+
+@db_app.command("migrate")
+def db_migrate(sink: SinkOpt = None) -> None:
+    """Apply the numbered migrations in clickhouse/migrations (idempotent)."""
+    from dataflows.warehouse import migrate
+
+    s = _settings(sink=sink)
+    applied = migrate(_client(s))
+    console.print(f"migrations applied: {', '.join(applied) if applied else 'none (schema up to date)'}")
+
+
+@app.command()
+def run(
+    source: Annotated[list[str], typer.Option("--source", help="file:PATH (repeatable)")],
+    sink: SinkOpt = None,
+    rules: Annotated[Path | None, typer.Option(help="Quality rules file (YAML)")] = None,
+    batch_size: int | None = None,
+    recovery_dir: Annotated[Path | None, typer.Option(help="Bytewax recovery directory")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port")] = None,
+    summary: Annotated[bool, typer.Option(help="Print the summary at the end")] = True,
+) -> None:
+    """Run the dataflow over topic files into ClickHouse (bronze → silver → gold)."""
+    s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
+                  metrics_port=metrics_port)  # fmt: skip
+    _run(s, source, summary)
+
+
+def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
+    from dataflows.bronze.rules import RulesError
+    from dataflows.bronze.validate import QualityRuleFailure
+    from dataflows.runner import RunStats, SourceError, make_flow, parse_source, run_flow
+    from dataflows.summary import print_summary
+    from dataflows.warehouse import migrate
+
+    timings = timings or _Timings([])
+    if s.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(s.metrics_port, addr="127.0.0.1")
+    try:
+        paths = [parse_source(x) for x in sources]
+        client = _client(s)
+        with timings.stage("migrate"):
+            migrate(client)
+        stats = RunStats()
+        total = sum(p.stat().st_size for p in paths if p.is_file())
+        with timings.stage("dataflow") as st, _progress() as bar:
+            task = bar.add_task("bronze → silver → gold", total=total)
+            flow = make_flow(s, paths, client, lambda k: bar.advance(task, k), stats.on_write)
+            run_flow(flow, s)
+            st["detail"] = f"{sum(stats.rows.values()):,} rows written"
+    except (SourceError, RulesError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    except QualityRuleFailure as exc:
+        console.print(f"[red]stopped by a quality rule:[/red] {exc}")
+        raise typer.Exit(3) from exc
+    log.info("dataflow finished", rows=stats.rows)
+    if summary:
+        with timings.stage("summary"):
+            print_summary(client, console)
+        console.print(timings.table())
+
+
+@app.command()
+def summary(sink: SinkOpt = None) -> None:
+    """Print rows per layer, quarantine reasons, interactions, health, brands."""
+    from dataflows.summary import print_summary
+
+    print_summary(_client(_settings(sink=sink)), console)
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Where the demo writes its files")] = Path(".scout"),
+    stores: int = 4,
+    devices: int = 2,
+    hours: float = 2.0,
+    seed: int = 7,
+) -> None:
+    """Simulate stores → run the dataflow into embedded chDB → print a summary."""
+    import shutil
+
+    from dataflows.simulator import SimConfig, simulate as run_sim, write_topic_file
+
+    timings = _Timings([])
+    ch_dir = workdir / "ch"
+    if ch_dir.exists():
+        shutil.rmtree(ch_dir)  # a demo starts from an empty warehouse
+    events = workdir / "events.jsonl"
+    cfg = SimConfig(stores=stores, devices_per_store=devices, hours=hours, seed=seed)
+    with timings.stage("simulate") as st, _progress() as bar:
+        task = bar.add_task("simulating stores", total=int(stores * devices * hours * 1500))
+        n = write_topic_file(run_sim(cfg), events, lambda k: bar.advance(task, k))
+        bar.update(task, total=n, completed=n)
+        st["detail"] = f"{n:,} records, {stores} stores × {devices} devices × {hours:g} h"
+    s = _settings(sink=f"chdb://{ch_dir.resolve()}")
+    _run(s, [f"file:{events}"], summary=True, timings=timings)
+
+
+@contract_app.command("schema")
+def contract_schema() -> None:
+    """Print the JSON Schema of the event contract."""
+    from scout_contract.jsonschema import event_json_schema
+
+    sys.stdout.write(json.dumps(event_json_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

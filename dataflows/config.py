@@ -1,0 +1,111 @@
+"""Configuration: flags > environment (``SCOUT_…``) > config file > defaults.
+
+The config file is TOML (``scout.toml`` in the working directory, or the path
+in ``SCOUT_CONFIG``). Secrets (ClickHouse password) come only from the
+environment or a file named by ``SCOUT_CLICKHOUSE_PASSWORD_FILE``; they are
+``SecretStr`` so they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from scout_contract.topics import INPUT_TOPICS
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Event-time parameters of the silver join and the gold windows."""
+
+    session_gap_ms: int = 30_000
+    out_of_orderness_ms: int = 10_000
+    #: How long (event time, per store) gold windows stay in memory for updates.
+    gold_retention_ms: int = 48 * 3_600_000
+    #: Timezone whose midnight starts a gold *day* (hours are the same everywhere here).
+    day_timezone: str = "Asia/Manila"
+    #: Device-hour status: HEALTHY at or above this share of expected heartbeats.
+    healthy_ratio: float = 0.8
+    hot_temp_c: float = 80.0
+    low_disk_mb: float = 500.0
+    backlog_depth: int = 1_000
+
+
+class Topics(BaseModel):
+    stt: str = INPUT_TOPICS["stt"]
+    visual: str = INPUT_TOPICS["visual"]
+    heartbeat: str = INPUT_TOPICS["heartbeat"]
+    feedback: str = INPUT_TOPICS["feedback"]
+
+    def topic_streams(self) -> dict[str, str]:
+        return {self.stt: "stt", self.visual: "visual", self.heartbeat: "heartbeat", self.feedback: "feedback"}
+
+
+class Settings(BaseSettings):
+    """Everything ``scout`` reads from the environment or the config file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCOUT_", env_nested_delimiter="__", toml_file="scout.toml", extra="forbid"
+    )
+
+    sink: str = "chdb://./.scout/ch"
+    clickhouse_user: str | None = None
+    clickhouse_password: SecretStr | None = None
+    clickhouse_password_file: Path | None = None
+    rules_file: Path | None = None
+    lexicon_file: Path | None = None
+    batch_size: int = Field(default=5_000, ge=1, le=1_000_000)
+    session_gap_s: float = Field(default=30.0, gt=0)
+    out_of_orderness_s: float = Field(default=10.0, ge=0)
+    gold_retention_h: float = Field(default=48.0, gt=0)
+    day_timezone: str = "Asia/Manila"
+    healthy_ratio: float = Field(default=0.8, gt=0, le=1)
+    metrics_port: int | None = None
+    recovery_dir: Path | None = None
+    snapshot_interval_s: float = Field(default=10.0, gt=0)
+    log_level: str = "INFO"
+    topics: Topics = Topics()
+
+    @model_validator(mode="after")
+    def _password_from_file(self) -> Settings:
+        if self.clickhouse_password is None and self.clickhouse_password_file is not None:
+            secret = self.clickhouse_password_file.read_text("utf-8").strip()
+            self.clickhouse_password = SecretStr(secret)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("SCOUT_CONFIG", "scout.toml")
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=toml_path)
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    def windows(self) -> WindowConfig:
+        return WindowConfig(
+            session_gap_ms=int(self.session_gap_s * 1000),
+            out_of_orderness_ms=int(self.out_of_orderness_s * 1000),
+            gold_retention_ms=int(self.gold_retention_h * 3_600_000),
+            day_timezone=self.day_timezone,
+            healthy_ratio=self.healthy_ratio,
+        )
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Build settings; flags given as ``None`` fall through to env/file/defaults."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None})

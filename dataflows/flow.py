@@ -1,0 +1,148 @@
+"""The Bytewax dataflow: a thin wiring of the plain-Python stages.
+
+    records ─ bronze_validate ─┬─ quarantine + dq rows ──────────────┐
+                               └─ key_by_clock ─ event_clock ─┬─ bronze/silver/late rows ─┤
+                                   (device, or store/<id>)    └─ facts_by_store ─ gold_windows ─ gold rows ─┤
+                                                                                     clickhouse ◀─┘
+
+Items between steps are *batches* (a list of records, the events of one key,
+the facts of one store), so Bytewax's per-item cost is paid per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
+from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import Sink
+
+from dataflows.bronze.rules import RuleSet
+from dataflows.bronze.validate import Accepted, ValidationResult, Validator
+from dataflows.config import WindowConfig
+from dataflows.gold.windows import StoreGold
+from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
+from dataflows.silver.annotate import Lexicon
+from dataflows.silver.device import DeviceClock, Fact, KeyOutput
+from dataflows.silver.sessions import SessionWindows
+from dataflows.tables import TableRows
+from scout_contract import SourceRecord
+
+NowMs = Callable[[], int]
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# -- stateful logics (Bytewax adapters around DeviceClock / StoreGold) --------
+
+
+class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, Any]):
+    def __init__(self, clock: DeviceClock, now_ms: NowMs) -> None:
+        self.clock = clock
+        self.now_ms = now_ms
+
+    def on_batch(self, values: list[list[Accepted]]) -> tuple[Iterable[KeyOutput], bool]:
+        events = values[0] if len(values) == 1 else [a for batch in values for a in batch]
+        return [self.clock.process(events, self.now_ms())], StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[KeyOutput], bool]:
+        return [self.clock.flush(self.now_ms())], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> Any:
+        return (self.clock.max_ts, self.clock.seen, self.clock.sessions.open)
+
+
+class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, StoreGold]):
+    def __init__(self, gold: StoreGold, now_ms: NowMs) -> None:
+        self.gold = gold
+        self.now_ms = now_ms
+
+    def on_batch(self, values: list[list[Fact]]) -> tuple[Iterable[TableRows], bool]:
+        facts = values[0] if len(values) == 1 else [f for batch in values for f in batch]
+        return [self.gold.apply(facts, self.now_ms())], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> StoreGold:
+        return self.gold
+
+
+# -- stateless steps ------------------------------------------------------------
+
+
+def _rejected_rows(result: ValidationResult) -> TableRows:
+    rows = TableRows()
+    rows.extend("quarantine_events", result.quarantine_rows)
+    rows.extend("dq_rule_metrics", result.dq_rows)
+    QUARANTINED.inc(len(result.quarantine_rows))
+    return rows
+
+
+def _by_clock_key(result: ValidationResult) -> list[tuple[str, list[Accepted]]]:
+    groups: dict[str, list[Accepted]] = {}
+    for acc in result.accepted:
+        groups.setdefault(acc.key, []).append(acc)
+        ACCEPTED.labels(acc.stream).inc()
+    return list(groups.items())
+
+
+def _key_rows(key_out: tuple[str, KeyOutput]) -> TableRows:
+    rows = key_out[1].rows
+    for row in rows.rows.get("late_events", ()):
+        LATE.labels(str(row[5])).inc()
+    return rows
+
+
+def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, list[Fact]]]:
+    groups: dict[str, list[Fact]] = {}
+    for fact in key_out[1].facts:
+        groups.setdefault(fact.store_id, []).append(fact)
+    return list(groups.items())
+
+
+def build_flow(
+    source: Source[list[SourceRecord]],
+    sink: Sink[TableRows],
+    rules: RuleSet,
+    lexicon: Lexicon,
+    windows: WindowConfig,
+    topic_streams: dict[str, str] | None = None,
+    now_ms: NowMs = _wall_ms,
+    flow_id: str = "scout",
+) -> Dataflow:
+    """Assemble the bronze → silver → gold dataflow between a source and a sink."""
+    validator = Validator(rules, topic_streams, now_ms)
+
+    def validate(records: list[SourceRecord]) -> ValidationResult:
+        with VALIDATE_SECONDS.time():
+            return validator.validate(records)
+
+    def clock_builder(resume: Any) -> _EventClockLogic:
+        clock = DeviceClock(windows, lexicon)
+        if resume is not None:
+            clock.max_ts, clock.seen, open_sessions = resume
+            clock.sessions = SessionWindows(windows.session_gap_ms)
+            clock.sessions.open = open_sessions
+        return _EventClockLogic(clock, now_ms)
+
+    def gold_builder(resume: StoreGold | None) -> _GoldLogic:
+        # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.
+        return _GoldLogic(resume or StoreGold("", windows), now_ms)
+
+    flow = Dataflow(flow_id)
+    batches = op.input("records", flow, source)
+    validated = op.map("bronze_validate", batches, validate)
+    rejected = op.map("quarantine_rows", validated, _rejected_rows)
+    keyed = op.flat_map("key_by_clock", validated, _by_clock_key)
+    per_key = op.stateful_batch("event_clock", keyed, clock_builder)
+    key_rows = op.map("key_rows", per_key, _key_rows)
+    store_facts = op.flat_map("facts_by_store", per_key, _facts_by_store)
+    gold = op.stateful_batch("gold_windows", store_facts, gold_builder)
+    gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
+    everything = op.merge("all_rows", rejected, key_rows, gold_rows)
+    op.output("clickhouse", everything, sink)
+    return flow

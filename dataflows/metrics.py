@@ -1,0 +1,17 @@
+"""Prometheus metrics of the dataflow (served with ``scout run --metrics-port``)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+RECORDS_IN = Counter("scout_records_in_total", "Records read from a source", ["source"])
+ACCEPTED = Counter("scout_events_accepted_total", "Events that passed the quality rules", ["stream"])
+QUARANTINED = Counter("scout_records_quarantined_total", "Records sent to quarantine_events")
+LATE = Counter("scout_events_late_total", "Events older than their key's watermark", ["stream"])
+ROWS_WRITTEN = Counter("scout_rows_written_total", "Rows inserted into ClickHouse", ["table"])
+INSERT_SECONDS = Histogram(
+    "scout_insert_seconds", "Time of one ClickHouse insert", ["table"], buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10)
+)
+VALIDATE_SECONDS = Histogram(
+    "scout_validate_batch_seconds", "Time to validate one source batch", buckets=(0.001, 0.01, 0.05, 0.2, 1, 5)
+)

@@ -1,0 +1,90 @@
+"""Run the dataflow from settings: sources, sink, recovery, metrics.
+
+Single process by default (``bytewax.run.cli_main`` with one worker). On
+Kubernetes the same flow runs as a multi-process cluster through
+``python -m bytewax.run dataflows.entrypoint:flow`` (see ``k8s/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.run import cli_main
+from clickhouse_connect.driver.client import Client
+
+from dataflows.bronze.rules import load_rules
+from dataflows.config import Settings
+from dataflows.flow import build_flow
+from dataflows.silver.annotate import load_lexicon
+from dataflows.sinks.clickhouse import ClickHouseSink
+from dataflows.sources.file import Progress, TopicFileSource
+
+
+class SourceError(ValueError):
+    """A ``--source`` value that cannot be used."""
+
+
+def parse_source(spec: str, base: Path | None = None) -> Path:
+    """``file:PATH`` → a path to a topic file (Kafka sources come with their own issue).
+
+    >>> parse_source("file:events.jsonl", Path("/data"))
+    PosixPath('/data/events.jsonl')
+    """
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind != "file" or not rest:
+        raise SourceError(f"unsupported source {spec!r}: expected file:PATH")
+    path = Path(rest)
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return path
+
+
+@dataclass
+class RunStats:
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def on_write(self, counts: dict[str, int]) -> None:
+        for table, n in counts.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+
+
+def make_flow(
+    settings: Settings,
+    paths: list[Path],
+    client: Client,
+    progress: Progress | None = None,
+    on_write: Callable[[dict[str, int]], None] | None = None,
+) -> Dataflow:
+    for p in paths:
+        if not p.is_file():
+            raise SourceError(f"source file not found: {p}")
+    return build_flow(
+        TopicFileSource(paths, settings.batch_size, progress),
+        ClickHouseSink(lambda: client, on_write),
+        load_rules(settings.rules_file),
+        load_lexicon(settings.lexicon_file),
+        settings.windows(),
+        settings.topics.topic_streams(),
+    )
+
+
+def run_flow(flow: Dataflow, settings: Settings) -> None:
+    """Execute in this process; with ``recovery_dir`` state survives a crash."""
+    recovery = None
+    if settings.recovery_dir is not None:
+        db = Path(settings.recovery_dir)
+        if not db.exists() or not any(db.iterdir()):
+            db.mkdir(parents=True, exist_ok=True)
+            init_db_dir(db, 1)
+        recovery = RecoveryConfig(db)
+    cli_main(
+        flow,
+        workers_per_process=1,
+        epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
+        recovery_config=recovery,
+    )

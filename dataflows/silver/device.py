@@ -1,0 +1,254 @@
+"""Per-key event clock: dedup, lateness, bronze rows and the speech/vision join.
+
+One :class:`DeviceClock` exists per device (or per ``store/<id>`` for advisor
+feedback). It keeps an event-time clock per stream group — ``join`` (stt and
+visual), ``heartbeat``, ``feedback`` — with bounded out-of-orderness:
+
+* watermark = newest event time seen in the group − ``out_of_orderness``;
+* an event older than the watermark is *late*: it goes to ``late_events`` and
+  nowhere else (so bronze holds exactly the events that count downstream);
+* an ``event_id`` seen before (and still newer than the watermark) is a
+  duplicate: counted in ``dq_rule_metrics`` and not processed twice.
+
+Everything here is plain Python; :mod:`dataflows.flow` wraps it for Bytewax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dataflows.bronze.validate import Accepted
+from dataflows.config import WindowConfig
+from dataflows.silver.annotate import Annotation, Lexicon
+from dataflows.silver.sessions import Interaction, Member, SessionWindows, summarise
+from dataflows.tables import TableRows
+from scout_contract import FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
+from scout_contract.events import SCHEMAS
+
+HOUR_MS = 3_600_000
+PEOPLE_LABELS = frozenset({"face", "person"})
+DUPLICATE_RULE = "unique_event_id"
+_GROUP = {"stt": "join", "visual": "join", "heartbeat": "heartbeat", "feedback": "feedback"}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """Something a gold window needs to know, produced by the per-key stage."""
+
+    kind: str  # utterance | sighting | activity | heartbeat | feedback | interaction
+    store_id: str
+    device_id: str
+    ts: int
+    event_id: str
+    data: object = None
+
+
+@dataclass
+class KeyOutput:
+    rows: TableRows = field(default_factory=TableRows)
+    facts: list[Fact] = field(default_factory=list)
+
+
+def heartbeat_status(hb: HeartbeatV1, cfg: WindowConfig) -> str:
+    """Derived status of one heartbeat (``silver_device_heartbeat.status``)."""
+    if hb.cpu_temp_c is not None and hb.cpu_temp_c >= cfg.hot_temp_c:
+        return "HOT"
+    if hb.disk_free_mb < cfg.low_disk_mb:
+        return "LOW_DISK"
+    if hb.outbox_depth > cfg.backlog_depth:
+        return "BACKLOG"
+    return "OK"
+
+
+def _schema(event: object) -> str:
+    tag = type(event).__struct_config__.tag  # type: ignore[attr-defined]
+    assert isinstance(tag, str) and tag in SCHEMAS
+    return tag
+
+
+class DeviceClock:
+    """State and logic for one key. Picklable (it is the recovery snapshot)."""
+
+    def __init__(self, cfg: WindowConfig, lexicon: Lexicon) -> None:
+        self.cfg = cfg
+        self.lexicon = lexicon
+        self.max_ts: dict[str, int] = {}
+        self.seen: dict[str, int] = {}
+        self.sessions = SessionWindows(cfg.session_gap_ms)
+
+    def watermark(self, group: str) -> int | None:
+        newest = self.max_ts.get(group)
+        return None if newest is None else newest - self.cfg.out_of_orderness_ms
+
+    def process(self, batch: list[Accepted], now_ms: int) -> KeyOutput:
+        out = KeyOutput()
+        rows = out.rows
+        active: set[tuple[str, str, int]] = set()
+        duplicates: dict[str, int] = {}
+        on_time: dict[str, int] = {}
+        ooo = self.cfg.out_of_orderness_ms
+        for acc in batch:
+            group = _GROUP[acc.stream]
+            newest = self.max_ts.get(group)
+            if newest is not None and acc.ts_ms < newest - ooo:
+                rows.add("late_events", self._late_row(acc, newest - ooo, now_ms))
+                continue
+            if acc.event.event_id in self.seen:
+                duplicates[acc.stream] = duplicates.get(acc.stream, 0) + 1
+                continue
+            on_time[acc.stream] = on_time.get(acc.stream, 0) + 1
+            self.seen[acc.event.event_id] = acc.ts_ms
+            if newest is None or acc.ts_ms > newest:
+                self.max_ts[group] = acc.ts_ms
+            self._accept(acc, now_ms, out, active)
+        for store_id, device_id, hour in active:
+            out.facts.append(Fact("activity", store_id, device_id, hour, ""))
+        minute = now_ms - now_ms % 60_000
+        for stream in on_time.keys() | duplicates.keys():
+            rows.add(
+                "dq_rule_metrics",
+                (minute, stream, DUPLICATE_RULE, "drop", on_time.get(stream, 0), duplicates.get(stream, 0)),
+            )
+        self._forget_seen()
+        wm = self.watermark("join")
+        if wm is not None:
+            self._emit_sessions(self.sessions.close_until(wm), now_ms, out)
+        return out
+
+    def flush(self, now_ms: int) -> KeyOutput:
+        """End of input: close every open session."""
+        out = KeyOutput()
+        self._emit_sessions(self.sessions.flush(), now_ms, out)
+        return out
+
+    # -- internals -----------------------------------------------------------
+
+    def _forget_seen(self) -> None:
+        marks = {g: self.watermark(g) for g in self.max_ts}
+        low = min((m for m in marks.values() if m is not None), default=None)
+        if low is None or len(self.seen) < 64:
+            return
+        self.seen = {eid: ts for eid, ts in self.seen.items() if ts >= low}
+
+    def _accept(self, acc: Accepted, now: int, out: KeyOutput, active: set[tuple[str, str, int]]) -> None:
+        ev, rec = acc.event, acc.record
+        coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now)
+        warnings = list(acc.warnings)
+        hour = acc.ts_ms - acc.ts_ms % HOUR_MS
+        if isinstance(ev, SttV1 | SttV2):
+            note = self.lexicon.annotate(ev.transcript)
+            out.rows.add(
+                "bronze_stt_raw",
+                (
+                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.duration_ms,
+                    ev.transcript, ev.confidence, ev.lang, ev.engine, ev.model_version,
+                    len(ev.words) if ev.words is not None else None,
+                    ev.audio_url if isinstance(ev, SttV1) else None,
+                    warnings, rec.value, *coords,
+                ),
+            )  # fmt: skip
+            self.sessions.add(
+                Member(
+                    start=acc.ts_ms, end=acc.ts_ms + ev.duration_ms, event_id=ev.event_id, kind="utterance",
+                    store_id=ev.store_id, device_id=ev.device_id, transcript=ev.transcript, lang=ev.lang,
+                    annotation=note,
+                )
+            )  # fmt: skip
+            out.facts.append(Fact("utterance", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, (note, ev.lang)))
+            active.add((ev.store_id, ev.device_id, hour))
+        elif isinstance(ev, VisualV1):
+            labels = [d.label for d in ev.detections]
+            out.rows.add(
+                "bronze_visual_stream",
+                (
+                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.frame_id, ev.width,
+                    ev.height, ev.model_version, labels, warnings, rec.value, *coords,
+                ),
+            )  # fmt: skip
+            brands = tuple(lbl[6:] for lbl in labels if lbl.startswith("brand:"))
+            people = sum(1 for lbl in labels if lbl in PEOPLE_LABELS)
+            if people:
+                self.sessions.add(
+                    Member(
+                        start=acc.ts_ms, end=acc.ts_ms, event_id=ev.event_id, kind="frame",
+                        store_id=ev.store_id, device_id=ev.device_id, people=people, brands_seen=brands,
+                    )
+                )  # fmt: skip
+            if brands:
+                out.facts.append(Fact("sighting", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, brands))
+            active.add((ev.store_id, ev.device_id, hour))
+        elif isinstance(ev, HeartbeatV1):
+            out.rows.add(
+                "bronze_device_heartbeat",
+                (
+                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.uptime_s, ev.cpu_pct,
+                    ev.mem_pct, ev.cpu_temp_c, ev.disk_free_mb, ev.outbox_depth, ev.models, ev.sw_version,
+                    ev.interval_s, warnings, rec.value, *coords,
+                ),
+            )  # fmt: skip
+            out.rows.add(
+                "silver_device_heartbeat",
+                (
+                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, ev.cpu_pct, ev.mem_pct, ev.cpu_temp_c,
+                    ev.disk_free_mb, ev.outbox_depth, ev.interval_s, ev.models, ev.sw_version,
+                    heartbeat_status(ev, self.cfg), now,
+                ),
+            )  # fmt: skip
+            out.facts.append(Fact("heartbeat", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, ev))
+            active.add((ev.store_id, ev.device_id, hour))
+        elif isinstance(ev, FeedbackV1):
+            out.rows.add(
+                "bronze_insight_feedback",
+                (
+                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.insight_id,
+                    ev.advisor_id, ev.insight_type, ev.action, ev.comment, warnings, rec.value, *coords,
+                ),
+            )  # fmt: skip
+            out.facts.append(Fact("feedback", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, ev))
+
+    @staticmethod
+    def _late_row(acc: Accepted, watermark: int, now: int) -> tuple[object, ...]:
+        ev, rec = acc.event, acc.record
+        return (
+            rec.topic, rec.partition, rec.offset, rec.timestamp_ms, rec.key or "", acc.stream,
+            ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, watermark,
+            "event time older than the key's watermark", rec.value, now,
+        )  # fmt: skip
+
+    def _emit_sessions(self, sessions: list[object], now: int, out: KeyOutput) -> None:
+        for session in sessions:
+            it = summarise(session)  # type: ignore[arg-type]
+            out.rows.add("silver_multimodal_aligned", interaction_row(it, now))
+            out.rows.extend("silver_annotated_events", annotated_rows(it, now))
+            out.facts.append(Fact("interaction", it.store_id, it.device_id, it.started_at, it.interaction_id, it))
+
+
+def interaction_row(it: Interaction, now: int) -> tuple[object, ...]:
+    return (
+        it.interaction_id, it.store_id, it.device_id, it.started_at, it.ended_at, it.dwell_ms,
+        it.n_utterances, it.n_frames, it.max_people, it.n_words, it.transcript,
+        list(it.brands_mentioned), list(it.brands_seen), it.greeted, it.asked, it.sentiment,
+        it.has_speech, it.has_vision, now,
+    )  # fmt: skip
+
+
+_NO_NOTE = Annotation(False, False, (), 0.0, 0)
+
+
+def annotated_rows(it: Interaction, now: int) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = []
+    for m in it.members:
+        note = m.annotation or _NO_NOTE
+        rows.append(
+            (
+                it.interaction_id, m.event_id, it.store_id, it.device_id, m.start, m.kind, note.greeting,
+                note.question, list(note.brands) if m.kind == "utterance" else list(m.brands_seen),
+                m.people, note.sentiment, m.lang, note.n_words, now,
+            )
+        )  # fmt: skip
+    return rows
+
+
+#: Signature of the clock used to stamp ``ingested_at``/``processed_at``.
+NowMs = Callable[[], int]
