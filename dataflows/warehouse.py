@@ -87,12 +87,16 @@ class Migration:
         return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
 
 
-def migrations_dir() -> Path:
-    """``clickhouse/migrations`` in a checkout, or the copy inside the wheel."""
-    packaged = Path(str(resources.files("dataflows"))) / "_migrations"
+def sql_dir(name: str) -> Path:
+    """``clickhouse/<name>`` in a checkout, or its copy inside the wheel."""
+    packaged = Path(str(resources.files("dataflows"))) / "_sql" / name
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parents[1] / "clickhouse" / "migrations"
+    return Path(__file__).resolve().parents[1] / "clickhouse" / name
+
+
+def migrations_dir() -> Path:
+    return sql_dir("migrations")
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:

@@ -1,0 +1,52 @@
+-- key: device_id, window_start
+-- Parameters: healthy_ratio.
+WITH
+hb AS (
+    SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,
+           interval_s, cpu_pct, mem_pct, cpu_temp_c, disk_free_mb, outbox_depth, models, sw_version
+    FROM bronze_device_heartbeat FINAL
+),
+per_hour AS (
+    SELECT device_id, hour,
+           count()                                                  AS received,
+           toUInt32(greatest(1, floor(3600 / min(interval_s))))     AS expected,
+           avg(cpu_pct)                                             AS cpu_pct_avg,
+           max(cpu_pct)                                             AS cpu_pct_max,
+           max(mem_pct)                                             AS mem_pct_max,
+           max(cpu_temp_c)                                          AS cpu_temp_max,
+           min(disk_free_mb)                                        AS disk_free_min_mb,
+           max(outbox_depth)                                        AS outbox_depth_max,
+           argMax(models, (t, event_id))                            AS model_versions,
+           argMax(sw_version, (t, event_id))                        AS sw_version,
+           max(t)                                                   AS last_seen
+    FROM hb
+    GROUP BY device_id, hour
+),
+store_max AS (SELECT store_id, max(hour) AS max_hour FROM hb GROUP BY store_id),
+devices AS (
+    SELECT device_id, any(store_id) AS store_id, min(hour) AS first_hour,
+           arraySort(groupArray((t, event_id, interval_s, models, toString(sw_version)))) AS beats
+    FROM hb
+    GROUP BY device_id
+),
+grid AS (
+    SELECT d.device_id AS device_id, d.store_id AS store_id, d.beats AS beats,
+           arrayJoin(range(d.first_hour, s.max_hour + 1, 3600000)) AS hour
+    FROM devices AS d
+    INNER JOIN store_max AS s ON s.store_id = d.store_id
+)
+SELECT g.device_id AS device_id, g.hour AS window_start, g.hour + 3600000 AS window_end, g.store_id AS store_id,
+       p.received AS heartbeats_received,
+       if(p.received > 0, p.expected,
+          if(length(before) > 0, toUInt32(greatest(1, floor(3600 / before[-1].3))), 1)) AS heartbeats_expected,
+       if(p.received > 0, least(100., 100. * p.received / p.expected), 0.) AS uptime_pct,
+       p.cpu_pct_avg AS cpu_pct_avg, p.cpu_pct_max AS cpu_pct_max, p.mem_pct_max AS mem_pct_max,
+       if(p.received > 0, p.cpu_temp_max, NULL) AS cpu_temp_max,
+       p.disk_free_min_mb AS disk_free_min_mb, p.outbox_depth_max AS outbox_depth_max,
+       if(p.received > 0, p.model_versions, if(length(before) > 0, before[-1].4, map())) AS model_versions,
+       if(p.received > 0, p.sw_version, if(length(before) > 0, before[-1].5, '')) AS sw_version,
+       if(p.received > 0, p.last_seen, if(length(before) > 0, before[-1].1, NULL)) AS last_seen,
+       multiIf(p.received = 0, 'OFFLINE', p.received / p.expected >= {healthy_ratio:Float64}, 'HEALTHY', 'STALE')
+           AS status
+FROM (SELECT *, arrayFilter(x -> x.1 < hour, beats) AS before FROM grid) AS g
+LEFT JOIN per_hour AS p ON p.device_id = g.device_id AND p.hour = g.hour

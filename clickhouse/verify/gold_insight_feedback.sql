@@ -1,0 +1,14 @@
+-- key: store_id, day, insight_type
+-- Parameters: tz.
+SELECT store_id,
+       toDate(fromUnixTimestamp64Milli(toUnixTimestamp64Milli(ts), {tz:String})) AS day,
+       insight_type,
+       toUnixTimestamp(toStartOfDay(fromUnixTimestamp64Milli(toUnixTimestamp64Milli(ts), {tz:String}))) * 1000
+           AS window_start,
+       window_start + 86400000 AS window_end,
+       countIf(action = 'accepted') AS accepted,
+       countIf(action = 'dismissed') AS dismissed,
+       countIf(action = 'snoozed') AS snoozed,
+       accepted / count() AS acceptance_rate
+FROM bronze_insight_feedback FINAL
+GROUP BY store_id, day, insight_type, window_start

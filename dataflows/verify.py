@@ -1,0 +1,112 @@
+"""Batch check of the correctness bar (SPEC §3): recompute silver sessions and
+every gold table in SQL from bronze, and compare with what was streamed.
+
+The queries live in ``clickhouse/verify``; each starts with ``-- key: …``
+naming the columns that identify a row. Times compare as epoch milliseconds,
+floats with a relative tolerance of 1e-9 (summation order differs).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from clickhouse_connect.driver.client import Client
+
+from dataflows.config import WindowConfig
+from dataflows.warehouse import Migration, sql_dir
+
+_KEY = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass
+class TableCheck:
+    table: str
+    expected_rows: int
+    actual_rows: int
+    missing: list[tuple[Any, ...]] = field(default_factory=list)
+    unexpected: list[tuple[Any, ...]] = field(default_factory=list)
+    different: list[tuple[tuple[Any, ...], str, Any, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.different)
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return (value - _EPOCH) // _MS
+    if isinstance(value, tuple):
+        return tuple(_norm(v) for v in value)
+    return value
+
+
+_MS = datetime(1970, 1, 1, 0, 0, 0, 1000) - _EPOCH
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) -> TableCheck:
+    m = _KEY.search(sql)
+    if not m:
+        raise ValueError(f"{table}: verify query lacks a '-- key:' line")
+    keys = [k.strip() for k in m.group(1).split(",")]
+    expected = client.query(sql, parameters=params)
+    cols = list(expected.column_names)
+    actual = client.query(f"SELECT {', '.join(_quote(c) for c in cols)} FROM {_quote(table)} FINAL")
+    key_idx = [cols.index(k) for k in keys]
+
+    def index(rows: list[Any]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+        out = {}
+        for r in rows:
+            r = tuple(_norm(v) for v in r)
+            out[tuple(r[i] for i in key_idx)] = r
+        return out
+
+    exp, act = index(expected.result_rows), index(actual.result_rows)
+    check = TableCheck(table, len(exp), len(act))
+    check.missing = sorted(exp.keys() - act.keys(), key=repr)
+    check.unexpected = sorted(act.keys() - exp.keys(), key=repr)
+    for k in sorted(exp.keys() & act.keys(), key=repr):
+        for c, a, b in zip(cols, exp[k], act[k], strict=True):
+            if not _same(a, b):
+                check.different.append((k, c, a, b))
+    return check
+
+
+def verify(client: Client, windows: WindowConfig, directory: Path | None = None) -> list[TableCheck]:
+    """Recompute and compare; returns one :class:`TableCheck` per table."""
+    directory = directory or sql_dir("verify")
+    params = {"gap_ms": windows.session_gap_ms, "healthy_ratio": windows.healthy_ratio, "tz": windows.day_timezone}
+    setup = Migration(0, "sessions", (directory / "00_sessions.sql").read_text("utf-8"))
+    for stmt in setup.statements():
+        client.command(stmt, parameters=params)
+    try:
+        return [
+            check_table(client, path.stem, path.read_text("utf-8"), params)
+            for path in sorted(directory.glob("*.sql"))
+            if not path.name.startswith("00_")
+        ]
+    finally:
+        client.command("DROP TABLE IF EXISTS verify_sessions")
