@@ -48,7 +48,12 @@ class Topics(BaseModel):
     feedback: str = INPUT_TOPICS["feedback"]
 
     def topic_streams(self) -> dict[str, str]:
-        return {self.stt: "stt", self.visual: "visual", self.heartbeat: "heartbeat", self.feedback: "feedback"}
+        return {
+            self.stt: "stt",
+            self.visual: "visual",
+            self.heartbeat: "heartbeat",
+            self.feedback: "feedback",
+        }
 
 
 class Settings(BaseSettings):

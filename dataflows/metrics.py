@@ -10,8 +10,13 @@ QUARANTINED = Counter("scout_records_quarantined_total", "Records sent to quaran
 LATE = Counter("scout_events_late_total", "Events older than their key's watermark", ["stream"])
 ROWS_WRITTEN = Counter("scout_rows_written_total", "Rows inserted into ClickHouse", ["table"])
 INSERT_SECONDS = Histogram(
-    "scout_insert_seconds", "Time of one ClickHouse insert", ["table"], buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10)
+    "scout_insert_seconds",
+    "Time of one ClickHouse insert",
+    ["table"],
+    buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10),
 )
 VALIDATE_SECONDS = Histogram(
-    "scout_validate_batch_seconds", "Time to validate one source batch", buckets=(0.001, 0.01, 0.05, 0.2, 1, 5)
+    "scout_validate_batch_seconds",
+    "Time to validate one source batch",
+    buckets=(0.001, 0.01, 0.05, 0.2, 1, 5),
 )

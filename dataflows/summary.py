@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from clickhouse_connect.driver.client import Client
 from rich.console import Console, Group
 from rich.table import Table
@@ -9,7 +12,7 @@ from rich.table import Table
 from dataflows.tables import COLUMNS, LAYERS
 
 
-def _table(title: str, headers: list[str], rows: list[tuple[object, ...]]) -> Table:
+def _table(title: str, headers: list[str], rows: Sequence[Sequence[Any]]) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold cyan")
     for h in headers:
         t.add_column(h, justify="left" if h in {"table", "rule", "store", "device", "brand", "status"} else "right")
@@ -29,7 +32,8 @@ def summary_tables(client: Client) -> Group:
     ).result_rows
     late = client.query("SELECT stream, count() FROM late_events FINAL GROUP BY stream ORDER BY 2 DESC").result_rows
     stores = client.query(
-        """SELECT store_id, sum(interactions), round(sum(avg_dwell_s * interactions) / nullIf(sum(interactions), 0), 1),
+        """SELECT store_id, sum(interactions),
+                  round(sum(avg_dwell_s * interactions) / nullIf(sum(interactions), 0), 1),
                   round(sum(greeted_interactions) / nullIf(sum(interactions), 0), 2),
                   round(sum(speech_interactions) / nullIf(sum(interactions), 0), 2), max(active_devices)
            FROM gold_store_interaction_metrics FINAL GROUP BY store_id ORDER BY store_id"""
@@ -53,7 +57,8 @@ def summary_tables(client: Client) -> Group:
             stores,
         ),
         _table(
-            "Device health", ["device", "store", "heartbeats", "expected", "max temp °C", "last status", "last seen"],
+            "Device health",
+            ["device", "store", "heartbeats", "expected", "max temp °C", "last status", "last seen"],
             health,
         ),
         _table("Top brands", ["brand", "mentions", "sightings", "interactions"], brands),

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class TableCheck:
 def _norm(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(UTC).replace(tzinfo=None)
         return (value - _EPOCH) // _MS
     if isinstance(value, tuple):
         return tuple(_norm(v) for v in value)
@@ -74,13 +75,16 @@ def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) ->
     keys = [k.strip() for k in m.group(1).split(",")]
     expected = client.query(sql, parameters=params)
     cols = list(expected.column_names)
+    if not cols:  # no rows came back: ask for the shape instead
+        body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+        cols = [r[0] for r in client.query(f"DESCRIBE ({body})", parameters=params).result_rows]
     actual = client.query(f"SELECT {', '.join(_quote(c) for c in cols)} FROM {_quote(table)} FINAL")
     key_idx = [cols.index(k) for k in keys]
 
-    def index(rows: list[Any]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    def index(rows: Sequence[Sequence[Any]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
         out = {}
-        for r in rows:
-            r = tuple(_norm(v) for v in r)
+        for raw in rows:
+            r = tuple(_norm(v) for v in raw)
             out[tuple(r[i] for i in key_idx)] = r
         return out
 
@@ -98,7 +102,11 @@ def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) ->
 def verify(client: Client, windows: WindowConfig, directory: Path | None = None) -> list[TableCheck]:
     """Recompute and compare; returns one :class:`TableCheck` per table."""
     directory = directory or sql_dir("verify")
-    params = {"gap_ms": windows.session_gap_ms, "healthy_ratio": windows.healthy_ratio, "tz": windows.day_timezone}
+    params = {
+        "gap_ms": windows.session_gap_ms,
+        "healthy_ratio": windows.healthy_ratio,
+        "tz": windows.day_timezone,
+    }
     setup = Migration(0, "sessions", (directory / "00_sessions.sql").read_text("utf-8"))
     for stmt in setup.statements():
         client.command(stmt, parameters=params)

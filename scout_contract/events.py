@@ -15,8 +15,8 @@ file, so an out-of-range value is still a well-formed event here.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Annotated, Literal, TypeAlias, Union
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
@@ -116,8 +116,8 @@ class FeedbackV1(_EventBase, frozen=True, kw_only=True, tag="scout.feedback/1"):
     comment: str | None = None
 
 
-Event: TypeAlias = Union[SttV1, SttV2, VisualV1, HeartbeatV1, FeedbackV1]
-Stt: TypeAlias = Union[SttV1, SttV2]
+Event: TypeAlias = SttV1 | SttV2 | VisualV1 | HeartbeatV1 | FeedbackV1
+Stt: TypeAlias = SttV1 | SttV2
 
 #: Every schema tag this contract can read, mapped to its stream name.
 SCHEMAS: dict[str, str] = {
@@ -136,7 +136,7 @@ STREAM_OF_TYPE: dict[type, str] = {
     FeedbackV1: "feedback",
 }
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 _decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
@@ -145,7 +145,8 @@ _encoder = msgspec.json.Encoder()
 def decode_event(payload: bytes | str) -> Event:
     """Decode one JSON payload; raises :class:`msgspec.ValidationError` or
     :class:`msgspec.DecodeError` with a message naming the offending field."""
-    return _decoder.decode(payload)
+    event: Event = _decoder.decode(payload)
+    return event
 
 
 def encode_event(event: Event) -> bytes:

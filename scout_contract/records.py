@@ -2,6 +2,8 @@
 
 ``value`` is either the event object itself or a string holding the payload
 exactly as a broker delivered it, so a file can carry malformed payloads.
+A payload that is not even UTF-8 cannot live in a JSON string; it is carried
+as ``"value_b64"`` (base64) instead of ``value`` — this project's extension.
 
 >>> line = (b'{"topic": "eh-pi-stt-raw", "partition": 0, "offset": 3,'
 ...         b' "timestamp_ms": 1747641601250, "key": "SCOUTPI-0006", "value": "{oops"}')
@@ -13,6 +15,8 @@ True
 """
 
 from __future__ import annotations
+
+import base64
 
 import msgspec
 
@@ -28,13 +32,14 @@ class SourceRecord(msgspec.Struct, frozen=True):
     value: bytes
 
 
-class _FileLine(msgspec.Struct):
+class _FileLine(msgspec.Struct, omit_defaults=True):
     topic: str
     partition: int
     offset: int
     timestamp_ms: int
     key: str | None = None
     value: msgspec.Raw = msgspec.Raw(b"null")
+    value_b64: str | None = None
 
 
 _line_decoder = msgspec.json.Decoder(_FileLine)
@@ -47,22 +52,29 @@ def decode_record_line(line: bytes | str) -> SourceRecord:
     ``msgspec.ValidationError`` if the *envelope* is broken (the value itself
     is never inspected here)."""
     rec = _line_decoder.decode(line)
-    raw = bytes(rec.value)
-    if raw[:1] == b'"':
-        raw = _str_decoder.decode(raw).encode("utf-8", "surrogateescape")
+    if rec.value_b64 is not None:
+        raw = base64.b64decode(rec.value_b64)
+    else:
+        raw = bytes(rec.value)
+        if raw[:1] == b'"':
+            raw = _str_decoder.decode(raw).encode("utf-8")
     return SourceRecord(rec.topic, rec.partition, rec.offset, rec.timestamp_ms, rec.key, raw)
 
 
 def encode_record_line(record: SourceRecord) -> bytes:
     """Encode a record as one file line (no newline). A value that is a JSON
     object is embedded as an object; anything else is carried as a string."""
-    value: msgspec.Raw | str
+    line = _FileLine(record.topic, record.partition, record.offset, record.timestamp_ms, record.key)
     try:
         msgspec.json.decode(record.value)
         is_object = record.value.lstrip()[:1] == b"{"
     except msgspec.DecodeError:
         is_object = False
-    value = msgspec.Raw(record.value) if is_object else record.value.decode("utf-8", "surrogateescape")
-    return _encoder.encode(
-        _FileLine(record.topic, record.partition, record.offset, record.timestamp_ms, record.key, value)  # type: ignore[arg-type]
-    )
+    if is_object:
+        line.value = msgspec.Raw(record.value)
+    else:
+        try:
+            line.value = msgspec.Raw(_encoder.encode(record.value.decode("utf-8")))
+        except UnicodeDecodeError:
+            line.value_b64 = base64.b64encode(record.value).decode("ascii")
+    return _encoder.encode(line)

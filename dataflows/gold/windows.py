@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from dataflows.config import WindowConfig
@@ -46,13 +46,12 @@ class StoreHour:
     devices: set[str] = field(default_factory=set)
     dwell_s: list[float] = field(default_factory=list)
     greeted: int = 0
-    speech: int = 0
-    speech_sentiment: float = 0.0
+    #: Sentiment of each interaction with speech (kept as values: fsum makes the mean order-independent).
+    speech_sentiments: list[float] = field(default_factory=list)
     mentions: Counter[str] = field(default_factory=Counter)
-    utterances: int = 0
     positive: int = 0
     negative: int = 0
-    utterance_sentiment: float = 0.0
+    utterance_sentiments: list[float] = field(default_factory=list)
     langs: Counter[str] = field(default_factory=Counter)
 
 
@@ -75,7 +74,7 @@ Latest = tuple[int, str, float, dict[str, str], str]
 class DeviceHour:
     received: int = 0
     min_interval: float = math.inf
-    cpu_sum: float = 0.0
+    cpu: list[float] = field(default_factory=list)
     cpu_max: float = 0.0
     mem_max: float = 0.0
     temp_max: float | None = None
@@ -191,12 +190,12 @@ class StoreGold:
         return out
 
     def _utterance(self, f: Fact, hour: int) -> None:
-        note, lang = f.data  # type: ignore[misc]
-        assert isinstance(note, Annotation)
+        assert isinstance(f.data, tuple)
+        note: Annotation = f.data[0]
+        lang: str = f.data[1]
         h = self._hour(hour)
         assert h is not None
-        h.utterances += 1
-        h.utterance_sentiment += note.sentiment
+        h.utterance_sentiments.append(note.sentiment)
         if note.sentiment > 0:
             h.positive += 1
         elif note.sentiment < 0:
@@ -221,8 +220,7 @@ class StoreGold:
         h.dwell_s.append(it.dwell_ms / 1000)
         h.greeted += it.greeted
         if it.has_speech:
-            h.speech += 1
-            h.speech_sentiment += it.sentiment
+            h.speech_sentiments.append(it.sentiment)
         h.mentions.update(it.brands_mentioned)
         self._dirty_hours.add(hour)
         involved = set(it.brands_mentioned) | set(it.brands_seen)
@@ -255,7 +253,7 @@ class StoreGold:
             dh = self.device_hours[key] = DeviceHour()
         dh.received += 1
         dh.min_interval = min(dh.min_interval, hb.interval_s)
-        dh.cpu_sum += hb.cpu_pct
+        dh.cpu.append(hb.cpu_pct)
         dh.cpu_max = max(dh.cpu_max, hb.cpu_pct)
         dh.mem_max = max(dh.mem_max, hb.mem_pct)
         if hb.cpu_temp_c is not None:
@@ -313,9 +311,7 @@ class StoreGold:
             for key in sorted(old_dh, key=lambda k: k[1]):
                 dh = self.device_hours.pop(key)
                 info = self.devices[key[0]]
-                if dh.latest is not None and (
-                    info.evicted_latest is None or dh.latest[:2] > info.evicted_latest[:2]
-                ):
+                if dh.latest is not None and (info.evicted_latest is None or dh.latest[:2] > info.evicted_latest[:2]):
                     info.evicted_latest = dh.latest
             self.evicted_hour = max(self.evicted_hour, *(k[1] for k in old_dh))
         old_days = [d for d in self.days if d + DAY_MS <= horizon]
@@ -359,7 +355,18 @@ class StoreGold:
                 a, dis, s = d.feedback[kind]
                 out.add(
                     "gold_insight_feedback",
-                    (self.store_id, self._date(day), kind, day, day + DAY_MS, a, dis, s, a / (a + dis + s), now),
+                    (
+                        self.store_id,
+                        self._date(day),
+                        kind,
+                        day,
+                        day + DAY_MS,
+                        a,
+                        dis,
+                        s,
+                        a / (a + dis + s),
+                        now,
+                    ),
                 )
         for key in sorted(self._dirty_device_hours):
             out.add("gold_device_health_summary", self._device_row(key, now))
@@ -377,18 +384,19 @@ class StoreGold:
         n = len(h.dwell_s)
         dwell = sorted(h.dwell_s)
         p90 = dwell[math.ceil(0.9 * n) - 1] if n else 0.0
+        speech = len(h.speech_sentiments)
         return (
-            self.store_id, hour, hour + HOUR_MS, n, sum(dwell) / n if n else 0.0, p90,
-            h.greeted, h.greeted / n if n else 0.0, h.speech, h.speech / n if n else 0.0,
-            dict(h.mentions), h.speech_sentiment / h.speech if h.speech else 0.0, len(h.devices), now,
+            self.store_id, hour, hour + HOUR_MS, n, _mean(dwell), p90,
+            h.greeted, h.greeted / n if n else 0.0, speech, speech / n if n else 0.0,
+            dict(h.mentions), _mean(h.speech_sentiments), len(h.devices), now,
         )  # fmt: skip
 
     def _sentiment_row(self, hour: int, now: int) -> tuple[object, ...]:
         h = self.hours[hour]
-        n = h.utterances
+        n = len(h.utterance_sentiments)
         return (
             self.store_id, hour, hour + HOUR_MS, n, h.positive, n - h.positive - h.negative, h.negative,
-            h.utterance_sentiment / n if n else 0.0, dict(h.langs), now,
+            _mean(h.utterance_sentiments), dict(h.langs), now,
         )  # fmt: skip
 
     def _device_row(self, key: tuple[str, int], now: int) -> tuple[object, ...]:
@@ -403,7 +411,7 @@ class StoreGold:
             status = "HEALTHY" if ratio >= cfg.healthy_ratio else "STALE"
             return (
                 device, hour, hour + HOUR_MS, self.store_id, dh.received, expected,
-                min(100.0, 100.0 * ratio), dh.cpu_sum / dh.received, dh.cpu_max, dh.mem_max, dh.temp_max,
+                min(100.0, 100.0 * ratio), _mean(dh.cpu), dh.cpu_max, dh.mem_max, dh.temp_max,
                 dh.disk_min, dh.outbox_max, latest[3], latest[4], latest[0], status, now,
             )  # fmt: skip
         before = self._latest_before(device, hour)
@@ -415,6 +423,11 @@ class StoreGold:
         )  # fmt: skip
 
 
+def _mean(values: list[float]) -> float:
+    """Exactly rounded mean (``math.fsum``): the same bits whatever the arrival order."""
+    return math.fsum(values) / len(values) if values else 0.0
+
+
 def utc(ms: int) -> datetime:
     """Milliseconds to an aware UTC datetime (for display)."""
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)

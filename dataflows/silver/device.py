@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from dataflows.bronze.validate import Accepted
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Annotation, Lexicon
-from dataflows.silver.sessions import Interaction, Member, SessionWindows, summarise
+from dataflows.silver.sessions import Interaction, Member, Session, SessionWindows, summarise
 from dataflows.tables import TableRows
 from scout_contract import FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.events import SCHEMAS
@@ -216,9 +216,9 @@ class DeviceClock:
             "event time older than the key's watermark", rec.value, now,
         )  # fmt: skip
 
-    def _emit_sessions(self, sessions: list[object], now: int, out: KeyOutput) -> None:
+    def _emit_sessions(self, sessions: list[Session], now: int, out: KeyOutput) -> None:
         for session in sessions:
-            it = summarise(session)  # type: ignore[arg-type]
+            it = summarise(session)
             out.rows.add("silver_multimodal_aligned", interaction_row(it, now))
             out.rows.extend("silver_annotated_events", annotated_rows(it, now))
             out.facts.append(Fact("interaction", it.store_id, it.device_id, it.started_at, it.interaction_id, it))

@@ -87,7 +87,7 @@ def interaction_id(device_id: str, started_at: int, first_event_id: str) -> str:
     """Deterministic id of a session: same members, same id (also under replay).
 
     >>> interaction_id("SCOUTPI-0001", 1747641601250, "e-1")
-    '2d4bc0e1a21cf4dc'
+    'd8388b0f1bd227b0'
     """
     return hashlib.sha1(f"{device_id}|{started_at}|{first_event_id}".encode()).hexdigest()[:16]
 

@@ -11,9 +11,7 @@ from scout_contract import SourceRecord, encode_record_line
 __all__ = ["SimConfig", "simulate", "write_topic_file"]
 
 
-def write_topic_file(
-    records: Iterable[SourceRecord], path: Path, progress: Callable[[int], None] | None = None
-) -> int:
+def write_topic_file(records: Iterable[SourceRecord], path: Path, progress: Callable[[int], None] | None = None) -> int:
     """Write records in the file form of SPEC §2; returns how many were written.
 
     A record marked with the broken-envelope topic is written as a truncated

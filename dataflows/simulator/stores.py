@@ -9,8 +9,9 @@ device can go silent half way. The output is the file form of the topics
 (SPEC §2), in record-timestamp order, as a consumer reading every topic would
 see it. Same config and seed ⇒ the same bytes.
 
->>> recs = list(simulate(SimConfig(stores=1, devices_per_store=1, hours=0.05, seed=3)))
->>> len(recs) > 100, recs == list(simulate(SimConfig(stores=1, devices_per_store=1, hours=0.05, seed=3)))
+>>> cfg = SimConfig(stores=1, devices_per_store=1, hours=0.1, seed=3, silent_devices=0)
+>>> recs = list(simulate(cfg))
+>>> len(recs) > 50, recs == list(simulate(cfg))
 (True, True)
 """
 
@@ -21,7 +22,8 @@ import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Literal
 
 import msgspec
 
@@ -39,6 +41,7 @@ from scout_contract import (
 from scout_contract.topics import INPUT_TOPICS
 
 _ENC = msgspec.json.Encoder()
+_ACTIONS: list[Literal["accepted", "dismissed", "snoozed"]] = ["accepted", "dismissed", "snoozed"]
 _BRANDS = sorted(SPOKEN_BRANDS)
 
 
@@ -47,7 +50,7 @@ class SimConfig:
     stores: int = 4
     devices_per_store: int = 2
     hours: float = 2.0
-    start: datetime = datetime(2025, 5, 19, 0, 0, tzinfo=timezone.utc)  # 08:00 in Manila
+    start: datetime = datetime(2025, 5, 19, 0, 0, tzinfo=UTC)  # 08:00 in Manila
     seed: int = 7
     customers_per_hour: float = 20.0
     fps: float = 1.0
@@ -79,7 +82,7 @@ def _ms(dt: datetime) -> int:
 
 
 def _iso(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class _Device:
@@ -115,14 +118,12 @@ class _Device:
         for v in visits:
             out.extend(self._speech(v))
         step = int(1000 / self.cfg.fps)
-        frame_id = 0
         next_idle = start
         vi = 0
-        for ts in range(start, stop, step):
+        for frame_id, ts in enumerate(range(start, stop, step), start=1):
             while vi < len(visits) and visits[vi][1] < ts:
                 vi += 1
             present = [v for v in visits[vi : vi + 2] if v[0] <= ts <= v[1]]
-            frame_id += 1
             if present:
                 out.append((ts, "visual", self._frame(ts, frame_id, present)))
             elif ts >= next_idle:
@@ -176,11 +177,29 @@ class _Device:
         for _, _, people, track in present:
             for p in range(people):
                 x, y = round(rng.uniform(0.05, 0.7), 3), round(rng.uniform(0.05, 0.6), 3)
-                dets.append(Detection("person", round(rng.uniform(0.6, 0.99), 3), [x, y, 0.2, 0.35], "counter", track + p))
+                dets.append(
+                    Detection("person", round(rng.uniform(0.6, 0.99), 3), [x, y, 0.2, 0.35], "counter", track + p)
+                )
                 if rng.random() < 0.8:
-                    dets.append(Detection("face", round(rng.uniform(0.5, 0.99), 3), [x + 0.05, y, 0.08, 0.1], "counter", track + p))
+                    dets.append(
+                        Detection(
+                            "face",
+                            round(rng.uniform(0.5, 0.99), 3),
+                            [x + 0.05, y, 0.08, 0.1],
+                            "counter",
+                            track + p,
+                        )
+                    )
         if rng.random() < (0.08 if present else 0.3):
-            dets.append(Detection(f"brand:{rng.choice(_BRANDS)}", round(rng.uniform(0.5, 0.95), 3), [0.8, 0.1, 0.1, 0.2], "shelf", None))
+            dets.append(
+                Detection(
+                    f"brand:{rng.choice(_BRANDS)}",
+                    round(rng.uniform(0.5, 0.95), 3),
+                    [0.8, 0.1, 0.1, 0.2],
+                    "shelf",
+                    None,
+                )
+            )
         if present and rng.random() < 0.03:
             dets.append(Detection("gesture:point", 0.7, [0.4, 0.4, 0.1, 0.1], "counter", None))
         ev = VisualV1(
@@ -193,7 +212,8 @@ class _Device:
         rng = self.rng
         ev = HeartbeatV1(
             event_id=self._id("hb"), device_id=self.device_id, store_id=self.store_id, ts=_iso(ts),
-            uptime_s=(ts - boot) / 1000, cpu_pct=round(rng.uniform(15, 85), 1), mem_pct=round(rng.uniform(30, 70), 1),
+            uptime_s=(ts - boot) / 1000, cpu_pct=round(rng.uniform(15, 85), 1),
+            mem_pct=round(rng.uniform(30, 70), 1),
             cpu_temp_c=round(rng.uniform(45, 78), 1), disk_free_mb=round(rng.uniform(2_000, 20_000), 1),
             outbox_depth=rng.randrange(0, 40), models={"face": "centerface-int8-1.0", "stt": "vosk-tl-0.3"},
             sw_version="0.1.0", interval_s=self.interval_s,
@@ -211,7 +231,7 @@ def _feedback(cfg: SimConfig, store_id: str, start: int, end: int) -> Iterator[t
             event_id=f"{store_id}:fb:{n:06d}", device_id="advisor-app", store_id=store_id, ts=_iso(int(t)),
             insight_id=f"ins-{rng.randrange(1000):04d}", advisor_id=f"adv-{rng.randrange(1, 6)}",
             insight_type=rng.choice(["restock", "promo", "greeting_coaching", "opening_hours"]),
-            action=rng.choices(["accepted", "dismissed", "snoozed"], (5, 3, 2))[0],
+            action=rng.choices(_ACTIONS, (5, 3, 2))[0],
             comment=rng.choice([None, "ok", "will try next week"]),
         )  # fmt: skip
         yield int(t), "feedback", encode_event(ev)
@@ -289,7 +309,7 @@ def simulate(cfg: SimConfig) -> Iterator[SourceRecord]:
             offsets[(p.topic, part)] = off + 1
             yield SourceRecord(p.topic, part, off, p.record_ts, p.key, p.value)
 
-    for ts, i, stream, payload in merged:
+    for ts, i, stream, original in merged:
         yield from release(ts)
         topic = cfg.topics[stream]
         key = keys[i]
@@ -300,6 +320,7 @@ def simulate(cfg: SimConfig) -> Iterator[SourceRecord]:
         elif r < cfg.late_rate + cfg.out_of_order_rate:
             delay += rng.randrange(1_000, 8_000)
         record_ts = ts + delay
+        payload = original
         if rng.random() < cfg.malformed_rate:
             kind = _MALFORMED_KINDS[malformed_i % len(_MALFORMED_KINDS)]
             malformed_i += 1

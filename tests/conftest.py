@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import pytest
+
+from dataflows.bronze.rules import RuleSet, load_rules
+from dataflows.config import WindowConfig
+from dataflows.silver.annotate import Lexicon, load_lexicon
+
+
+@pytest.fixture(scope="session")
+def rules() -> RuleSet:
+    return load_rules()
+
+
+@pytest.fixture(scope="session")
+def lexicon() -> Lexicon:
+    return load_lexicon()
+
+
+@pytest.fixture
+def windows() -> WindowConfig:
+    return WindowConfig()

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+from dataflows.config import WindowConfig
+from dataflows.gold.windows import StoreGold
+from dataflows.silver.annotate import Annotation
+from dataflows.silver.device import HOUR_MS, Fact
+from dataflows.silver.sessions import Interaction
+from dataflows.tables import COLUMNS
+from scout_contract import FeedbackV1, HeartbeatV1, decode_event
+from tests.factories import T0, feedback, heartbeat
+
+HOUR = T0 - T0 % HOUR_MS
+
+
+def _row(table: str, row: tuple[object, ...]) -> dict[str, object]:
+    return dict(zip(COLUMNS[table], row, strict=True))
+
+
+def _interaction(start: int, dwell_s: float, greeted: bool = False, speech: bool = True) -> Fact:
+    it = Interaction(
+        interaction_id=f"i{start}", store_id="STORE-0001", device_id="SCOUTPI-0001", started_at=start,
+        ended_at=start + int(dwell_s * 1000), n_utterances=1 if speech else 0, n_frames=3, max_people=1,
+        n_words=3, transcript="", brands_mentioned=("milo",), brands_seen=("c2",), greeted=greeted,
+        asked=False, sentiment=0.5, members=(),
+    )  # fmt: skip
+    return Fact("interaction", "STORE-0001", "SCOUTPI-0001", start, it.interaction_id, it)
+
+
+def _hb(ts: int, device: str = "SCOUTPI-0001", **kw: object) -> Fact:
+    ev = decode_event(msgspec.json.encode(heartbeat(ts, device=device, **kw)))
+    assert isinstance(ev, HeartbeatV1)
+    return Fact("heartbeat", "STORE-0001", device, ts, ev.event_id, ev)
+
+
+def test_interaction_metrics_use_nearest_rank_p90_and_rates() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    facts = [Fact("activity", "STORE-0001", "SCOUTPI-0001", HOUR, "")]
+    facts += [_interaction(HOUR + i * 60_000, dwell_s=10 * (i + 1), greeted=i % 2 == 0) for i in range(10)]
+    rows = gold.apply(facts, now=1).rows["gold_store_interaction_metrics"]
+    r = _row("gold_store_interaction_metrics", rows[-1])
+    assert r["interactions"] == 10 and r["p90_dwell_s"] == 90.0 and r["avg_dwell_s"] == 55.0
+    assert r["greeted_rate"] == 0.5 and r["speech_rate"] == 1.0 and r["brand_mentions"] == {"milo": 10}
+    assert r["active_devices"] == 1
+
+
+def test_updates_emit_the_complete_current_row() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    gold.apply([_interaction(HOUR, 30)], now=1)
+    second = gold.apply([_interaction(HOUR + 60_000, 60)], now=2).rows["gold_store_interaction_metrics"]
+    assert _row("gold_store_interaction_metrics", second[0])["interactions"] == 2
+
+
+def test_silent_device_gets_offline_hours_with_its_last_known_state() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    facts = [_hb(HOUR + i * 600_000) for i in range(6)]  # a full first hour for device 1
+    facts += [_hb(HOUR + h * HOUR_MS + 60_000, device="SCOUTPI-0002") for h in range(4)]
+    rows = gold.apply(facts, now=1).rows["gold_device_health_summary"]
+    dev1 = {r["window_start"]: r for r in (_row("gold_device_health_summary", x) for x in rows)
+            if r["device_id"] == "SCOUTPI-0001"}  # fmt: skip
+    assert dev1[HOUR]["status"] == "HEALTHY" and dev1[HOUR]["heartbeats_expected"] == 6
+    for h in (1, 2, 3):
+        later = dev1[HOUR + h * HOUR_MS]
+        assert later["status"] == "OFFLINE" and later["heartbeats_received"] == 0
+        assert later["last_seen"] == HOUR + 5 * 600_000 and later["heartbeats_expected"] == 6
+
+
+def test_partial_hour_is_stale() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    rows = gold.apply([_hb(HOUR + 60_000), _hb(HOUR + 660_000)], now=1).rows["gold_device_health_summary"]
+    r = _row("gold_device_health_summary", rows[-1])
+    assert (r["heartbeats_received"], r["status"], round(float(r["uptime_pct"]), 2)) == (2, "STALE", 33.33)  # type: ignore[arg-type]
+
+
+def test_days_follow_the_configured_timezone() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig(day_timezone="Asia/Manila"))
+    late_evening_utc = T0 + 9 * HOUR_MS  # 17:00Z = 01:00 next day in Manila
+    ev = decode_event(msgspec.json.encode(feedback(late_evening_utc)))
+    assert isinstance(ev, FeedbackV1)
+    rows = gold.apply([Fact("feedback", "STORE-0001", "advisor-app", late_evening_utc, "f", ev)], now=1)
+    r = _row("gold_insight_feedback", rows.rows["gold_insight_feedback"][0])
+    assert r["day"] == dt.date(2025, 5, 20) and r["acceptance_rate"] == 1.0
+    assert r["window_start"] == int(dt.datetime(2025, 5, 19, 16, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def test_sentiment_counts_and_language_mix() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    notes = [(Annotation(False, False, (), s, 2), lang) for s, lang in ((1.0, "tl"), (-0.5, "en"), (0.0, "tl"))]
+    facts = [Fact("utterance", "STORE-0001", "SCOUTPI-0001", HOUR + i, f"u{i}", n) for i, n in enumerate(notes)]
+    r = _row(
+        "gold_transcript_sentiment_analysis",
+        gold.apply(facts, now=1).rows["gold_transcript_sentiment_analysis"][0],
+    )
+    assert (r["utterances"], r["positive"], r["neutral"], r["negative"]) == (3, 1, 1, 1)
+    assert r["language_mix"] == {"tl": 2, "en": 1} and r["avg_sentiment"] == 0.5 / 3
+
+
+def test_state_is_evicted_and_late_contributions_are_reported() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig(gold_retention_ms=2 * HOUR_MS))
+    gold.apply([_interaction(HOUR, 30)], now=1)
+    out = gold.apply([_interaction(HOUR + 5 * HOUR_MS, 30)], now=2)
+    assert HOUR not in gold.hours
+    late = gold.apply([_interaction(HOUR + 60_000, 30)], now=3)
+    assert [r[11] for r in late.rows["late_events"]] == ["gold window already evicted (older than gold retention)"]
+    assert "gold_store_interaction_metrics" not in late.rows
+    assert out.rows["gold_store_interaction_metrics"]

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from dataflows.bronze.rules import RuleSet
+from dataflows.bronze.validate import Accepted, Validator
+from dataflows.config import WindowConfig
+from dataflows.silver.annotate import Lexicon
+from dataflows.silver.device import DeviceClock
+from dataflows.silver.sessions import Interaction
+from scout_contract import SourceRecord
+from tests.factories import T0, heartbeat, record, stt, visual
+
+
+def _accept(rules: RuleSet, *records: SourceRecord) -> list[Accepted]:
+    return Validator(rules).validate(list(records)).accepted
+
+
+def _interactions(clock: DeviceClock, *outs: object) -> list[Interaction]:
+    facts = [f for o in outs for f in o.facts]  # type: ignore[attr-defined]
+    return [f.data for f in facts if f.kind == "interaction"]  # type: ignore[misc]
+
+
+def test_late_event_goes_to_late_events_only(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    out = clock.process(_accept(rules, record(visual(T0 + 60_000)), record(stt(T0, event_id="old"))), now_ms=1)
+    assert [r[6] for r in out.rows.rows["late_events"]] == ["old"]
+    assert "bronze_stt_raw" not in out.rows.rows
+    late = out.rows.rows["late_events"][0]
+    assert late[10] == T0 + 60_000 - windows.out_of_orderness_ms  # the watermark it missed
+
+
+def test_disorder_within_the_bound_is_on_time(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    out = clock.process(_accept(rules, record(visual(T0 + 9_000)), record(stt(T0))), now_ms=1)
+    assert "late_events" not in out.rows.rows
+    assert len(out.rows.rows["bronze_stt_raw"]) == 1
+
+
+def test_duplicate_event_id_is_processed_once(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    ev = stt(T0, event_id="dup")
+    out1 = clock.process(_accept(rules, record(ev)), now_ms=1)
+    out2 = clock.process(_accept(rules, record(ev), record(visual(T0 + 1_000))), now_ms=2)
+    assert len(out1.rows.rows["bronze_stt_raw"]) == 1
+    assert "bronze_stt_raw" not in out2.rows.rows
+    dq = {(r[1], r[2]): (r[4], r[5]) for r in out2.rows.rows["dq_rule_metrics"]}
+    assert dq[("stt", "unique_event_id")] == (0, 1)
+    assert [f.kind for f in out2.facts].count("utterance") == 0
+
+
+def test_session_joins_speech_and_vision(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    recs = [
+        record(visual(T0, labels=("person", "face", "person"))),
+        record(stt(T0 + 2_000, text="Magandang umaga po! Magkano ang Coke?", duration_ms=3_000)),
+        record(visual(T0 + 4_000, labels=("person", "brand:milo"))),
+        record(stt(T0 + 20_000, text="Salamat po, ang sarap", duration_ms=2_000)),
+        record(visual(T0 + 200_000, labels=())),  # no people: advances the clock only
+    ]
+    out = clock.process(_accept(rules, *recs), now_ms=5)
+    [it] = _interactions(clock, out)
+    assert (it.started_at, it.ended_at) == (T0, T0 + 22_000)
+    assert (it.n_utterances, it.n_frames, it.max_people) == (2, 2, 3)
+    assert it.greeted and it.asked and it.brands_mentioned == ("coca-cola",) and it.brands_seen == ("milo",)
+    assert it.transcript.startswith("Magandang umaga") and it.sentiment == 0.5
+    assert len(out.rows.rows["silver_annotated_events"]) == 4
+    row = out.rows.rows["silver_multimodal_aligned"][0]
+    assert row[0] == it.interaction_id and row[16] is True and row[17] is True
+
+
+def test_session_across_an_hour_boundary_is_one_interaction(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    hour_end = T0 + 3_600_000
+    clock = DeviceClock(windows, lexicon)
+    recs = [record(visual(hour_end - 10_000 + i * 5_000)) for i in range(5)]
+    [it] = _interactions(clock, clock.process(_accept(rules, *recs), now_ms=1), clock.flush(2))
+    assert it.started_at < hour_end < it.ended_at and it.n_frames == 5
+
+
+def test_empty_transcript_is_an_utterance_without_words(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    clock = DeviceClock(windows, lexicon)
+    out = clock.process(_accept(rules, record(stt(T0, text=""))), now_ms=1)
+    assert out.rows.rows["bronze_stt_raw"][0][13] == ["stt_transcript_not_empty"]
+    [it] = _interactions(clock, clock.flush(2))
+    assert it.n_utterances == 1 and it.n_words == 0 and not it.has_vision
+
+
+def test_heartbeats_have_their_own_clock(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    out = clock.process(_accept(rules, record(visual(T0 + 600_000)), record(heartbeat(T0))), now_ms=1)
+    assert "late_events" not in out.rows.rows
+    assert out.rows.rows["silver_device_heartbeat"][0][12] == "OK"
+    hot = clock.process(_accept(rules, record(heartbeat(T0 + 60_000, cpu_temp_c=85.0))), now_ms=2)
+    assert hot.rows.rows["silver_device_heartbeat"][0][12] == "HOT"
+
+
+def test_seen_ids_are_forgotten_behind_the_watermark(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    clock = DeviceClock(windows, lexicon)
+    for i in range(50):
+        clock.process(_accept(rules, *[record(visual(T0 + (i * 100 + j) * 1_000)) for j in range(100)]), now_ms=1)
+    assert len(clock.seen) < 200  # bounded by the out-of-orderness window, not by history

@@ -1,0 +1,76 @@
+"""The Bytewax wiring, run with ``bytewax.testing`` (no ClickHouse)."""
+
+from __future__ import annotations
+
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from dataflows.bronze.rules import RuleSet
+from dataflows.config import WindowConfig
+from dataflows.flow import build_flow
+from dataflows.silver.annotate import Lexicon
+from dataflows.tables import COLUMNS, TableRows
+from scout_contract import SourceRecord
+from tests.factories import T0, feedback, heartbeat, record, stt, visual
+
+
+def _run(batches: list[list[SourceRecord]], rules: RuleSet, lexicon: Lexicon) -> dict[str, list[dict[str, object]]]:
+    out: list[TableRows] = []
+    flow = build_flow(TestingSource(batches), TestingSink(out), rules, lexicon, WindowConfig(), now_ms=lambda: 42)
+    run_main(flow)
+    tables: dict[str, list[dict[str, object]]] = {}
+    for item in out:
+        for table, rows in item.rows.items():
+            tables.setdefault(table, []).extend(dict(zip(COLUMNS[table], r, strict=True)) for r in rows)
+    return tables
+
+
+def test_hand_written_cases_through_the_whole_flow(rules: RuleSet, lexicon: Lexicon) -> None:
+    dup = stt(T0 + 1_000, text="Hi po, meron ba kayong Milo?", event_id="dup-1")
+    batch1 = [
+        record(visual(T0, event_id="v-1")),
+        record(dup),
+        record(b"{not json"),
+        record({**stt(T0 + 2_000), "confidence": 7}),
+        record(heartbeat(T0 + 5_000)),
+        record(feedback(T0 + 6_000)),
+    ]
+    batch2 = [
+        record(dup),  # duplicate delivery
+        record(visual(T0 + 8_000, event_id="v-2")),  # out of order within the bound: on time
+        record(visual(T0 + 300_000, labels=(), event_id="v-3")),  # clock moves on, first session closes
+        record(stt(T0 + 3_000, event_id="too-late")),  # older than the watermark: late
+    ]
+    t = _run([batch1, batch2], rules, lexicon)
+    assert [r["event_id"] for r in t["bronze_stt_raw"]] == ["dup-1"]
+    assert sorted(r["event_id"] for r in t["bronze_visual_stream"]) == ["v-1", "v-2", "v-3"]
+    assert [r["event_id"] for r in t["late_events"]] == ["too-late"]
+    assert sorted(tuple(r["rules"]) for r in t["quarantine_events"]) == [  # type: ignore[arg-type]
+        ("json_parse",),
+        ("stt_confidence_range",),
+    ]
+    [session] = t["silver_multimodal_aligned"]
+    assert (session["n_utterances"], session["n_frames"], session["brands_mentioned"]) == (1, 2, ["milo"])
+    assert session["greeted"] and session["asked"]
+    gold = t["gold_store_interaction_metrics"][-1]
+    assert gold["interactions"] == 1 and gold["active_devices"] == 1
+    assert t["gold_insight_feedback"][-1]["accepted"] == 1
+    assert t["gold_device_health_summary"][-1]["heartbeats_received"] == 1
+    dq = {(r["stream"], r["rule"]): (r["passed"], r["failed"]) for r in t["dq_rule_metrics"]}
+    assert dq[("stt", "unique_event_id")] == (0, 1)
+
+
+def test_end_of_input_closes_open_sessions(rules: RuleSet, lexicon: Lexicon) -> None:
+    t = _run([[record(visual(T0)), record(stt(T0 + 1_000))]], rules, lexicon)
+    assert len(t["silver_multimodal_aligned"]) == 1
+    assert len(t["silver_annotated_events"]) == 2
+
+
+def test_several_devices_and_stores_are_kept_apart(rules: RuleSet, lexicon: Lexicon) -> None:
+    batch = [record(visual(T0, device=f"SCOUTPI-{d}", store=f"STORE-{d % 2}")) for d in range(4)] + [
+        record(visual(T0 + 100_000, device="SCOUTPI-0", store="STORE-0"))
+    ]
+    t = _run([batch], rules, lexicon)
+    assert len(t["silver_multimodal_aligned"]) == 5
+    per_store = {r["store_id"]: r for r in t["gold_store_interaction_metrics"]}
+    assert per_store["STORE-0"]["interactions"] == 3 and per_store["STORE-0"]["active_devices"] == 2
+    assert per_store["STORE-1"]["interactions"] == 2

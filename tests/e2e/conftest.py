@@ -1,0 +1,48 @@
+"""End-to-end helpers: the real CLI in subprocesses, chDB on a temp path.
+
+chDB allows one data path per process, so every step runs as its own
+``scout`` process, exactly as a user would run it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+class Scout:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.sink = f"chdb://{workdir / 'ch'}"
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dataflows.cli", *args],
+            cwd=self.workdir, capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        if check and proc.returncode != 0:
+            raise AssertionError(f"scout {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def run(self, events: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        return self("run", "--source", f"file:{events}", "--sink", self.sink, "--no-summary", *extra)
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        out = self("db", "query", sql, "--sink", self.sink).stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def verify(self) -> list[dict[str, Any]]:
+        proc = self("db", "verify", "--json", "--sink", self.sink, check=False)
+        report: list[dict[str, Any]] = json.loads(proc.stdout)
+        assert (proc.returncode == 0) == all(t["ok"] for t in report)
+        return report
+
+
+@pytest.fixture
+def scout(tmp_path: Path) -> Scout:
+    return Scout(tmp_path)

@@ -1,0 +1,93 @@
+"""Hand-written events and records for tests (real contract payloads)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from scout_contract import SourceRecord, encode_record_line
+from scout_contract.topics import INPUT_TOPICS
+
+T0 = 1_747_641_600_000  # 2025-05-19T08:00:00Z
+_ids = itertools.count(1)
+_offsets: dict[str, itertools.count[int]] = {}
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def stt(ts: int, text: str = "Magandang umaga po", device: str = "SCOUTPI-0001", store: str = "STORE-0001",
+        duration_ms: int = 1_500, event_id: str | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "schema": "scout.stt/1", "event_id": event_id or f"stt-{next(_ids)}", "device_id": device,
+        "store_id": store, "ts": iso(ts), "duration_ms": duration_ms, "transcript": text, "confidence": 0.9,
+        "lang": "tl", "engine": "vosk", "model_version": "v1", "audio_url": None, **extra,
+    }  # fmt: skip
+
+
+def visual(ts: int, labels: tuple[str, ...] = ("person", "face"), device: str = "SCOUTPI-0001",
+           store: str = "STORE-0001", event_id: str | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+    dets = [
+        {"label": lbl, "confidence": 0.9, "bbox": [0.1, 0.1, 0.2, 0.3], "zone": "counter", "track_id": i}
+        for i, lbl in enumerate(labels)
+    ]
+    return {
+        "schema": "scout.visual/1", "event_id": event_id or f"vis-{next(_ids)}", "device_id": device,
+        "store_id": store, "ts": iso(ts), "frame_id": 1, "width": 640, "height": 448, "model_version": "m1",
+        "detections": dets, **extra,
+    }  # fmt: skip
+
+
+def heartbeat(ts: int, device: str = "SCOUTPI-0001", store: str = "STORE-0001", interval_s: float = 600,
+              event_id: str | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+    return {
+        "schema": "scout.heartbeat/1", "event_id": event_id or f"hb-{next(_ids)}", "device_id": device,
+        "store_id": store, "ts": iso(ts), "uptime_s": 100.0, "cpu_pct": 20.0, "mem_pct": 40.0,
+        "cpu_temp_c": 55.0, "disk_free_mb": 9000.0, "outbox_depth": 0, "models": {"face": "f1"},
+        "sw_version": "0.1.0", "interval_s": interval_s, **extra,
+    }  # fmt: skip
+
+
+def feedback(ts: int, action: str = "accepted", store: str = "STORE-0001", insight_type: str = "restock",
+             event_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    return {
+        "schema": "scout.feedback/1", "event_id": event_id or f"fb-{next(_ids)}", "device_id": "advisor-app",
+        "store_id": store, "ts": iso(ts), "insight_id": "i-1", "advisor_id": "a-1",
+        "insight_type": insight_type, "action": action,
+    }  # fmt: skip
+
+
+_STREAM_OF_SCHEMA = {"scout.stt/1": "stt", "scout.visual/1": "visual", "scout.heartbeat/1": "heartbeat",
+                     "scout.feedback/1": "feedback"}  # fmt: skip
+
+
+def record(value: dict[str, Any] | bytes | str, record_ts: int | None = None, topic: str | None = None,
+           key: str | None = None) -> SourceRecord:  # fmt: skip
+    """A record as a broker would deliver it; dict values are encoded as JSON."""
+    if isinstance(value, dict):
+        topic = topic or INPUT_TOPICS[_STREAM_OF_SCHEMA.get(value.get("schema", ""), "stt")]
+        key = key or (value.get("store_id") if value.get("schema") == "scout.feedback/1" else value.get("device_id"))
+        try:
+            ts = int(datetime.fromisoformat(value["ts"]).timestamp() * 1000)
+        except (KeyError, TypeError, ValueError):
+            ts = T0
+        record_ts = record_ts if record_ts is not None else ts + 100
+        payload = msgspec.json.encode(value)
+    else:
+        payload = value.encode() if isinstance(value, str) else value
+        topic = topic or INPUT_TOPICS["stt"]
+        record_ts = record_ts if record_ts is not None else T0
+    offset = next(_offsets.setdefault(topic, itertools.count()))
+    return SourceRecord(topic, 0, offset, record_ts, key, payload)
+
+
+def write_records(path: Path, records: list[SourceRecord]) -> Path:
+    with path.open("wb") as f:
+        for r in records:
+            f.write(encode_record_line(r) + b"\n")
+    return path
