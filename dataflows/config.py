@@ -69,12 +69,14 @@ class Settings(BaseSettings):
     clickhouse_password_file: Path | None = None
     rules_file: Path | None = None
     lexicon_file: Path | None = None
-    batch_size: int = Field(default=5_000, ge=1, le=1_000_000)
+    batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
     session_gap_s: float = Field(default=30.0, gt=0)
     out_of_orderness_s: float = Field(default=10.0, ge=0)
     gold_retention_h: float = Field(default=48.0, gt=0)
     day_timezone: str = "Asia/Manila"
     healthy_ratio: float = Field(default=0.8, gt=0, le=1)
+    #: Rows the sink may hold before writing (it always writes at each epoch end).
+    sink_flush_rows: int = Field(default=200_000, ge=1)
     metrics_port: int | None = None
     recovery_dir: Path | None = None
     snapshot_interval_s: float = Field(default=10.0, gt=0)

@@ -5,7 +5,8 @@
                                    (device, or store/<id>)    └─ facts_by_store ─ gold_windows ─ gold rows ─┤
                                                                                      clickhouse ◀─┘
 
-Items between steps are *batches* (a list of records, the events of one key,
+The sink receives ``("rows", TableRows)`` pairs (a keyed stream, as Bytewax's
+partitioned sinks want). Items between steps are *batches* (a list of records, the events of one key,
 the facts of one store), so Bytewax's per-item cost is paid per batch.
 """
 
@@ -84,9 +85,12 @@ def _rejected_rows(result: ValidationResult) -> TableRows:
 
 def _by_clock_key(result: ValidationResult) -> list[tuple[str, list[Accepted]]]:
     groups: dict[str, list[Accepted]] = {}
+    streams: dict[str, int] = {}
     for acc in result.accepted:
         groups.setdefault(acc.key, []).append(acc)
-        ACCEPTED.labels(acc.stream).inc()
+        streams[acc.stream] = streams.get(acc.stream, 0) + 1
+    for stream, n in streams.items():
+        ACCEPTED.labels(stream).inc(n)
     return list(groups.items())
 
 
@@ -106,7 +110,7 @@ def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, list[Fact
 
 def build_flow(
     source: Source[list[SourceRecord]],
-    sink: Sink[TableRows],
+    sink: Sink[tuple[str, TableRows]],
     rules: RuleSet,
     lexicon: Lexicon,
     windows: WindowConfig,
@@ -144,5 +148,5 @@ def build_flow(
     gold = op.stateful_batch("gold_windows", store_facts, gold_builder)
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
     everything = op.merge("all_rows", rejected, key_rows, gold_rows)
-    op.output("clickhouse", everything, sink)
+    op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: "rows"), sink)
     return flow

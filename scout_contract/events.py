@@ -24,7 +24,7 @@ import msgspec
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class Word(msgspec.Struct, frozen=True):
+class Word(msgspec.Struct, frozen=True, gc=False):
     """One recognised word with its timing inside the utterance."""
 
     w: str
@@ -33,7 +33,7 @@ class Word(msgspec.Struct, frozen=True):
     conf: float
 
 
-class Detection(msgspec.Struct, frozen=True):
+class Detection(msgspec.Struct, frozen=True, gc=False):
     """One detection in a frame; ``bbox`` is ``[x, y, w, h]`` normalised to 0..1."""
 
     label: str
@@ -43,7 +43,7 @@ class Detection(msgspec.Struct, frozen=True):
     track_id: int | None = None
 
 
-class _EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema"):
+class _EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="schema", gc=False):
     event_id: str
     device_id: str
     store_id: str
@@ -179,5 +179,9 @@ def as_stt_v1(event: Stt) -> SttV1:
 
 
 def stream_of(event: Event) -> str:
-    """The stream (``stt``, ``visual``, ``heartbeat``, ``feedback``) of an event."""
-    return STREAM_OF_TYPE[type(event)]
+    """The stream (``stt``, ``visual``, ``heartbeat``, ``feedback``) of an event
+    (also of a subclass of a contract type, found by its schema tag)."""
+    stream = STREAM_OF_TYPE.get(type(event))
+    if stream is None:
+        stream = SCHEMAS[type(event).__struct_config__.tag]  # type: ignore[index]
+    return stream

@@ -15,7 +15,7 @@ Delta Live Tables expectations. The rules themselves live in YAML.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -25,7 +25,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from scout_contract import Event, SourceRecord, stream_of, ts_millis
+from scout_contract import Event, FeedbackV1, SourceRecord, ts_millis
 
 Action = Literal["warn", "drop", "fail"]
 STAGES = ("json", "schema_known", "contract")
@@ -33,7 +33,8 @@ STREAMS = frozenset({"stt", "visual", "heartbeat", "feedback"})
 _ACTIONS = frozenset({"warn", "drop", "fail"})
 _FIXED_LABELS = frozenset({"face", "person", "hand"})
 
-Predicate = Callable[[Event, SourceRecord], bool]
+#: ``passes(event, record, event time in ms)``
+Predicate = Callable[[Event, SourceRecord, int], bool]
 
 
 class RulesError(ValueError):
@@ -49,6 +50,8 @@ class Rule:
     action: Action
     streams: frozenset[str]
     passes: Predicate = field(compare=False, repr=False)
+    #: The rule as written in the file.
+    spec: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,29 +73,38 @@ class RuleSet:
         return tuple(r for r in self.record_rules if stream in r.streams)
 
 
-def _walk(obj: Any, path: list[str]) -> Iterator[Any]:
-    """Yield every value at a dotted path; ``name[]`` iterates a list."""
-    if not path:
-        yield obj
-        return
-    head, rest = path[0], path[1:]
-    many = head.endswith("[]")
-    name = head[:-2] if many else head
-    value = getattr(obj, name, None) if name else obj
-    if value is None:
-        return
+Values = Callable[[Any], list[Any]]
+
+
+def _path_reader(path: str) -> Values:
+    """Compile a dotted path into a function returning every value at it.
+
+    ``name[]`` walks each element of a list; ``None`` values are skipped (an
+    optional field that is absent satisfies every check).
+
+    >>> from types import SimpleNamespace as NS
+    >>> ev = NS(detections=[NS(bbox=[0.1, 0.2]), NS(bbox=[0.3])], width=640, temp=None)
+    >>> _path_reader("detections[].bbox[]")(ev), _path_reader("width")(ev), _path_reader("temp")(ev)
+    ([0.1, 0.2, 0.3], [640], [])
+    """
+    read: Values = lambda obj: [obj]  # noqa: E731
+    for part in path.split("."):
+        many = part.endswith("[]")
+        name = part[:-2] if many else part
+        read = _step(read, name, many)
+    return read
+
+
+def _step(inner: Values, name: str, many: bool) -> Values:
     if many:
-        for item in value:
-            yield from _walk(item, rest)
-    else:
-        yield from _walk(value, rest)
+        return lambda obj: [v for o in inner(obj) for v in (getattr(o, name, None) or ())]
+    return lambda obj: [v for o in inner(obj) if (v := getattr(o, name, None)) is not None]
 
 
-def _values(spec: dict[str, Any], rule_name: str) -> Callable[[Event], Iterator[Any]]:
+def _values(spec: dict[str, Any], rule_name: str) -> Values:
     if "field" not in spec:
         raise RulesError(f"rule {rule_name!r}: check {spec['check']!r} needs a 'field'")
-    path = str(spec["field"]).split(".")
-    return lambda ev: _walk(ev, path)
+    return _path_reader(str(spec["field"]))
 
 
 def _label_known(label: str) -> bool:
@@ -108,27 +120,37 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
         values = _values(spec, name)
         lo = float(spec.get("min", float("-inf")))
         hi = float(spec.get("max", float("inf")))
-        return lambda ev, rec: all(lo <= v <= hi for v in values(ev))
+
+        def in_range(ev: Event, rec: SourceRecord, ts: int) -> bool:
+            vs = values(ev)
+            return not vs or (min(vs) >= lo and max(vs) <= hi)
+
+        return in_range
     if check in ("max_length", "list_length", "min_length"):
         values = _values(spec, name)
         lo = int(spec.get("min", 0))
         hi = int(spec.get("max", 2**62))
-        return lambda ev, rec: all(lo <= len(v) <= hi for v in values(ev))
+
+        def length_ok(ev: Event, rec: SourceRecord, ts: int) -> bool:
+            lens = [len(v) for v in values(ev)]
+            return not lens or (min(lens) >= lo and max(lens) <= hi)
+
+        return length_ok
     if check == "in_set":
         values = _values(spec, name)
         allowed = frozenset(spec["values"])
-        return lambda ev, rec: all(v in allowed for v in values(ev))
+        return lambda ev, rec, ts: all(v in allowed for v in values(ev))
     if check == "label_known":
         values = _values(spec, name)
-        return lambda ev, rec: all(_label_known(v) for v in values(ev))
+        return lambda ev, rec, ts: all(_label_known(v) for v in values(ev))
     if check == "ts_min":
         bound = ts_millis(datetime.fromisoformat(str(spec["min"]).replace("Z", "+00:00")))
-        return lambda ev, rec: ts_millis(ev.ts) >= bound
+        return lambda ev, rec, ts: ts >= bound
     if check == "ts_max_skew":
         skew_ms = int(float(spec["max_seconds"]) * 1000)
-        return lambda ev, rec: ts_millis(ev.ts) <= rec.timestamp_ms + skew_ms
+        return lambda ev, rec, ts: ts <= rec.timestamp_ms + skew_ms
     if check == "key_matches":
-        return lambda ev, rec: rec.key == (ev.store_id if stream_of(ev) == "feedback" else ev.device_id)
+        return lambda ev, rec, ts: rec.key == (ev.store_id if isinstance(ev, FeedbackV1) else ev.device_id)
     raise RulesError(f"rule {name!r}: unknown check {check!r}")
 
 
@@ -156,7 +178,7 @@ def parse_rules(doc: Any) -> RuleSet:
                 raise RulesError(f"rule {name!r}: a record failing {check!r} cannot be kept (use drop or fail)")
             stages[check] = Stage(name, action)
             continue
-        record_rules.append(Rule(name, check, action, streams, _compile(spec, name)))
+        record_rules.append(Rule(name, check, action, streams, _compile(spec, name), dict(spec)))
     for check in STAGES:
         stages.setdefault(check, Stage(check, "drop"))
     return RuleSet(stages, tuple(record_rules))

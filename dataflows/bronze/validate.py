@@ -11,11 +11,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, Union
 
 import msgspec
 
-from dataflows.bronze.rules import RuleSet, stage_failure
-from scout_contract import Event, SourceRecord, decode_event, stream_of, ts_millis
+from dataflows.bronze.rules import Rule, RuleSet, stage_failure
+from dataflows.bronze.strict import strict_types
+from scout_contract import Event, SourceRecord, decode_event, ts_millis
+from scout_contract.events import STREAM_OF_TYPE
 from scout_contract.topics import INPUT_TOPICS
 
 
@@ -60,11 +63,6 @@ class ValidationResult:
     dq_rows: list[tuple[object, ...]] = field(default_factory=list)
 
 
-def clock_key(event: Event) -> str:
-    """The key whose event-time clock orders this event (SPEC §2 Kafka keys)."""
-    return f"store/{event.store_id}" if stream_of(event) == "feedback" else event.device_id
-
-
 class Validator:
     """Applies a :class:`RuleSet` to batches of records."""
 
@@ -73,69 +71,106 @@ class Validator:
         rules: RuleSet,
         topic_streams: dict[str, str] | None = None,
         now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        strict: bool = True,
     ) -> None:
         self.rules = rules
         self.topic_streams = topic_streams or {t: s for s, t in INPUT_TOPICS.items()}
         self.now_ms = now_ms
-        self._by_stream = {s: rules.for_stream(s) for s in ("stt", "visual", "heartbeat", "feedback")}
+        self._by_stream: dict[str, tuple[Rule, ...]] = {
+            s: rules.for_stream(s) for s in ("stt", "visual", "heartbeat", "feedback")
+        }
+        self._stream_of: dict[type, str] = dict(STREAM_OF_TYPE)
+        self._strict: msgspec.json.Decoder[Any] | None = None
+        self._fast_rules = self._by_stream
+        if strict:
+            types_, compiled = strict_types(rules.record_rules)
+            self._stream_of.update(types_)
+            self._strict = msgspec.json.Decoder(Union[tuple(types_)])  # noqa: UP007
+            self._fast_rules = {s: tuple(r for r in rs if r.name not in compiled) for s, rs in self._by_stream.items()}
 
     def validate(self, records: Iterable[SourceRecord]) -> ValidationResult:
         out = ValidationResult()
         now = self.now_ms()
-        minute = now - now % 60_000
-        # (stream, rule) -> [passed, failed]
-        counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        stages = self.rules.stage_rules
+        decoded: dict[str, int] = defaultdict(int)  # stream -> records that passed every stage
+        failed: dict[tuple[str, str], int] = defaultdict(int)  # (stream, rule) -> failures
+        accepted = out.accepted
+        strict = self._strict.decode if self._strict is not None else decode_event
+        fast_rules, all_rules, stream_of = self._fast_rules, self._by_stream, self._stream_of
         for rec in records:
             try:
-                event = decode_event(rec.value)
+                event = strict(rec.value)  # every compiled rule checked in C
+                rules = fast_rules
             except (msgspec.ValidationError, msgspec.DecodeError):
-                self._reject_stage(rec, now, counts, out)
-                continue
-            stream = stream_of(event)
-            for stage in stages.values():
-                counts[(stream, stage.name)][0] += 1
-            ts_ms = ts_millis(event.ts)
-            broken: list[str] = []
-            warnings: list[str] = []
-            for rule in self._by_stream[stream]:
-                c = counts[(stream, rule.name)]
-                if rule.passes(event, rec):
-                    c[0] += 1
+                try:
+                    event = decode_event(rec.value)  # the contract alone; rules in Python
+                    rules = all_rules
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    self._reject_stage(rec, now, failed, out)
                     continue
-                c[1] += 1
+            stream = stream_of[type(event)]
+            decoded[stream] += 1
+            ts_ms = ts_millis(event.ts)
+            broken: list[str] | None = None
+            warnings: list[str] | None = None
+            for rule in rules[stream]:
+                if rule.passes(event, rec, ts_ms):
+                    continue
+                failed[(stream, rule.name)] += 1
                 if rule.action == "fail":
                     raise QualityRuleFailure(rule.name, rec, f"{rule.check} check failed")
-                (broken if rule.action == "drop" else warnings).append(rule.name)
+                if rule.action == "drop":
+                    broken = [*(broken or ()), rule.name]
+                else:
+                    warnings = [*(warnings or ()), rule.name]
             if broken:
                 out.quarantine_rows.append(
                     self._row(rec, now, stream, event, broken, [f"{r}: check failed" for r in broken])
                 )
             else:
-                out.accepted.append(Accepted(event, rec, stream, ts_ms, clock_key(event), tuple(warnings)))
-        action = {r.name: r.action for r in self.rules.record_rules}
-        action.update({s.name: s.action for s in stages.values()})
-        out.dq_rows = [(minute, s, r, action[r], p, f) for (s, r), (p, f) in counts.items()]
+                key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
+                accepted.append(Accepted(event, rec, stream, ts_ms, key, tuple(warnings or ())))
+        out.dq_rows = self._dq_rows(now - now % 60_000, decoded, failed)
         return out
+
+    def _dq_rows(
+        self, minute: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]
+    ) -> list[tuple[object, ...]]:
+        """Per (stream, rule): passed = evaluated - failed. A stage is evaluated
+        for records that passed the stages before it; a record rule for records
+        that passed every stage."""
+        rows: list[tuple[object, ...]] = []
+        stages = list(self.rules.stage_rules.values())
+        streams = set(decoded) | {s for s, _ in failed}
+        for stream in sorted(streams):
+            later_failures = 0
+            for stage in reversed(stages):
+                f = failed.get((stream, stage.name), 0)
+                passed = decoded.get(stream, 0) + later_failures
+                if passed or f:
+                    rows.append((minute, stream, stage.name, stage.action, passed, f))
+                later_failures += f
+            n = decoded.get(stream, 0)
+            if not n:
+                continue
+            for rule in self._by_stream.get(stream, ()):
+                f = failed.get((stream, rule.name), 0)
+                rows.append((minute, stream, rule.name, rule.action, n - f, f))
+        return rows
 
     def _reject_stage(
         self,
         rec: SourceRecord,
         now: int,
-        counts: dict[tuple[str, str], list[int]],
+        failed: dict[tuple[str, str], int],
         out: ValidationResult,
     ) -> None:
         stage_name, reason = stage_failure(rec.value)
         stream = self.topic_streams.get(rec.topic, "unknown")
-        for check, stage in self.rules.stage_rules.items():
-            if check == stage_name:
-                counts[(stream, stage.name)][1] += 1
-                if stage.action == "fail":
-                    raise QualityRuleFailure(stage.name, rec, reason)
-                break
-            counts[(stream, stage.name)][0] += 1
-        rule = self.rules.stage_rules[stage_name].name
-        out.quarantine_rows.append(self._row(rec, now, stream, None, [rule], [f"{rule}: {reason}"]))
+        stage = self.rules.stage_rules[stage_name]
+        failed[(stream, stage.name)] += 1
+        if stage.action == "fail":
+            raise QualityRuleFailure(stage.name, rec, reason)
+        out.quarantine_rows.append(self._row(rec, now, stream, None, [stage.name], [f"{stage.name}: {reason}"]))
 
     @staticmethod
     def _row(

@@ -27,7 +27,6 @@ from scout_contract import FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.events import SCHEMAS
 
 HOUR_MS = 3_600_000
-PEOPLE_LABELS = frozenset({"face", "person"})
 DUPLICATE_RULE = "unique_event_id"
 _GROUP = {"stt": "join", "visual": "join", "heartbeat": "heartbeat", "feedback": "feedback"}
 
@@ -166,8 +165,8 @@ class DeviceClock:
                     ev.height, ev.model_version, labels, warnings, rec.value, *coords,
                 ),
             )  # fmt: skip
-            brands = tuple(lbl[6:] for lbl in labels if lbl.startswith("brand:"))
-            people = sum(1 for lbl in labels if lbl in PEOPLE_LABELS)
+            brands = tuple(lbl[6:] for lbl in labels if lbl[:6] == "brand:")
+            people = labels.count("face") + labels.count("person")
             if people:
                 self.sessions.add(
                     Member(

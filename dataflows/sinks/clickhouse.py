@@ -1,10 +1,11 @@
 """Bytewax sink writing :class:`~dataflows.tables.TableRows` into ClickHouse.
 
-One insert per table per Bytewax write batch; each insert carries a content
-deduplication token so a retried insert does not duplicate rows, and adds a
-``pipeline_freshness`` row for what it wrote. Nothing is buffered across
-write batches: when Bytewax snapshots an epoch, its rows are in ClickHouse
-(at-least-once; the tables' keys make the repeats harmless).
+One insert per table per Bytewax flush; each insert carries a deduplication
+token so a retried insert does not duplicate rows, and a
+``pipeline_freshness`` row is added for what it wrote. Rows are buffered
+within a Bytewax epoch and written at its end (or when the buffer is full):
+when Bytewax snapshots an epoch, its rows are in ClickHouse (at-least-once;
+the tables' keys make the repeats harmless).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from clickhouse_connect.driver.client import Client
 
 from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
@@ -64,34 +65,64 @@ def write_table_rows(client: Client, batch: TableRows) -> dict[str, int]:
     return counts
 
 
-class _ClickHousePartition(StatelessSinkPartition[TableRows]):
-    def __init__(self, client: Client, on_write: Callable[[dict[str, int]], None] | None) -> None:
+class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
+    """Buffers rows within an epoch; writes when the buffer is full and at
+    every epoch end (``snapshot``), before Bytewax commits that epoch."""
+
+    def __init__(self, client: Client, on_write: Callable[[dict[str, int]], None] | None, flush_rows: int) -> None:
         self._client = client
         self._on_write = on_write
+        self._flush_rows = flush_rows
+        self._buffer = TableRows(defaultdict(list))
+        self._buffered = 0
 
-    def write_batch(self, items: list[TableRows]) -> None:
-        merged = TableRows(defaultdict(list))
-        for item in items:
-            merged.merge(item)
-        counts = write_table_rows(self._client, merged)
+    def write_batch(self, values: list[TableRows]) -> None:
+        for item in values:
+            self._buffer.merge(item)
+            self._buffered += item.count()
+        if self._buffered >= self._flush_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffered:
+            return
+        counts = write_table_rows(self._client, self._buffer)
+        self._buffer = TableRows(defaultdict(list))
+        self._buffered = 0
         if self._on_write and counts:
             self._on_write(counts)
 
+    def snapshot(self) -> None:
+        self.flush()  # the epoch's rows are in ClickHouse before its snapshot is committed
+
     def close(self) -> None:
-        # The client may be shared with the caller (one chDB session per process).
-        pass
+        # The client may be shared with the caller (one chDB session per process): not closed here.
+        self.flush()
 
 
-class ClickHouseSink(DynamicSink[TableRows]):
-    """Writes table rows through the client ``connect`` returns for each worker."""
+class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
+    """Writes table rows through the client ``connect`` returns.
+
+    One partition: items are keyed ``clickhouse`` (Bytewax routes them to the
+    worker owning it). Rows are visible at the latest one epoch
+    (``snapshot_interval_s``) after they were produced, or earlier when
+    ``flush_rows`` rows are waiting.
+    """
+
+    PART = "clickhouse"
 
     def __init__(
         self,
         connect: Callable[[], Client],
         on_write: Callable[[dict[str, int]], None] | None = None,
+        flush_rows: int = 200_000,
     ) -> None:
         self._connect = connect
         self._on_write = on_write
+        self._flush_rows = flush_rows
 
-    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ClickHousePartition:
-        return _ClickHousePartition(self._connect(), self._on_write)
+    def list_parts(self) -> list[str]:
+        return [self.PART]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ClickHousePartition:
+        return _ClickHousePartition(self._connect(), self._on_write, self._flush_rows)

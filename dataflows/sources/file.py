@@ -78,7 +78,7 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], tuple[int, int]
 class TopicFileSource(FixedPartitionedSource[list[SourceRecord], tuple[int, int]]):
     """Reads one or more topic files; yields batches of :class:`SourceRecord`."""
 
-    def __init__(self, paths: list[Path], batch_size: int = 5_000, progress: Progress | None = None) -> None:
+    def __init__(self, paths: list[Path], batch_size: int = 20_000, progress: Progress | None = None) -> None:
         self.paths = {str(p): Path(p) for p in paths}
         self.batch_size = batch_size
         self.progress = progress

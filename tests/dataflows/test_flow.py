@@ -14,11 +14,11 @@ from tests.factories import T0, feedback, heartbeat, record, stt, visual
 
 
 def _run(batches: list[list[SourceRecord]], rules: RuleSet, lexicon: Lexicon) -> dict[str, list[dict[str, object]]]:
-    out: list[TableRows] = []
+    out: list[tuple[str, TableRows]] = []
     flow = build_flow(TestingSource(batches), TestingSink(out), rules, lexicon, WindowConfig(), now_ms=lambda: 42)
     run_main(flow)
     tables: dict[str, list[dict[str, object]]] = {}
-    for item in out:
+    for _key, item in out:
         for table, rows in item.rows.items():
             tables.setdefault(table, []).extend(dict(zip(COLUMNS[table], r, strict=True)) for r in rows)
     return tables

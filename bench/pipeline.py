@@ -1,0 +1,184 @@
+"""Benchmark: the whole dataflow (topic file → Bytewax → chDB) on one worker,
+side by side with the raw limits measured in the same run:
+
+* parse only  — decode every file line and its event (what any consumer pays);
+* chDB insert — bulk-insert the same events' bronze rows with clickhouse-connect;
+* pipeline    — ``scout run`` end to end: validation, dedup, lateness, the
+                session join, gold windows, every table written.
+
+Each stage runs in its own process (chDB allows one data path per process, and
+peak RSS is then the stage's own). Peak RSS of the pipeline is compared
+between N and ``--scale``×N events to show that state does not grow with
+history (windows are evicted when they close).
+
+    python bench/pipeline.py                 # 1,000,000 and 3,000,000 events
+    python bench/pipeline.py --events 200000 --scale 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS_PER_DEVICE_HOUR = 1_470  # what the simulator's default store produces
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_simulate(out: Path, events: int) -> dict[str, Any]:
+    from dataflows.simulator import SimConfig, simulate, write_topic_file
+
+    stores, devices = 16, 4
+    hours = events / (stores * devices * EVENTS_PER_DEVICE_HOUR)
+    t0 = time.perf_counter()
+    n = write_topic_file(simulate(SimConfig(stores=stores, devices_per_store=devices, hours=hours, seed=1)), out)
+    return {"events": n, "seconds": time.perf_counter() - t0}
+
+
+def child_parse(path: Path) -> dict[str, Any]:
+    import msgspec
+
+    from dataflows.sources.file import parse_lines
+    from scout_contract import decode_event
+
+    t0 = time.perf_counter()
+    n = 0
+    with path.open("rb") as f:
+        while lines := f.readlines(64 << 20):
+            for rec in parse_lines(lines, 0):
+                with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                    decode_event(rec.value)  # malformed payloads are part of the input
+                n += 1
+    return {"events": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
+    """Bulk-insert the bronze rows of the same events (rows built untimed)."""
+    from dataflows.bronze.rules import load_rules
+    from dataflows.bronze.validate import Validator
+    from dataflows.config import WindowConfig
+    from dataflows.silver.annotate import load_lexicon
+    from dataflows.silver.device import DeviceClock
+    from dataflows.sources.file import parse_lines
+    from dataflows.warehouse import connect, insert_rows, migrate
+
+    client = connect(f"chdb://{workdir / 'raw-insert'}")
+    migrate(client)
+    validator = Validator(load_rules())
+    clock = DeviceClock(WindowConfig(out_of_orderness_ms=10**12), load_lexicon())  # nothing is late
+    tables: dict[str, list[tuple[object, ...]]] = {}
+    with path.open("rb") as f:
+        while lines := f.readlines(64 << 20):
+            accepted = validator.validate(parse_lines(lines, 0)).accepted
+            rows = clock.process(accepted, now_ms=0).rows.rows
+            for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback"):
+                tables.setdefault(t, []).extend(rows.get(t, ()))
+            clock.sessions.open.clear()
+    n = sum(len(r) for r in tables.values())
+    t0 = time.perf_counter()
+    for table, rows in tables.items():
+        for i in range(0, len(rows), 100_000):
+            insert_rows(client, table, rows[i : i + 100_000])
+    return {"events": n, "seconds": time.perf_counter() - t0}
+
+
+def child_pipeline(path: Path, workdir: Path, batch_size: int) -> dict[str, Any]:
+    from dataflows.config import load_settings
+    from dataflows.runner import RunStats, make_flow, run_flow
+    from dataflows.warehouse import connect, migrate
+
+    settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size)
+    client = connect(settings.sink)
+    migrate(client)
+    stats = RunStats()
+    lines = sum(1 for _ in path.open("rb"))
+    t0 = time.perf_counter()
+    run_flow(make_flow(settings, [path], client, on_write=stats.on_write), settings)
+    seconds = time.perf_counter() - t0
+    return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb()}
+
+
+def _child(*args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"bench child {args[0]} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--scale", type=float, default=3.0, help="second pipeline run with scale×events (RSS)")
+    ap.add_argument("--batch-size", type=int, default=20_000)
+    ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        fn = {"simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline}
+        conv = [int(x) if x.isdigit() else Path(x) for x in rest]
+        print(json.dumps(fn[kind](*conv)))
+        return
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=120)
+    with tempfile.TemporaryDirectory(prefix="scout-bench-") as tmp:
+        work = Path(tmp)
+        small, big = work / "small.jsonl", work / "big.jsonl"
+        console.print(f"simulating {args.events:,} and {int(args.events * args.scale):,} events …")
+        sim_small = _child("simulate", str(small), str(args.events))
+        _child("simulate", str(big), str(int(args.events * args.scale)))
+        parse = _child("parse", str(small))
+        insert = _child("insert", str(small), str(work / "ins"))
+        pipe = _child("pipeline", str(small), str(work / "p1"), str(args.batch_size))
+        pipe_big = _child("pipeline", str(big), str(work / "p3"), str(args.batch_size))
+
+    def rate(r: dict[str, Any]) -> float:
+        return float(r["events"]) / float(r["seconds"])
+
+    t = Table(title="Scout stream pipeline benchmark (one worker)", header_style="bold cyan")
+    for col in ("stage", "events", "seconds", "events/s", "peak RSS MB"):
+        t.add_column(col, justify="left" if col == "stage" else "right")
+    rows = [
+        ("simulate (input)", sim_small),
+        ("raw limit: parse only", parse),
+        ("raw limit: chDB bulk insert (bronze rows)", insert),
+        ("pipeline, N events", pipe),
+        (f"pipeline, {args.scale:g}×N events", pipe_big),
+    ]
+    for name, r in rows:
+        rss = r.get("peak_rss_mb")
+        t.add_row(name, f"{r['events']:,}", f"{r['seconds']:.1f}", f"{rate(r):,.0f}", f"{rss:,.0f}" if rss else "")
+    console.print(t)
+    slower = min(rate(parse), rate(insert))
+    ratios = Table(title="Ratios (same run)", header_style="bold cyan")
+    ratios.add_column("measure")
+    ratios.add_column("value", justify="right")
+    ratios.add_column("target", justify="right")
+    ratios.add_row("pipeline events/s", f"{rate(pipe):,.0f}", "≥ 50,000")
+    ratios.add_row("pipeline / slower raw limit", f"{rate(pipe) / slower:.2f}", "≥ 0.5")
+    ratios.add_row("pipeline / parse only", f"{rate(pipe) / rate(parse):.2f}", "")
+    ratios.add_row("pipeline / chDB bulk insert", f"{rate(pipe) / rate(insert):.2f}", "")
+    ratios.add_row(
+        f"peak RSS {args.scale:g}×N / N", f"{pipe_big['peak_rss_mb'] / pipe['peak_rss_mb']:.2f}", "0.85 – 1.15"
+    )
+    console.print(ratios)
+
+
+if __name__ == "__main__":
+    main()
