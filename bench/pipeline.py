@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,9 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         while lines := f.readlines(64 << 20):
             accepted = validator.validate(parse_lines(lines, 0)).accepted
-            rows = clock.process(accepted, now_ms=0).rows.rows
+            produced = clock.process(accepted, now_ms=0).rows.rows
             for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback"):
-                tables.setdefault(t, []).extend(rows.get(t, ()))
+                tables.setdefault(t, []).extend(produced.get(t, ()))
             clock.sessions.open.clear()
     n = sum(len(r) for r in tables.values())
     t0 = time.perf_counter()
@@ -128,7 +129,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.child:
         kind, *rest = args.child
-        fn = {"simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline}
+        fn: dict[str, Callable[..., dict[str, Any]]] = {
+            "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline
+        }  # fmt: skip
         conv = [int(x) if x.isdigit() else Path(x) for x in rest]
         print(json.dumps(fn[kind](*conv)))
         return

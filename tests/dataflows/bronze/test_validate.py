@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -9,10 +10,14 @@ from dataflows.bronze.validate import QualityRuleFailure, Validator
 from tests.factories import T0, heartbeat, iso, record, stt, visual
 
 
-def _quarantined_rules(rules: RuleSet, value: object, **kw: object) -> list[str]:
-    result = Validator(rules).validate([record(value, **kw)])  # type: ignore[arg-type]
+def _quarantined_rules(rules: RuleSet, value: Any, record_ts: int | None = None) -> list[str]:
+    result = Validator(rules).validate([record(value, record_ts=record_ts)])
     assert len(result.accepted) + len(result.quarantine_rows) == 1, "a record is never silently dropped"
-    return list(result.quarantine_rows[0][10]) if result.quarantine_rows else []  # type: ignore[arg-type]
+    if not result.quarantine_rows:
+        return []
+    broken = result.quarantine_rows[0][10]
+    assert isinstance(broken, list)
+    return broken
 
 
 @pytest.mark.parametrize(

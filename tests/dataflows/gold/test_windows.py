@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 
@@ -30,7 +31,7 @@ def _interaction(start: int, dwell_s: float, greeted: bool = False, speech: bool
     return Fact("interaction", "STORE-0001", "SCOUTPI-0001", start, it.interaction_id, it)
 
 
-def _hb(ts: int, device: str = "SCOUTPI-0001", **kw: object) -> Fact:
+def _hb(ts: int, device: str = "SCOUTPI-0001", **kw: Any) -> Fact:
     ev = decode_event(msgspec.json.encode(heartbeat(ts, device=device, **kw)))
     assert isinstance(ev, HeartbeatV1)
     return Fact("heartbeat", "STORE-0001", device, ts, ev.event_id, ev)

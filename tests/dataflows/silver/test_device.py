@@ -16,7 +16,7 @@ def _accept(rules: RuleSet, *records: SourceRecord) -> list[Accepted]:
 
 def _interactions(clock: DeviceClock, *outs: object) -> list[Interaction]:
     facts = [f for o in outs for f in o.facts]  # type: ignore[attr-defined]
-    return [f.data for f in facts if f.kind == "interaction"]  # type: ignore[misc]
+    return [f.data for f in facts if f.kind == "interaction"]
 
 
 def test_late_event_goes_to_late_events_only(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:

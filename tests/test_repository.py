@@ -1,0 +1,36 @@
+"""Checks of files that no engine here can run (stated, not skipped)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from dataflows.tables import COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_grafana_user_is_read_only_and_sees_only_gold() -> None:
+    """chDB has no users: the server users file is checked as XML, not executed.
+    Not covered here: a real ClickHouse server enforcing these grants."""
+    doc = ET.parse(ROOT / "clickhouse" / "users.d" / "scout-users.xml").getroot()
+    grafana = doc.find("users/scout_grafana")
+    assert grafana is not None
+    profile = doc.find(f"profiles/{grafana.findtext('profile')}")
+    assert profile is not None and profile.findtext("readonly") in ("1", "2")
+    grants = [q.text or "" for q in grafana.findall("grants/query")]
+    assert grants and all(g.startswith("GRANT SELECT ON scout.") for g in grants)
+    granted = {g.rsplit(".", 1)[1] for g in grants}
+    assert granted <= {t for t in COLUMNS if t.startswith("gold_")} | {
+        "pipeline_freshness",
+        "pipeline_freshness_status",
+    }
+    for user in doc.findall("users/*"):
+        pw = user.find("password")
+        assert pw is not None and pw.get("from_env") and not (pw.text or "").strip(), "no password in the file"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci and "make test" in readme and "make demo" in readme
