@@ -85,12 +85,14 @@ class _Timings:
         return t
 
 
-def _progress() -> Progress:
+def _progress(unit: str = "bytes") -> Progress:
+    """A progress bar; ``bytes`` shows MB/s (reading files), else a count of ``unit``."""
+    speed = TransferSpeedColumn() if unit == "bytes" else TextColumn("{task.completed:,.0f} " + unit)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
-        TransferSpeedColumn(),
+        speed,
         TimeElapsedColumn(),
         console=console,
         transient=False,
@@ -126,7 +128,7 @@ def simulate(
         out_of_order_rate=out_of_order_rate, late_rate=late_rate, silent_devices=silent_devices,
     )  # fmt: skip
     expected = int(stores * devices * hours * 1500)
-    with _progress() as bar:
+    with _progress("records") as bar:
         task = bar.add_task("simulating", total=expected)
         n = write_topic_file(run_sim(cfg), out, lambda k: bar.advance(task, k))
         bar.update(task, total=n, completed=n)
@@ -207,9 +209,20 @@ def run(
     _run(s, source, summary)
 
 
+def _quality_failure(exc: BaseException) -> BaseException | None:
+    """The QualityRuleFailure behind an error (Bytewax wraps errors raised in steps)."""
+    from dataflows.bronze.validate import QualityRuleFailure
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, QualityRuleFailure):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
     from dataflows.bronze.rules import RulesError
-    from dataflows.bronze.validate import QualityRuleFailure
     from dataflows.runner import RunStats, SourceError, make_flow, parse_source, run_flow
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
@@ -234,8 +247,11 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
     except (SourceError, RulesError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    except QualityRuleFailure as exc:
-        console.print(f"[red]stopped by a quality rule:[/red] {exc}")
+    except Exception as exc:
+        failure = _quality_failure(exc)
+        if failure is None:
+            raise
+        console.print(f"[red]stopped by a quality rule:[/red] {failure}")
         raise typer.Exit(3) from exc
     log.info("dataflow finished", rows=stats.rows)
     if summary:
@@ -272,7 +288,7 @@ def demo(
         shutil.rmtree(ch_dir)  # a demo starts from an empty warehouse
     events = workdir / "events.jsonl"
     cfg = SimConfig(stores=stores, devices_per_store=devices, hours=hours, seed=seed)
-    with timings.stage("simulate") as st, _progress() as bar:
+    with timings.stage("simulate") as st, _progress("records") as bar:
         task = bar.add_task("simulating stores", total=int(stores * devices * hours * 1500))
         n = write_topic_file(run_sim(cfg), events, lambda k: bar.advance(task, k))
         bar.update(task, total=n, completed=n)

@@ -11,11 +11,13 @@ from rich.table import Table
 
 from dataflows.tables import COLUMNS, LAYERS
 
+_TEXT_COLUMNS = {"layer", "table", "rule", "stream", "store", "device", "brand", "last status", "last seen"}
+
 
 def _table(title: str, headers: list[str], rows: Sequence[Sequence[Any]]) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold cyan")
     for h in headers:
-        t.add_column(h, justify="left" if h in {"table", "rule", "store", "device", "brand", "status"} else "right")
+        t.add_column(h, justify="left" if h in _TEXT_COLUMNS else "right")
     for r in rows:
         t.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in r])
     return t

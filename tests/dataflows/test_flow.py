@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bytewax.testing import TestingSink, TestingSource, run_main
+from prometheus_client import REGISTRY
 
 from dataflows.bronze.rules import RuleSet
 from dataflows.config import WindowConfig
@@ -57,6 +58,16 @@ def test_hand_written_cases_through_the_whole_flow(rules: RuleSet, lexicon: Lexi
     assert t["gold_device_health_summary"][-1]["heartbeats_received"] == 1
     dq = {(r["stream"], r["rule"]): (r["passed"], r["failed"]) for r in t["dq_rule_metrics"]}
     assert dq[("stt", "unique_event_id")] == (0, 1)
+
+
+def test_prometheus_counters_follow_the_flow(rules: RuleSet, lexicon: Lexicon) -> None:
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = (value("scout_events_accepted_total", stream="visual"), value("scout_records_quarantined_total"))
+    _run([[record(visual(T0)), record(visual(T0 + 1)), record(b"{")]], rules, lexicon)
+    after = (value("scout_events_accepted_total", stream="visual"), value("scout_records_quarantined_total"))
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 1)
 
 
 def test_end_of_input_closes_open_sessions(rules: RuleSet, lexicon: Lexicon) -> None:

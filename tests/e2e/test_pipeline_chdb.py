@@ -172,3 +172,30 @@ def test_demo_runs_and_prints_a_summary(tmp_path: Path) -> None:
     for heading in ("Rows per layer", "Quarantine reasons", "Interactions per store", "Device health",
                     "Top brands", "Stages"):  # fmt: skip
         assert heading in proc.stdout
+
+
+def test_cli_errors_are_clear_and_never_tracebacks(scout: Scout, tmp_path: Path) -> None:
+    missing = scout("run", "--source", "file:nope.jsonl", "--sink", scout.sink, check=False)
+    assert missing.returncode == 2 and "source file not found" in missing.stdout
+    kafka = scout("run", "--source", "kafka:eh-pi-stt-raw", "--sink", scout.sink, check=False)
+    assert kafka.returncode == 2 and "expected file:PATH" in kafka.stdout
+    bad_rules = tmp_path / "rules.yaml"
+    bad_rules.write_text("rules: [{name: x, check: json, action: warn}]")
+    events = write_records(tmp_path / "e.jsonl", [record(b"garbage")])
+    refused = scout("run", "--source", f"file:{events}", "--sink", scout.sink, "--rules", str(bad_rules), check=False)
+    assert refused.returncode == 2 and "cannot be kept" in refused.stdout
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("rules: [{name: no_garbage, check: json, action: fail}]")
+    stopped = scout("run", "--source", f"file:{events}", "--sink", scout.sink, "--rules", str(strict), check=False)
+    assert stopped.returncode == 3 and "no_garbage" in stopped.stdout
+    for proc in (missing, kafka, refused, stopped):
+        assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_freshness_is_reported_per_layer_and_stream(scout: Scout, sim_file: Path) -> None:
+    scout.run(sim_file)
+    rows = {(r["layer"], r["stream"]): r for r in scout.query("SELECT * FROM pipeline_freshness_status")}
+    assert {("bronze", "stt"), ("bronze", "visual"), ("silver", "interactions"), ("gold", "store_interactions")} <= set(
+        rows
+    )
+    assert all(r["status"] == "HEALTHY" and r["rows"] > 0 for r in rows.values())
