@@ -201,11 +201,12 @@ def run(
     batch_size: int | None = None,
     recovery_dir: Annotated[Path | None, typer.Option(help="Bytewax recovery directory")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port")] = None,
+    annotated_out: Annotated[Path | None, typer.Option(help="Publish annotated events to this topic file")] = None,
     summary: Annotated[bool, typer.Option(help="Print the summary at the end")] = True,
 ) -> None:
     """Run the dataflow over topic files into ClickHouse (bronze → silver → gold)."""
     s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
-                  metrics_port=metrics_port)  # fmt: skip
+                  metrics_port=metrics_port, annotated_out=annotated_out)  # fmt: skip
     _run(s, source, summary)
 
 

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from scout_contract.topics import INPUT_TOPICS
+from scout_contract.topics import ANNOTATED, INPUT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class Topics(BaseModel):
     visual: str = INPUT_TOPICS["visual"]
     heartbeat: str = INPUT_TOPICS["heartbeat"]
     feedback: str = INPUT_TOPICS["feedback"]
+    annotated: str = ANNOTATED
 
     def topic_streams(self) -> dict[str, str]:
         return {
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     healthy_ratio: float = Field(default=0.8, gt=0, le=1)
     #: Rows the sink may hold before writing (it always writes at each epoch end).
     sink_flush_rows: int = Field(default=200_000, ge=1)
+    #: Publish eh-pi-annotated-events to this topic file (the Kafka sink comes later).
+    annotated_out: Path | None = None
     metrics_port: int | None = None
     recovery_dir: Path | None = None
     snapshot_interval_s: float = Field(default=10.0, gt=0)

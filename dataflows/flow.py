@@ -28,10 +28,11 @@ from dataflows.config import WindowConfig
 from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.device import DeviceClock, Fact, KeyOutput
-from dataflows.silver.sessions import SessionWindows
+from dataflows.silver.device import DeviceClock, Fact, KeyOutput, annotated_events
+from dataflows.silver.sessions import Interaction, SessionWindows
 from dataflows.tables import TableRows
-from scout_contract import SourceRecord
+from scout_contract import SourceRecord, encode_event
+from scout_contract.topics import ANNOTATED
 
 NowMs = Callable[[], int]
 
@@ -108,6 +109,16 @@ def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, list[Fact
     return list(groups.items())
 
 
+def annotated_records(key_out: tuple[str, KeyOutput]) -> list[SourceRecord]:
+    """Tags of every closed session's members as ``eh-pi-annotated-events`` records (key: device)."""
+    return [
+        SourceRecord(ANNOTATED, 0, 0, 0, ev.device_id, encode_event(ev))
+        for fact in key_out[1].facts
+        if isinstance(fact.data, Interaction)
+        for ev in annotated_events(fact.data)
+    ]
+
+
 def build_flow(
     source: Source[list[SourceRecord]],
     sink: Sink[tuple[str, TableRows]],
@@ -117,6 +128,7 @@ def build_flow(
     topic_streams: dict[str, str] | None = None,
     now_ms: NowMs = _wall_ms,
     flow_id: str = "scout",
+    annotated_sink: Sink[tuple[str, list[SourceRecord]]] | None = None,
 ) -> Dataflow:
     """Assemble the bronze → silver → gold dataflow between a source and a sink."""
     validator = Validator(rules, topic_streams, now_ms)
@@ -149,4 +161,7 @@ def build_flow(
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
     everything = op.merge("all_rows", rejected, key_rows, gold_rows)
     op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: "rows"), sink)
+    if annotated_sink is not None:
+        annotated = op.filter("has_annotations", op.map("annotated_events", per_key, annotated_records), bool)
+        op.output("annotated_topic", op.key_on("to_topic", annotated, lambda _recs: "0"), annotated_sink)
     return flow

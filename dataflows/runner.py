@@ -23,6 +23,7 @@ from dataflows.config import Settings
 from dataflows.flow import build_flow
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
+from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sources.file import Progress, TopicFileSource
 
 
@@ -61,6 +62,8 @@ def make_flow(
     progress: Progress | None = None,
     on_write: Callable[[dict[str, int]], None] | None = None,
 ) -> Dataflow:
+    """The dataflow for ``settings``: topic files in, ClickHouse (and optionally
+    the annotated-events topic file) out."""
     for p in paths:
         if not p.is_file():
             raise SourceError(f"source file not found: {p}")
@@ -71,6 +74,9 @@ def make_flow(
         load_lexicon(settings.lexicon_file),
         settings.windows(),
         settings.topics.topic_streams(),
+        annotated_sink=(
+            TopicFileSink(settings.annotated_out, settings.topics.annotated) if settings.annotated_out else None
+        ),
     )
 
 

@@ -5,6 +5,7 @@ It must not import bytewax, onnxruntime or clickhouse (a test enforces it).
 
 from scout_contract.events import (
     SCHEMAS,
+    AnnotatedV1,
     Detection,
     Event,
     FeedbackV1,
@@ -24,6 +25,7 @@ from scout_contract.records import SourceRecord, decode_record_line, encode_reco
 
 __all__ = [
     "SCHEMAS",
+    "AnnotatedV1",
     "Detection",
     "Event",
     "FeedbackV1",

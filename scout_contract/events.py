@@ -116,6 +116,22 @@ class FeedbackV1(_EventBase, frozen=True, kw_only=True, tag="scout.feedback/1"):
     comment: str | None = None
 
 
+class AnnotatedV1(_EventBase, frozen=True, kw_only=True, tag="scout.annotated/1"):
+    """Output of the dataflow (topic ``eh-pi-annotated-events``): the semantic
+    tags of one utterance or people frame, with the interaction it belongs to.
+    ``event_id`` is the source event's id."""
+
+    interaction_id: str
+    kind: Literal["utterance", "frame"]
+    greeting: bool
+    question: bool
+    brands: list[str]
+    people: int
+    sentiment: float
+    lang: str
+    n_words: int
+
+
 Event: TypeAlias = SttV1 | SttV2 | VisualV1 | HeartbeatV1 | FeedbackV1
 Stt: TypeAlias = SttV1 | SttV2
 
@@ -149,7 +165,7 @@ def decode_event(payload: bytes | str) -> Event:
     return event
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(event: Event | AnnotatedV1) -> bytes:
     """Encode an event as compact JSON (the wire form)."""
     return _encoder.encode(event)
 

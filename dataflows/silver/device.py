@@ -15,15 +15,16 @@ Everything here is plain Python; :mod:`dataflows.flow` wraps it for Bytewax.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from dataflows.bronze.validate import Accepted
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Annotation, Lexicon
 from dataflows.silver.sessions import Interaction, Member, Session, SessionWindows, summarise
 from dataflows.tables import TableRows
-from scout_contract import FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
+from scout_contract import AnnotatedV1, FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.events import SCHEMAS
 
 HOUR_MS = 3_600_000
@@ -210,10 +211,21 @@ class DeviceClock:
     def _late_row(acc: Accepted, watermark: int, now: int) -> tuple[object, ...]:
         ev, rec = acc.event, acc.record
         return (
-            rec.topic, rec.partition, rec.offset, rec.timestamp_ms, rec.key or "", acc.stream,
-            ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, watermark,
-            "event time older than the key's watermark", rec.value, now,
-        )  # fmt: skip
+            rec.topic,
+            rec.partition,
+            rec.offset,
+            rec.timestamp_ms,
+            rec.key or "",
+            acc.stream,
+            ev.event_id,
+            ev.device_id,
+            ev.store_id,
+            acc.ts_ms,
+            watermark,
+            "event time older than the key's watermark",
+            rec.value,
+            now,
+        )
 
     def _emit_sessions(self, sessions: list[Session], now: int, out: KeyOutput) -> None:
         for session in sessions:
@@ -235,18 +247,56 @@ def interaction_row(it: Interaction, now: int) -> tuple[object, ...]:
 _NO_NOTE = Annotation(False, False, (), 0.0, 0)
 
 
-def annotated_rows(it: Interaction, now: int) -> list[tuple[object, ...]]:
-    rows: list[tuple[object, ...]] = []
+def _member_tags(it: Interaction) -> Iterator[tuple[Member, Annotation, list[str]]]:
+    """Each member with its tags; brands are those mentioned (utterance) or seen (frame)."""
     for m in it.members:
         note = m.annotation or _NO_NOTE
-        rows.append(
-            (
-                it.interaction_id, m.event_id, it.store_id, it.device_id, m.start, m.kind, note.greeting,
-                note.question, list(note.brands) if m.kind == "utterance" else list(m.brands_seen),
-                m.people, note.sentiment, m.lang, note.n_words, now,
-            )
-        )  # fmt: skip
-    return rows
+        yield m, note, list(note.brands) if m.kind == "utterance" else list(m.brands_seen)
+
+
+def annotated_rows(it: Interaction, now: int) -> list[tuple[object, ...]]:
+    """``silver_annotated_events`` rows of a closed session."""
+    return [
+        (
+            it.interaction_id,
+            m.event_id,
+            it.store_id,
+            it.device_id,
+            m.start,
+            m.kind,
+            note.greeting,
+            note.question,
+            brands,
+            m.people,
+            note.sentiment,
+            m.lang,
+            note.n_words,
+            now,
+        )
+        for m, note, brands in _member_tags(it)
+    ]
+
+
+def annotated_events(it: Interaction) -> list[AnnotatedV1]:
+    """The same tags as contract events, for the ``eh-pi-annotated-events`` topic."""
+    return [
+        AnnotatedV1(
+            event_id=m.event_id,
+            device_id=it.device_id,
+            store_id=it.store_id,
+            ts=datetime.fromtimestamp(m.start / 1000, UTC),
+            interaction_id=it.interaction_id,
+            kind="utterance" if m.kind == "utterance" else "frame",
+            greeting=note.greeting,
+            question=note.question,
+            brands=brands,
+            people=m.people,
+            sentiment=note.sentiment,
+            lang=m.lang,
+            n_words=note.n_words,
+        )
+        for m, note, brands in _member_tags(it)
+    ]
 
 
 #: Signature of the clock used to stamp ``ingested_at``/``processed_at``.

@@ -10,10 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from dataflows.tables import COLUMNS
+from scout_contract import AnnotatedV1, decode_record_line
 from tests.e2e.conftest import Scout
 from tests.factories import T0, feedback, heartbeat, record, stt, visual, write_records
 
@@ -199,3 +201,15 @@ def test_freshness_is_reported_per_layer_and_stream(scout: Scout, sim_file: Path
         rows
     )
     assert all(r["status"] == "HEALTHY" and r["rows"] > 0 for r in rows.values())
+
+
+def test_annotated_events_are_published_as_a_topic(scout: Scout, sim_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "annotated.jsonl"
+    scout.run(sim_file, "--annotated-out", str(out))
+    records = [decode_record_line(line) for line in out.read_bytes().splitlines()]
+    events = [msgspec.json.decode(r.value, type=AnnotatedV1) for r in records]
+    assert {r.topic for r in records} == {"eh-pi-annotated-events"}
+    assert [r.offset for r in records] == list(range(len(records)))
+    assert all(r.key == e.device_id for r, e in zip(records, events, strict=True))
+    [n] = scout.query("SELECT count() AS n, uniqExact(interaction_id) AS i FROM silver_annotated_events FINAL")
+    assert len(events) == n["n"] and len({e.interaction_id for e in events}) == n["i"]
