@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
@@ -22,6 +22,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Tr
 from rich.table import Table
 
 from dataflows.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from clickhouse_connect.driver.client import Client
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Warehouse schema.")
@@ -57,7 +62,7 @@ def _settings(**flags: object) -> Settings:
     return s
 
 
-def _client(s: Settings):  # type: ignore[no-untyped-def]
+def _client(s: Settings) -> Client:
     from dataflows.warehouse import connect
 
     password = s.clickhouse_password.get_secret_value() if s.clickhouse_password else None
@@ -69,7 +74,7 @@ class _Timings:
     rows: list[tuple[str, float, str]]
 
     @contextmanager
-    def stage(self, name: str, detail: str = ""):  # type: ignore[no-untyped-def]
+    def stage(self, name: str, detail: str = "") -> Iterator[dict[str, str]]:
         t0 = time.perf_counter()
         holder = {"detail": detail}
         yield holder

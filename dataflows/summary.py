@@ -10,6 +10,7 @@ from rich.console import Console, Group
 from rich.table import Table
 
 from dataflows.tables import COLUMNS, LAYERS
+from dataflows.warehouse import quote_identifier
 
 _TEXT_COLUMNS = {"layer", "table", "rule", "stream", "store", "device", "brand", "last status", "last seen"}
 
@@ -27,7 +28,7 @@ def summary_tables(client: Client) -> Group:
     """Query the warehouse (with FINAL) and build the demo's summary."""
     counts = []
     for table in COLUMNS:
-        n = client.command(f"SELECT count() FROM {_quote(table)} FINAL")
+        n = client.command(f"SELECT count() FROM {quote_identifier(table)} FINAL")
         counts.append((LAYERS[table], table, n))
     reasons = client.query(
         "SELECT arrayJoin(rules) AS rule, count() FROM quarantine_events FINAL GROUP BY rule ORDER BY 2 DESC"
@@ -65,11 +66,6 @@ def summary_tables(client: Client) -> Group:
         ),
         _table("Top brands", ["brand", "mentions", "sightings", "interactions"], brands),
     )
-
-
-def _quote(identifier: str) -> str:
-    """Quote an identifier for ClickHouse (backticks, escaped)."""
-    return "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
 
 def print_summary(client: Client, console: Console | None = None) -> None:

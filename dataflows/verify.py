@@ -19,7 +19,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from dataflows.config import WindowConfig
-from dataflows.warehouse import Migration, sql_dir
+from dataflows.warehouse import Migration, quote_identifier, sql_dir
 
 _KEY = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
 _EPOCH = datetime(1970, 1, 1)
@@ -64,10 +64,6 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _quote(identifier: str) -> str:
-    return "`" + identifier.replace("`", "``") + "`"
-
-
 def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) -> TableCheck:
     m = _KEY.search(sql)
     if not m:
@@ -78,7 +74,7 @@ def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) ->
     if not cols:  # no rows came back: ask for the shape instead
         body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
         cols = [r[0] for r in client.query(f"DESCRIBE ({body})", parameters=params).result_rows]
-    actual = client.query(f"SELECT {', '.join(_quote(c) for c in cols)} FROM {_quote(table)} FINAL")
+    actual = client.query(f"SELECT {', '.join(quote_identifier(c) for c in cols)} FROM {quote_identifier(table)} FINAL")
     key_idx = [cols.index(k) for k in keys]
 
     def index(rows: Sequence[Sequence[Any]]) -> dict[tuple[Any, ...], tuple[Any, ...]]:

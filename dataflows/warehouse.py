@@ -29,6 +29,15 @@ log = structlog.get_logger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
+def quote_identifier(identifier: str) -> str:
+    r"""Quote a ClickHouse identifier (backticks; backslash and backtick escaped).
+
+    >>> quote_identifier("gold_brand_performance"), quote_identifier("we`ird")
+    ('`gold_brand_performance`', '`we\\`ird`')
+    """
+    return "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
 def resolve_dsn(dsn: str, cwd: Path | None = None) -> str:
     """Make a chDB DSN absolute; leave server DSNs alone.
 

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from scout_contract import Event, FeedbackV1, SourceRecord, ts_millis
+from scout_contract import SCHEMAS, Event, FeedbackV1, SourceRecord, decode_event, ts_millis
 
 Action = Literal["warn", "drop", "fail"]
 STAGES = ("json", "schema_known", "contract")
@@ -202,8 +202,6 @@ def load_rules(path: Path | None = None) -> RuleSet:
 
 def stage_failure(payload: bytes) -> tuple[str, str]:
     """Classify why a payload failed typed decoding: ``(stage, message)``."""
-    from scout_contract import SCHEMAS, decode_event
-
     try:
         obj = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:

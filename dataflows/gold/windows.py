@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from dataflows.config import WindowConfig
@@ -426,8 +426,3 @@ class StoreGold:
 def _mean(values: list[float]) -> float:
     """Exactly rounded mean (``math.fsum``): the same bits whatever the arrival order."""
     return math.fsum(values) / len(values) if values else 0.0
-
-
-def utc(ms: int) -> datetime:
-    """Milliseconds to an aware UTC datetime (for display)."""
-    return datetime.fromtimestamp(ms / 1000, UTC)

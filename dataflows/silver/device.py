@@ -15,7 +15,7 @@ Everything here is plain Python; :mod:`dataflows.flow` wraps it for Bytewax.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -297,7 +297,3 @@ def annotated_events(it: Interaction) -> list[AnnotatedV1]:
         )
         for m, note, brands in _member_tags(it)
     ]
-
-
-#: Signature of the clock used to stamp ``ingested_at``/``processed_at``.
-NowMs = Callable[[], int]
