@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from dataflows.bronze.validate import Accepted
 from dataflows.config import WindowConfig
@@ -61,9 +62,18 @@ def heartbeat_status(hb: HeartbeatV1, cfg: WindowConfig) -> str:
     return "OK"
 
 
+_TAGS: dict[type, str] = {}
+
+
 def _schema(event: object) -> str:
-    tag = type(event).__struct_config__.tag  # type: ignore[attr-defined]
-    assert isinstance(tag, str) and tag in SCHEMAS
+    """The schema tag of an event (cached per type: strict subclasses share their base's tag)."""
+    kind = type(event)
+    tag = _TAGS.get(kind)
+    if tag is None:
+        found = kind.__struct_config__.tag  # type: ignore[attr-defined]
+        if not isinstance(found, str) or found not in SCHEMAS:
+            raise TypeError(f"not a contract event: {kind.__name__}")
+        tag = _TAGS[kind] = found
     return tag
 
 
@@ -132,38 +142,20 @@ class DeviceClock:
         self.seen = {eid: ts for eid, ts in self.seen.items() if ts >= low}
 
     def _accept(self, acc: Accepted, now: int, out: KeyOutput, active: set[tuple[str, str, int]]) -> None:
-        ev, rec = acc.event, acc.record
+        rec = acc.record
         coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now)
         warnings = list(acc.warnings)
-        hour = acc.ts_ms - acc.ts_ms % HOUR_MS
-        if isinstance(ev, SttV1 | SttV2):
-            note = self.lexicon.annotate(ev.transcript)
-            out.rows.add(
-                "bronze_stt_raw",
-                (
-                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.duration_ms,
-                    ev.transcript, ev.confidence, ev.lang, ev.engine, ev.model_version,
-                    len(ev.words) if ev.words is not None else None,
-                    ev.audio_url if isinstance(ev, SttV1) else None,
-                    warnings, rec.value, *coords,
-                ),
-            )  # fmt: skip
-            self.sessions.add(
-                Member(
-                    start=acc.ts_ms, end=acc.ts_ms + ev.duration_ms, event_id=ev.event_id, kind="utterance",
-                    store_id=ev.store_id, device_id=ev.device_id, transcript=ev.transcript, lang=ev.lang,
-                    annotation=note,
-                )
-            )  # fmt: skip
-            out.facts.append(Fact("utterance", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, (note, ev.lang)))
-            active.add((ev.store_id, ev.device_id, hour))
-        elif isinstance(ev, VisualV1):
-            labels = [d.label for d in ev.detections]
+        ts = acc.ts_ms
+        hour = ts - ts % HOUR_MS
+        stream = acc.stream  # dispatch on the stream, most frequent first
+        if stream == "visual":
+            vis = cast(VisualV1, acc.event)
+            labels = [d.label for d in vis.detections]
             out.rows.add(
                 "bronze_visual_stream",
                 (
-                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.frame_id, ev.width,
-                    ev.height, ev.model_version, labels, warnings, rec.value, *coords,
+                    vis.event_id, vis.device_id, vis.store_id, ts, _schema(vis), vis.frame_id, vis.width,
+                    vis.height, vis.model_version, labels, warnings, rec.value, *coords,
                 ),
             )  # fmt: skip
             brands = tuple(lbl[6:] for lbl in labels if lbl[:6] == "brand:")
@@ -171,41 +163,65 @@ class DeviceClock:
             if people:
                 self.sessions.add(
                     Member(
-                        start=acc.ts_ms, end=acc.ts_ms, event_id=ev.event_id, kind="frame",
-                        store_id=ev.store_id, device_id=ev.device_id, people=people, brands_seen=brands,
+                        start=ts, end=ts, event_id=vis.event_id, kind="frame", store_id=vis.store_id,
+                        device_id=vis.device_id, people=people, brands_seen=brands,
                     )
                 )  # fmt: skip
             if brands:
-                out.facts.append(Fact("sighting", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, brands))
-            active.add((ev.store_id, ev.device_id, hour))
-        elif isinstance(ev, HeartbeatV1):
+                out.facts.append(Fact("sighting", vis.store_id, vis.device_id, ts, vis.event_id, brands))
+            active.add((vis.store_id, vis.device_id, hour))
+        elif stream == "stt":
+            stt = cast(SttV1 | SttV2, acc.event)
+            note = self.lexicon.annotate(stt.transcript)
+            out.rows.add(
+                "bronze_stt_raw",
+                (
+                    stt.event_id, stt.device_id, stt.store_id, ts, _schema(stt), stt.duration_ms,
+                    stt.transcript, stt.confidence, stt.lang, stt.engine, stt.model_version,
+                    len(stt.words) if stt.words is not None else None,
+                    stt.audio_url if isinstance(stt, SttV1) else None,
+                    warnings, rec.value, *coords,
+                ),
+            )  # fmt: skip
+            self.sessions.add(
+                Member(
+                    start=ts, end=ts + stt.duration_ms, event_id=stt.event_id, kind="utterance",
+                    store_id=stt.store_id, device_id=stt.device_id, transcript=stt.transcript, lang=stt.lang,
+                    annotation=note,
+                )
+            )  # fmt: skip
+            out.facts.append(Fact("utterance", stt.store_id, stt.device_id, ts, stt.event_id, (note, stt.lang)))
+            active.add((stt.store_id, stt.device_id, hour))
+        elif stream == "heartbeat":
+            hb = cast(HeartbeatV1, acc.event)
             out.rows.add(
                 "bronze_device_heartbeat",
                 (
-                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.uptime_s, ev.cpu_pct,
-                    ev.mem_pct, ev.cpu_temp_c, ev.disk_free_mb, ev.outbox_depth, ev.models, ev.sw_version,
-                    ev.interval_s, warnings, rec.value, *coords,
+                    hb.event_id, hb.device_id, hb.store_id, ts, _schema(hb), hb.uptime_s, hb.cpu_pct,
+                    hb.mem_pct, hb.cpu_temp_c, hb.disk_free_mb, hb.outbox_depth, hb.models, hb.sw_version,
+                    hb.interval_s, warnings, rec.value, *coords,
                 ),
             )  # fmt: skip
             out.rows.add(
                 "silver_device_heartbeat",
                 (
-                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, ev.cpu_pct, ev.mem_pct, ev.cpu_temp_c,
-                    ev.disk_free_mb, ev.outbox_depth, ev.interval_s, ev.models, ev.sw_version,
-                    heartbeat_status(ev, self.cfg), now,
+                    hb.event_id, hb.device_id, hb.store_id, ts, hb.cpu_pct, hb.mem_pct, hb.cpu_temp_c,
+                    hb.disk_free_mb, hb.outbox_depth, hb.interval_s, hb.models, hb.sw_version,
+                    heartbeat_status(hb, self.cfg), now,
                 ),
             )  # fmt: skip
-            out.facts.append(Fact("heartbeat", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, ev))
-            active.add((ev.store_id, ev.device_id, hour))
-        elif isinstance(ev, FeedbackV1):
+            out.facts.append(Fact("heartbeat", hb.store_id, hb.device_id, ts, hb.event_id, hb))
+            active.add((hb.store_id, hb.device_id, hour))
+        else:
+            fb = cast(FeedbackV1, acc.event)
             out.rows.add(
                 "bronze_insight_feedback",
                 (
-                    ev.event_id, ev.device_id, ev.store_id, acc.ts_ms, _schema(ev), ev.insight_id,
-                    ev.advisor_id, ev.insight_type, ev.action, ev.comment, warnings, rec.value, *coords,
+                    fb.event_id, fb.device_id, fb.store_id, ts, _schema(fb), fb.insight_id, fb.advisor_id,
+                    fb.insight_type, fb.action, fb.comment, warnings, rec.value, *coords,
                 ),
             )  # fmt: skip
-            out.facts.append(Fact("feedback", ev.store_id, ev.device_id, acc.ts_ms, ev.event_id, ev))
+            out.facts.append(Fact("feedback", fb.store_id, fb.device_id, ts, fb.event_id, fb))
 
     @staticmethod
     def _late_row(acc: Accepted, watermark: int, now: int) -> tuple[object, ...]:
