@@ -15,6 +15,7 @@ file, so an out-of-range value is still a well-formed event here.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, TypeAlias
 
@@ -165,9 +166,25 @@ def decode_event(payload: bytes | str) -> Event:
     return event
 
 
+_TS_FIELD = re.compile(rb'"ts":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)"')
+
+
+def _ms_precision(m: re.Match[bytes]) -> bytes:
+    fraction = (m.group(2) or b"")[:3].ljust(3, b"0")
+    return b'"ts":"' + m.group(1) + b"." + fraction + m.group(3) + b'"'
+
+
 def encode_event(event: Event | AnnotatedV1) -> bytes:
-    """Encode an event as compact JSON (the wire form)."""
-    return _encoder.encode(event)
+    """Encode an event as compact JSON (the wire form), ``ts`` with exactly
+    millisecond precision as SPEC §2 asks.
+
+    >>> from datetime import datetime, timezone
+    >>> hb = FeedbackV1(event_id="f", device_id="d", store_id="s", insight_id="i", advisor_id="a",
+    ...                 insight_type="t", action="accepted", ts=datetime(2025, 5, 19, 8, tzinfo=timezone.utc))
+    >>> b'"ts":"2025-05-19T08:00:00.000Z"' in encode_event(hb)
+    True
+    """
+    return _TS_FIELD.sub(_ms_precision, _encoder.encode(event), count=1)
 
 
 def ts_millis(ts: datetime) -> int:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -78,6 +79,7 @@ def test_json_schema_accepts_simulated_events_and_rejects_bad_ones() -> None:
     for rec in simulate(cfg):
         obj = json.loads(rec.value)
         validator.validate(obj)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", obj["ts"]), obj["ts"]
         seen.add(obj["schema"])
     assert seen == {"scout.stt/1", "scout.visual/1", "scout.heartbeat/1", "scout.feedback/1"}
     assert not validator.is_valid({**heartbeat(T0), "outbox_depth": "many"})

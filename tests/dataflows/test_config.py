@@ -36,3 +36,11 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
         load_settings(batch_size=0)
     with pytest.raises(ValueError, match="unknown_option"):
         load_settings(unknown_option=1)
+
+
+def test_the_example_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[2] / "scout.example.toml"
+    monkeypatch.setenv("SCOUT_CONFIG", str(example))
+    s = load_settings()
+    assert s.sink == "chdb://./.scout/ch" and s.topics.annotated == "eh-pi-annotated-events"
+    assert s.windows().out_of_orderness_ms == 10_000
