@@ -90,24 +90,26 @@ def test_the_same_input_twice_gives_identical_results(scout: Scout, sim_file: Pa
 
 def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path: Path) -> None:
     big = tmp_path / "big.jsonl"
-    write_topic_file(simulate(SimConfig(stores=3, devices_per_store=2, hours=4, seed=5)), big)
+    write_topic_file(simulate(SimConfig(stores=3, devices_per_store=2, hours=6, seed=5)), big)
     recovery = tmp_path / "recovery"
     args = [sys.executable, "-m", "dataflows.cli", "run", "--source", f"file:{big}", "--sink", scout.sink,
-            "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "500"]  # fmt: skip
+            "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "300"]  # fmt: skip
     env = {**os.environ, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    # kill -9 once a few snapshots exist, well before the end
+    # kill -9 once several epochs are committed (the recovery store grows with each), well before the end
     while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-        parts = list(recovery.glob("*.sqlite3"))
-        if parts and sum(p.stat().st_size for p in recovery.iterdir()) > 100_000:
+        time.sleep(0.05)
+        if sum(p.stat().st_size for p in recovery.glob("*")) > 700_000:
             break
     assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     resumed = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert resumed.returncode == 0, resumed.stderr
+    [finished] = [json.loads(line) for line in resumed.stderr.splitlines() if '"dataflow finished"' in line]
+    [total] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL")
+    assert 0 < finished["rows"]["bronze_visual_stream"] < total["n"], "the second run resumed, not restarted"
     crashed = _snapshot(scout)
     assert all(t["ok"] for t in scout.verify())
 
