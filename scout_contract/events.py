@@ -105,6 +105,10 @@ class HeartbeatV1(_EventBase, frozen=True, kw_only=True, tag="scout.heartbeat/1"
     models: dict[str, str]
     sw_version: str
     interval_s: float
+    #: Optional, additive in v1 (older readers ignore it): ``ok`` or ``degraded``.
+    status: str | None = None
+    #: Optional: what is wrong when ``status`` is ``degraded`` (a missing camera, a model that failed to load, …).
+    problems: list[str] | None = None
 
 
 class FeedbackV1(_EventBase, frozen=True, kw_only=True, tag="scout.feedback/1"):

@@ -1,0 +1,302 @@
+"""The device agent: capture → models → outbox → publisher, as a supervised set of worker threads.
+
+Workers: ``vision`` (camera → faces → visual events), ``speech`` (microphone
+→ VAD → STT → stt events), ``heartbeat`` and ``publisher``. onnxruntime and
+Vosk release the GIL while they compute, so threads suffice on a 4-core Pi.
+
+Supervision: a worker that raises is restarted after an exponential backoff
+(1 s doubling to 5 min), so a missing camera or a broken model file gives one
+log line and one heartbeat problem per attempt, not a crash loop that fills
+the disk. With ``exit_when_done`` (file sources) a failed capture is final.
+A file source that ends marks its worker *done*.
+
+Shutdown (SIGTERM/SIGINT or sources done): capture workers stop, a last
+heartbeat is written, the publisher drains for up to ``drain_grace_s``;
+whatever is left stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from edge_runtime import metrics
+from edge_runtime.capture.audio import MicrophoneSource, WavSource
+from edge_runtime.capture.video import VideoSource
+from edge_runtime.config import EdgeConfig
+from edge_runtime.delivery.drain import drain_forever
+from edge_runtime.delivery.outbox import Outbox, OutboxItem
+from edge_runtime.delivery.publishers import make_publisher
+from edge_runtime.errors import CaptureError, ModelLoadError
+from edge_runtime.events import EventClock, EventFactory
+from edge_runtime.heartbeat import HealthProbe
+from edge_runtime.vision.convert import sha256_of
+from scout_contract.events import HeartbeatV1, SttV1, VisualV1, encode_event
+
+log = structlog.get_logger(__name__)
+
+MAX_RESTART_BACKOFF_S = 300.0
+
+
+def software_version() -> str:
+    try:
+        return version("scout-stream")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class WorkerState:
+    name: str
+    state: str = "starting"  # running | done | failing | failed | stopped
+    problem: str | None = None
+    restarts: int = 0
+
+
+@dataclass
+class Supervisor:
+    stop: threading.Event
+    final_failures: bool
+    states: dict[str, WorkerState] = field(default_factory=dict)
+    threads: dict[str, threading.Thread] = field(default_factory=dict)
+
+    def spawn(self, name: str, body: Callable[[], None], *, restart: bool = True) -> None:
+        state = self.states[name] = WorkerState(name)
+
+        def run() -> None:
+            backoff = 1.0
+            while not self.stop.is_set():
+                state.state = "running"
+                try:
+                    body()
+                except (CaptureError, ModelLoadError, OSError, ValueError, RuntimeError) as exc:
+                    state.problem = f"{name}: {exc}"
+                    log.error("worker failed", worker=name, error=str(exc), restarts=state.restarts)
+                    if self.final_failures or not restart:
+                        state.state = "failed"
+                        return
+                    state.state = "failing"
+                    state.restarts += 1
+                    metrics.WORKER_RESTARTS.labels(name).inc()
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+                    continue
+                state.state = "stopped" if self.stop.is_set() else "done"
+                return
+
+        thread = threading.Thread(target=run, name=f"scout-edge-{name}", daemon=True)
+        self.threads[name] = thread
+        thread.start()
+
+    def problems(self) -> list[str]:
+        return [s.problem for s in self.states.values() if s.problem and s.state in ("failing", "failed")]
+
+
+class Agent:
+    def __init__(self, config: EdgeConfig, *, drain_grace_s: float = 10.0) -> None:
+        self.config = config
+        self.drain_grace_s = drain_grace_s
+        self.stop = threading.Event()
+        self.capture_stop = threading.Event()
+        self.outbox = Outbox(
+            config.outbox.path,
+            budget_bytes=int(config.outbox.budget_mb * 2**20),
+            synchronous=config.outbox.synchronous,
+        )
+        self.factory = EventFactory(config.device_id, config.store_id)
+        self.clock = EventClock.parse(config.file_clock_start)
+        self.models: dict[str, str] = {}
+        self.notes: dict[str, str] = {}
+        self.supervisor = Supervisor(self.capture_stop, final_failures=config.exit_when_done)
+        self.probe = HealthProbe(config.outbox.path)
+        self._heartbeat_seq = 0
+
+    # ---- outbox --------------------------------------------------------
+    def _put(self, events: list[SttV1 | VisualV1 | HeartbeatV1]) -> None:
+        topics = self.config.publisher.topics
+        items = []
+        for ev in events:
+            if isinstance(ev, SttV1):
+                topic, stream, priority = topics.stt, "stt", 0
+            elif isinstance(ev, VisualV1):
+                topic, stream, priority = topics.visual, "visual", 0
+            else:
+                topic, stream, priority = topics.heartbeat, "heartbeat", 1
+            items.append(OutboxItem(topic, ev.device_id, ev.event_id, encode_event(ev), priority))
+            metrics.EVENTS.labels(stream).inc()
+        self.outbox.put(items)
+        metrics.OUTBOX_DEPTH.set(self.outbox.depth())
+
+    # ---- workers -------------------------------------------------------
+    def _vision(self) -> None:
+        from edge_runtime.vision.detector import FaceDetector
+        from edge_runtime.vision.watcher import Watcher
+        from edge_runtime.vision.zones import Zones
+
+        cfg = self.config
+        model = cfg.model_path(cfg.vision.model)
+        detector = FaceDetector(model, threshold=cfg.vision.threshold, nms_iou=cfg.vision.nms_iou, threads=cfg.vision.threads)
+        model_version = cfg.vision.model_version or f"centerface-{sha256_of(model)[:12]}"
+        self.models["face"] = model_version
+        source = VideoSource(cfg.camera.source, cfg.camera.analyse_fps)
+        clock = self.clock if source.is_file else EventClock.live()
+        zones = Zones([(z.name, z.polygon) for z in cfg.vision.zones])
+        watcher = Watcher(
+            detector, zones, self.factory, clock, model_version=model_version,
+            identical_threshold=cfg.camera.identical_threshold,
+        )
+        try:
+            for event in watcher.watch(source):
+                metrics.FRAMES.inc()
+                metrics.INFERENCE_MS.observe(detector.last_inference_ms)
+                self._put([event])
+                if self.capture_stop.is_set():
+                    break
+            metrics.FRAMES_SKIPPED.inc(watcher.stats.skipped_identical)
+        finally:
+            source.close()
+
+    def _speech(self) -> None:
+        from edge_runtime.speech.listener import Listener
+        from edge_runtime.speech.stt import VoskEngine
+        from edge_runtime.speech.vad import SileroVad, SpeechSegmenter
+
+        cfg, sp = self.config, self.config.speech
+        vad_path = cfg.model_path(sp.vad_model)
+        vad = SileroVad(vad_path, cfg.microphone.sample_rate)
+        engine = VoskEngine(cfg.model_path(sp.stt_model), sp.stt_model_version, cfg.microphone.sample_rate)
+        self.models["vad"] = f"silero-{sha256_of(vad_path)[:12]}"
+        self.models["stt"] = engine.model_version
+        mic = cfg.microphone
+        source: WavSource | MicrophoneSource
+        if isinstance(mic.source, str) and mic.source.lower().endswith(".wav"):
+            source = WavSource(Path(mic.source), mic.sample_rate, mic.chunk_ms)
+        else:
+            source = MicrophoneSource(mic.source, mic.sample_rate, mic.chunk_ms)
+        clock = self.clock if source.is_file else EventClock.live()
+        segmenter = SpeechSegmenter(
+            window=vad.window, sample_rate=mic.sample_rate, threshold=sp.vad_threshold,
+            min_speech_ms=sp.min_speech_ms, min_silence_ms=sp.min_silence_ms, pad_ms=sp.speech_pad_ms,
+            max_segment_ms=int(sp.max_segment_s * 1000),
+        )
+        listener = Listener(vad, segmenter, engine, self.factory, clock, lang=sp.lang, sample_rate=mic.sample_rate)
+
+        def chunks():  # type: ignore[no-untyped-def]
+            for chunk in source:
+                if self.capture_stop.is_set():
+                    return
+                yield chunk
+
+        try:
+            for event, _ in listener.feed(chunks()):
+                metrics.SEGMENTS.inc()
+                metrics.STT_RTF.set(listener.stats.rtf)
+                self._put([event])
+            ratio = source.clipped_ratio
+            if ratio > 0.001:
+                self.notes["audio"] = f"speech: audio clipped ({ratio:.1%} of samples at full scale)"
+            log.info("speech source finished", audio_s=round(listener.stats.audio_s, 2),
+                     segments=listener.stats.segments, rtf=round(listener.stats.rtf, 3))
+        finally:
+            source.close()
+
+    def heartbeat(self) -> HeartbeatV1:
+        health = self.probe.read()
+        problems = self.supervisor.problems() + list(self.notes.values())
+        dropped = self.outbox.dropped()
+        if dropped:
+            problems.append(f"outbox: dropped oldest events under the disk budget {dropped}")
+        self._heartbeat_seq += 1
+        from datetime import UTC, datetime
+
+        return self.factory.heartbeat(
+            datetime.now(UTC),
+            self._heartbeat_seq,
+            uptime_s=health.uptime_s,
+            cpu_pct=health.cpu_pct,
+            mem_pct=health.mem_pct,
+            cpu_temp_c=health.cpu_temp_c,
+            disk_free_mb=health.disk_free_mb,
+            outbox_depth=self.outbox.depth(),
+            models=dict(self.models),
+            sw_version=software_version(),
+            interval_s=self.config.heartbeat_interval_s,
+            status="degraded" if problems else "ok",
+            problems=problems or None,
+        )
+
+    def _heartbeats(self) -> None:
+        while not self.stop.wait(self.config.heartbeat_interval_s):
+            self._put([self.heartbeat()])
+
+    # ---- lifecycle -----------------------------------------------------
+    def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        log.info("stopping", signal=signum)
+        self.capture_stop.set()
+        self.stop.set()
+
+    def _capture_finished(self) -> bool:
+        states = [s for n, s in self.supervisor.states.items() if n in ("vision", "speech")]
+        return all(s.state in ("done", "failed", "stopped") for s in states)
+
+    def run(self) -> int:
+        """Run until stopped (or, with ``exit_when_done``, until sources end and the outbox is empty).
+
+        Returns 0, or 1 when a worker failed for good.
+        """
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        cfg = self.config
+        if cfg.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(cfg.metrics_port)
+        publisher = make_publisher(cfg.publisher)
+        publish_stop = threading.Event()
+        publisher_thread = threading.Thread(
+            target=drain_forever,
+            args=(self.outbox, publisher, publish_stop),
+            kwargs={"batch": cfg.publisher.batch, "max_backoff_s": cfg.publisher.max_backoff_s},
+            name="scout-edge-publisher",
+            daemon=True,
+        )
+        publisher_thread.start()
+        if cfg.camera.enabled:
+            self.supervisor.spawn("vision", self._vision)
+        if cfg.microphone.enabled:
+            self.supervisor.spawn("speech", self._speech)
+        heartbeat_thread = threading.Thread(target=self._heartbeats, name="scout-edge-heartbeat", daemon=True)
+        heartbeat_thread.start()
+        log.info("agent started", device=cfg.device_id, store=cfg.store_id, publisher=cfg.publisher.kind,
+                 outbox=str(cfg.outbox.path), depth=self.outbox.depth())
+        try:
+            while not self.stop.wait(0.2):
+                if cfg.exit_when_done and self._capture_finished():
+                    break
+        finally:
+            self.capture_stop.set()
+            for thread in self.supervisor.threads.values():
+                thread.join(timeout=30)
+            self._put([self.heartbeat()])
+            self.stop.set()
+            deadline = time.monotonic() + self.drain_grace_s
+            while self.outbox.depth() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            publish_stop.set()
+            publisher_thread.join(timeout=cfg.publisher.ack_timeout_s + 10)
+            publisher.close()
+            left = self.outbox.depth()
+            self.outbox.close()
+            log.info("agent stopped", outbox_left=left,
+                     workers={n: s.state for n, s in self.supervisor.states.items()})
+        failed = any(s.state == "failed" for s in self.supervisor.states.values())
+        return 1 if failed else 0

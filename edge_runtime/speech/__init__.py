@@ -1,0 +1,1 @@
+"""Speech: Silero VAD gates speech-to-text; transcripts become ``scout.stt/1`` events."""

