@@ -98,3 +98,7 @@ def outbox_status(config: ConfigOpt) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

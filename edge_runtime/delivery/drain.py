@@ -49,7 +49,7 @@ def drain_forever(
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(PublishError),
-                wait=wait_exponential_jitter(initial=0.5, max=max_backoff_s),
+                wait=wait_exponential_jitter(multiplier=0.5, max=max_backoff_s),
                 stop=stop_when_event_set(stop),
                 sleep=stop.wait,
                 before_sleep=lambda state: log.warning(

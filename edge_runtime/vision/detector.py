@@ -110,7 +110,8 @@ class FaceDetector:
             raise ModelLoadError(f"cannot load face model {model_path}: {exc}") from exc
         inputs = self.session.get_inputs()
         shape = inputs[0].shape
-        if len(inputs) != 1 or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+        fixed = len(shape) == 4 and all(isinstance(d, int) for d in shape) and shape[0] == 1
+        if len(inputs) != 1 or not fixed or len(self.session.get_outputs()) != 4:
             raise ModelLoadError(f"{model_path} is not a fixed-size CenterFace (input {inputs[0].name} {shape})")
         self.input_name = inputs[0].name
         self.height, self.width = int(shape[2]), int(shape[3])

