@@ -20,7 +20,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -29,7 +29,7 @@ from types import FrameType
 import structlog
 
 from edge_runtime import metrics
-from edge_runtime.capture.audio import MicrophoneSource, WavSource
+from edge_runtime.capture.audio import AudioChunk, MicrophoneSource, WavSource
 from edge_runtime.capture.video import VideoSource
 from edge_runtime.config import EdgeConfig
 from edge_runtime.delivery.drain import drain_forever
@@ -143,14 +143,20 @@ class Agent:
 
         cfg = self.config
         model = cfg.model_path(cfg.vision.model)
-        detector = FaceDetector(model, threshold=cfg.vision.threshold, nms_iou=cfg.vision.nms_iou, threads=cfg.vision.threads)
+        detector = FaceDetector(
+            model, threshold=cfg.vision.threshold, nms_iou=cfg.vision.nms_iou, threads=cfg.vision.threads
+        )
         model_version = cfg.vision.model_version or f"centerface-{sha256_of(model)[:12]}"
         self.models["face"] = model_version
         source = VideoSource(cfg.camera.source, cfg.camera.analyse_fps)
         clock = self.clock if source.is_file else EventClock.live()
         zones = Zones([(z.name, z.polygon) for z in cfg.vision.zones])
         watcher = Watcher(
-            detector, zones, self.factory, clock, model_version=model_version,
+            detector,
+            zones,
+            self.factory,
+            clock,
+            model_version=model_version,
             identical_threshold=cfg.camera.identical_threshold,
         )
         try:
@@ -183,13 +189,17 @@ class Agent:
             source = MicrophoneSource(mic.source, mic.sample_rate, mic.chunk_ms)
         clock = self.clock if source.is_file else EventClock.live()
         segmenter = SpeechSegmenter(
-            window=vad.window, sample_rate=mic.sample_rate, threshold=sp.vad_threshold,
-            min_speech_ms=sp.min_speech_ms, min_silence_ms=sp.min_silence_ms, pad_ms=sp.speech_pad_ms,
+            window=vad.window,
+            sample_rate=mic.sample_rate,
+            threshold=sp.vad_threshold,
+            min_speech_ms=sp.min_speech_ms,
+            min_silence_ms=sp.min_silence_ms,
+            pad_ms=sp.speech_pad_ms,
             max_segment_ms=int(sp.max_segment_s * 1000),
         )
         listener = Listener(vad, segmenter, engine, self.factory, clock, lang=sp.lang, sample_rate=mic.sample_rate)
 
-        def chunks():  # type: ignore[no-untyped-def]
+        def chunks() -> Iterator[AudioChunk]:
             for chunk in source:
                 if self.capture_stop.is_set():
                     return
@@ -203,8 +213,12 @@ class Agent:
             ratio = source.clipped_ratio
             if ratio > 0.001:
                 self.notes["audio"] = f"speech: audio clipped ({ratio:.1%} of samples at full scale)"
-            log.info("speech source finished", audio_s=round(listener.stats.audio_s, 2),
-                     segments=listener.stats.segments, rtf=round(listener.stats.rtf, 3))
+            log.info(
+                "speech source finished",
+                audio_s=round(listener.stats.audio_s, 2),
+                segments=listener.stats.segments,
+                rtf=round(listener.stats.rtf, 3),
+            )
         finally:
             source.close()
 
@@ -276,8 +290,14 @@ class Agent:
             self.supervisor.spawn("speech", self._speech)
         heartbeat_thread = threading.Thread(target=self._heartbeats, name="scout-edge-heartbeat", daemon=True)
         heartbeat_thread.start()
-        log.info("agent started", device=cfg.device_id, store=cfg.store_id, publisher=cfg.publisher.kind,
-                 outbox=str(cfg.outbox.path), depth=self.outbox.depth())
+        log.info(
+            "agent started",
+            device=cfg.device_id,
+            store=cfg.store_id,
+            publisher=cfg.publisher.kind,
+            outbox=str(cfg.outbox.path),
+            depth=self.outbox.depth(),
+        )
         try:
             while not self.stop.wait(0.2):
                 if cfg.exit_when_done and self._capture_finished():
@@ -296,7 +316,6 @@ class Agent:
             publisher.close()
             left = self.outbox.depth()
             self.outbox.close()
-            log.info("agent stopped", outbox_left=left,
-                     workers={n: s.state for n, s in self.supervisor.states.items()})
+            log.info("agent stopped", outbox_left=left, workers={n: s.state for n, s in self.supervisor.states.items()})
         failed = any(s.state == "failed" for s in self.supervisor.states.values())
         return 1 if failed else 0

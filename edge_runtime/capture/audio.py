@@ -49,7 +49,9 @@ class WavSource:
         except (wave.Error, EOFError) as exc:
             raise CaptureError(f"{path} is not a readable WAV file: {exc}") from exc
         if self._wav.getsampwidth() != 2 or self._wav.getcomptype() != "NONE":
-            raise CaptureError(f"{path}: need 16-bit PCM, got {8 * self._wav.getsampwidth()}-bit {self._wav.getcomptype()}")
+            raise CaptureError(
+                f"{path}: need 16-bit PCM, got {8 * self._wav.getsampwidth()}-bit {self._wav.getcomptype()}"
+            )
         if self._wav.getframerate() != sample_rate:
             raise CaptureError(
                 f"{path}: sample rate {self._wav.getframerate()} Hz, need {sample_rate} Hz "

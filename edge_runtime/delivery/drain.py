@@ -45,13 +45,17 @@ def drain_forever(
     idle_s: float = 0.2,
 ) -> None:
     """Loop until ``stop`` is set; exponential backoff with jitter (0.5 s … ``max_backoff_s``) on failures."""
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)
+
     while not stop.is_set():
         try:
             for attempt in Retrying(
                 retry=retry_if_exception_type(PublishError),
                 wait=wait_exponential_jitter(multiplier=0.5, max=max_backoff_s),
                 stop=stop_when_event_set(stop),
-                sleep=stop.wait,
+                sleep=sleep,
                 before_sleep=lambda state: log.warning(
                     "publish failed, backing off",
                     attempt=state.attempt_number,

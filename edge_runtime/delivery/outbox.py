@@ -100,7 +100,8 @@ class Outbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT INTO outbox (topic, key, event_id, payload, created_ms, priority) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (topic, key, event_id, payload, created_ms, priority)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     [(i.topic, i.key, i.event_id, i.payload, now, i.priority) for i in items],
                 )
                 self._bytes += sum(len(i.payload) for i in items)

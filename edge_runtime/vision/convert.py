@@ -12,7 +12,6 @@ both models give the same outputs on a real photo.
 from __future__ import annotations
 
 import hashlib
-
 from pathlib import Path
 
 import onnx
@@ -52,7 +51,9 @@ def convert_centerface(source: Path, target: Path, *, width: int = 640, height: 
         raise ValueError(f"expected one data input, found {[i.name for i in graph_inputs]}")
     # 1. weights are initializers, not inputs
     del model.graph.input[:]
-    model.graph.input.append(onnx.helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, [1, 3, height, width]))
+    model.graph.input.append(
+        onnx.helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.FLOAT, [1, 3, height, width])
+    )
     old_input = graph_inputs[0].name
     # 2. stable names for the input and the four heads
     old_outputs = [o.name for o in model.graph.output]

@@ -61,7 +61,7 @@ def calibration_photos() -> list[Frame]:
     ]
     out: list[Frame] = []
     for img in base:
-        out += [img, np.ascontiguousarray(img[:, ::-1]), cv2.resize(img, None, fx=0.5, fy=0.5)]
+        out += [img, np.ascontiguousarray(img[:, ::-1]), np.asarray(cv2.resize(img, None, fx=0.5, fy=0.5), np.uint8)]
     return out
 
 

@@ -15,8 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
@@ -60,7 +59,7 @@ def scout_edge(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Comple
     )  # fmt: skip
 
 
-def published(path: Path) -> list[dict[str, object]]:
+def published(path: Path) -> list[dict[str, Any]]:
     out = []
     for line in path.read_bytes().splitlines():
         rec = decode_record_line(line)
@@ -75,15 +74,15 @@ def test_agent_turns_recordings_into_events_the_dataflow_accepts(
     proc = scout_edge("run", "--config", str(cfg), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     events = published(tmp_path / "published.jsonl")
-    by_schema: dict[str, list[dict[str, object]]] = {}
+    by_schema: dict[str, list[dict[str, Any]]] = {}
     for e in events:
         by_schema.setdefault(str(e["schema"]), []).append(e)
     visual = by_schema["scout.visual/1"]
-    assert [len(v["detections"]) for v in visual] == [faces for _, _, faces in VIDEO_SCRIPT]  # type: ignore[arg-type]
+    assert [len(v["detections"]) for v in visual] == [faces for _, _, faces in VIDEO_SCRIPT]
     assert len(by_schema["scout.stt/1"]) == KOREAN_SENTENCES
     beats = by_schema["scout.heartbeat/1"]
     assert beats and beats[-1]["status"] == "ok"
-    assert set(beats[-1]["models"]) == {"face", "vad", "stt"}  # type: ignore[arg-type]
+    assert set(beats[-1]["models"]) == {"face", "vad", "stt"}
     assert all(e["key"] == "SCOUTPI-0042" for e in events)
     # no pixels, no audio leave the device: small events, no audio_url
     assert max(len(json.dumps(e)) for e in events) < 20_000
@@ -111,7 +110,7 @@ def test_missing_camera_is_reported_not_crash_looped(tmp_path: Path, face_models
     assert "video file not found" in proc.stderr
     beats = [e for e in published(tmp_path / "published.jsonl") if e["schema"] == "scout.heartbeat/1"]
     assert beats[-1]["status"] == "degraded"
-    assert any("video file not found" in p for p in beats[-1]["problems"])  # type: ignore[union-attr]
+    assert any("video file not found" in p for p in beats[-1]["problems"])
     # speech still worked
     assert sum(e["schema"] == "scout.stt/1" for e in published(tmp_path / "published.jsonl")) == KOREAN_SENTENCES
 

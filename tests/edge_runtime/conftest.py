@@ -44,7 +44,9 @@ def synthesize(ssml: str, out: Path, *extra_sox: str) -> Path:
             raise RuntimeError(f"{tool} is missing: `make setup` installs it (Debian package {tool})")
     raw = out.with_suffix(".raw.wav")
     subprocess.run(["espeak-ng", "-v", "ko", "-m", "-s", "150", "-w", str(raw), ssml], check=True, timeout=60)
-    subprocess.run(["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), *extra_sox], check=True, timeout=60)
+    subprocess.run(
+        ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), *extra_sox], check=True, timeout=60
+    )
     raw.unlink()
     return out
 
@@ -152,7 +154,7 @@ class Broker:
             return False
 
     def create_topics(self, *topics: str) -> None:
-        from confluent_kafka.admin import AdminClient, NewTopic
+        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         futures = admin.create_topics([NewTopic(t, 1, 1, config={"retention.ms": "-1"}) for t in topics])
@@ -178,7 +180,7 @@ class Broker:
                     if len(out) >= expect_at_least and time.monotonic() - quiet_since > 1.0:
                         break
                     continue
-                out.append(bytes(msg.value()))
+                out.append(msg.value() or b"")
                 quiet_since = time.monotonic()
         finally:
             consumer.close()

@@ -45,6 +45,8 @@ def test_environment_overrides_file_and_secrets_are_hidden(tmp_path: Path, monke
 
 def test_bad_zone_is_rejected(tmp_path: Path) -> None:
     toml = tmp_path / "edge.toml"
-    toml.write_text('device_id = "A"\nstore_id = "S"\n[vision]\nzones = [{name = "x", polygon = [[0, 0], [2, 0], [1, 1]]}]\n')
-    with pytest.raises(ValueError, match="outside 0..1"):
+    toml.write_text(
+        'device_id = "A"\nstore_id = "S"\n[vision]\nzones = [{name = "x", polygon = [[0, 0], [2, 0], [1, 1]]}]\n'
+    )
+    with pytest.raises(ValueError, match=r"outside 0\.\.1"):
         load_config(toml)

@@ -1,4 +1,7 @@
-"""Child process for the kill -9 test: drain an outbox into a broker (``python -m tests.edge_runtime.delivery.drain_child``)."""
+"""Child process of the kill -9 test: drains an outbox into a broker.
+
+Run as ``python -m tests.edge_runtime.delivery.drain_child OUTBOX BOOTSTRAP BATCH``.
+"""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def test_speech_becomes_stt_events_with_word_timings(korean_wav: Path, vad: Sile
     events, listener = listen(korean_wav, vad, engine)
     assert len(events) == KOREAN_SENTENCES, [e.transcript for e in events]
     audio_ms = listener.stats.audio_s * 1000
-    previous_end = -1
+    previous_end = -1.0
     for ev in events:
         assert decode_event(encode_event(ev)) == ev
         assert ev.lang == "ko" and ev.engine == "vosk" and ev.audio_url is None
@@ -99,7 +99,9 @@ def test_clipped_recording_is_transcribed_and_reported(tmp_path: Path, vad: Sile
     assert len(events) >= 1
 
 
-def test_truncated_wav_is_read_up_to_its_end(tmp_path: Path, korean_wav: Path, vad: SileroVad, engine: VoskEngine) -> None:
+def test_truncated_wav_is_read_up_to_its_end(
+    tmp_path: Path, korean_wav: Path, vad: SileroVad, engine: VoskEngine
+) -> None:
     data = korean_wav.read_bytes()
     cut = tmp_path / "cut.wav"
     cut.write_bytes(data[: len(data) // 2 + 1])  # header promises more; odd byte count mid-sample

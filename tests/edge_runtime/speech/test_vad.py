@@ -88,7 +88,7 @@ def test_wrong_sample_rate_says_how_to_convert(tmp_path: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(44_100)
         w.writeframes(b"\0" * 4000)
-    with pytest.raises(CaptureError, match="sox in.wav -r 16000"):
+    with pytest.raises(CaptureError, match=r"sox in\.wav -r 16000"):
         WavSource(path, 16_000, 512)
     with pytest.raises(CaptureError, match="not found"):
         WavSource(tmp_path / "nope.wav", 16_000, 512)

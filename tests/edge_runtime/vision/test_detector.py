@@ -46,7 +46,8 @@ def test_int8_model_is_per_channel_qdq_and_smaller(face_models: Path) -> None:
     inits = {i.name: i for i in model.graph.initializer}
     per_channel = [
         n for n in model.graph.node
-        if n.op_type == "DequantizeLinear" and n.input[0] in inits and inits[n.input[0]].data_type == onnx.TensorProto.INT8
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits
+        and inits[n.input[0]].data_type == onnx.TensorProto.INT8
         and len(inits[n.input[1]].dims) == 1 and inits[n.input[1]].dims[0] > 1
     ]  # fmt: skip
     assert len(per_channel) >= 50  # the conv weights
@@ -60,7 +61,7 @@ def test_faces_found_on_real_photos(face_models: Path, photos: dict[str, Frame],
     boxes = FaceDetector(face_models / name).detect(photos[photo])
     assert len(boxes) == EXPECTED_FACES[photo]
     for b in boxes:
-        assert 0 <= b.x and 0 <= b.y and b.x + b.w <= 1 + 1e-6 and b.y + b.h <= 1 + 1e-6
+        assert b.x >= 0 and b.y >= 0 and b.x + b.w <= 1 + 1e-6 and b.y + b.h <= 1 + 1e-6
         assert 0.005 < b.w < 0.5 and 0.5 < b.score <= 1
 
 
