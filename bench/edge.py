@@ -42,7 +42,7 @@ from edge_runtime.speech.stt import VoskEngine  # noqa: E402
 from edge_runtime.speech.vad import SileroVad, SpeechSegmenter  # noqa: E402
 from edge_runtime.vision.build import build_face_models, held_out_photos, matched  # noqa: E402
 from edge_runtime.vision.detector import FaceDetector  # noqa: E402
-from tests.edge_runtime.conftest import KOREAN_SSML, fit, synthesize  # noqa: E402
+from tests.edge_fixtures import KOREAN_SSML, fit, synthesize  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

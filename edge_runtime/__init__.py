@@ -1,7 +1,9 @@
-"""Scout edge runtime (the Raspberry Pi half).
+"""Scout edge runtime (the Raspberry Pi half), CLI ``scout-edge``.
 
-Capture, voice-activity detection, speech-to-text, int8 ONNX vision, the
-durable outbox and heartbeats arrive with their own issue. What exists now is
-the contract they will produce: :mod:`scout_contract` (events, topic names,
-file form), imported by both halves.
+The data's path on the device: :mod:`edge_runtime.capture` (camera/video,
+microphone/WAV) → :mod:`edge_runtime.speech` (Silero VAD, Vosk) and
+:mod:`edge_runtime.vision` (CenterFace int8, zones) → :mod:`edge_runtime.events`
+(contract events from :mod:`scout_contract`) → :mod:`edge_runtime.delivery`
+(SQLite outbox, Kafka / Event Hubs / file publishers), run by
+:mod:`edge_runtime.agent`. See docs/edge.md.
 """

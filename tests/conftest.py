@@ -6,6 +6,9 @@ from dataflows.bronze.rules import RuleSet, load_rules
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon, load_lexicon
 
+#: Real parts for the edge tests (speech, photos, models, a broker)
+pytest_plugins = ["tests.edge_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def rules() -> RuleSet:

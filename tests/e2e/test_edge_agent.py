@@ -19,10 +19,7 @@ from typing import Any
 
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
-from tests.edge_runtime.conftest import KOREAN_SENTENCES, VIDEO_FPS, VIDEO_SCRIPT
-
-# the fixtures of the edge tests (models, recordings)
-pytest_plugins = ["tests.edge_runtime.conftest"]
+from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_FPS, VIDEO_SCRIPT
 
 
 def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path | str, **extra: str) -> Path:

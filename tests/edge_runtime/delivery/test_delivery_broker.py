@@ -21,7 +21,7 @@ from edge_runtime.config import KafkaConfig, PublisherConfig
 from edge_runtime.delivery.drain import drain_forever
 from edge_runtime.delivery.outbox import Outbox, OutboxItem
 from edge_runtime.delivery.publishers import KafkaPublisher
-from tests.edge_runtime.conftest import Broker
+from tests.edge_fixtures import Broker
 
 TOPIC = "eh-pi-visual-stream"
 

@@ -21,7 +21,7 @@ from edge_runtime.speech.listener import Listener
 from edge_runtime.speech.stt import VoskEngine
 from edge_runtime.speech.vad import SileroVad, SpeechSegmenter
 from scout_contract.events import SttV1, decode_event, encode_event
-from tests.edge_runtime.conftest import KOREAN_SENTENCES, synthesize
+from tests.edge_fixtures import KOREAN_SENTENCES, synthesize
 
 CLOCK = "2026-11-01T09:00:00+08:00"
 

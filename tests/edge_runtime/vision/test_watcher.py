@@ -10,7 +10,7 @@ from edge_runtime.vision.detector import FaceDetector
 from edge_runtime.vision.watcher import Watcher
 from edge_runtime.vision.zones import Zones
 from scout_contract.events import decode_event, encode_event
-from tests.edge_runtime.conftest import VIDEO_FPS, VIDEO_SCRIPT
+from tests.edge_fixtures import VIDEO_FPS, VIDEO_SCRIPT
 
 
 def watcher(face_models: Path, zones: Zones) -> Watcher:
