@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -99,22 +99,10 @@ class KafkaConfig(BaseModel):
     #: Extra librdkafka settings (not secrets).
     extra: dict[str, str | int | float | bool] = {}
 
-    @model_validator(mode="after")
-    def _secret_from_file(self) -> KafkaConfig:
-        if self.sasl_password is None and self.sasl_password_file is not None:
-            self.sasl_password = SecretStr(self.sasl_password_file.read_text("utf-8").strip())
-        return self
-
 
 class EventHubsConfig(BaseModel):
     connection_string: SecretStr | None = None
     connection_string_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _secret_from_file(self) -> EventHubsConfig:
-        if self.connection_string is None and self.connection_string_file is not None:
-            self.connection_string = SecretStr(self.connection_string_file.read_text("utf-8").strip())
-        return self
 
 
 class EdgeTopics(BaseModel):
@@ -176,13 +164,25 @@ class EdgeConfig(BaseSettings):
         return resolve_model_path(value, self.models_dir)
 
 
+def _read_secret(path: Path) -> SecretStr:
+    try:
+        return SecretStr(path.read_text("utf-8").strip())
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from exc
+
+
 def _anchor(config: EdgeConfig, base: Path) -> EdgeConfig:
-    """Make relative paths relative to the config file's folder."""
+    """Make relative paths relative to the config file's folder; read secret files."""
 
     def fix(p: Path) -> Path:
         return p if p.is_absolute() else (base / p)
 
     config.models_dir = fix(config.models_dir)
+    kafka, hubs = config.publisher.kafka, config.publisher.eventhubs
+    if kafka.sasl_password is None and kafka.sasl_password_file is not None:
+        kafka.sasl_password = _read_secret(fix(kafka.sasl_password_file))
+    if hubs.connection_string is None and hubs.connection_string_file is not None:
+        hubs.connection_string = _read_secret(fix(hubs.connection_string_file))
     config.outbox.path = fix(config.outbox.path)
     config.publisher.file = fix(config.publisher.file)
     if isinstance(config.camera.source, Path):

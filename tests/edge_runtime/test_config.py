@@ -34,7 +34,6 @@ def test_environment_overrides_file_and_secrets_are_hidden(tmp_path: Path, monke
     toml = tmp_path / "edge.toml"
     toml.write_text('device_id = "A"\nstore_id = "S"\n[publisher.kafka]\nsasl_password_file = "pw.txt"\n')
     (tmp_path / "pw.txt").write_text("hunter2\n")
-    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SCOUT_EDGE_DEVICE_ID", "B")
     cfg = load_config(toml)
     assert cfg.device_id == "B"
@@ -49,4 +48,11 @@ def test_bad_zone_is_rejected(tmp_path: Path) -> None:
         'device_id = "A"\nstore_id = "S"\n[vision]\nzones = [{name = "x", polygon = [[0, 0], [2, 0], [1, 1]]}]\n'
     )
     with pytest.raises(ValueError, match=r"outside 0\.\.1"):
+        load_config(toml)
+
+
+def test_missing_secret_file_is_a_clear_error(tmp_path: Path) -> None:
+    toml = tmp_path / "edge.toml"
+    toml.write_text('device_id = "A"\nstore_id = "S"\n[publisher.eventhubs]\nconnection_string_file = "nope.txt"\n')
+    with pytest.raises(ValueError, match="cannot read secret file"):
         load_config(toml)
