@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
-from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_FPS, VIDEO_SCRIPT
+from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_FPS, VIDEO_SCRIPT, free_port
 
 
 def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path | str, **extra: str) -> Path:
@@ -121,11 +123,13 @@ def test_live_agent_backs_off_on_a_broken_model_and_stops_cleanly(
     cfg = write_config(tmp_path, models, photo_video, korean_wav)
     text = cfg.read_text().replace("exit_when_done = true", "exit_when_done = false")
     cfg.write_text(text.replace('source = "' + str(korean_wav) + '"', 'source = "' + str(korean_wav) + '"'))
+    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_runtime.cli", "run", "--config", str(cfg)], cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "edge_runtime.cli", "run", "--config", str(cfg), "--metrics-port", str(port)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     time.sleep(6)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -137,6 +141,9 @@ def test_live_agent_backs_off_on_a_broken_model_and_stops_cleanly(
     assert stopped and stopped[0]["outbox_left"] == 0
     beats = [e for e in published(tmp_path / "published.jsonl") if e["schema"] == "scout.heartbeat/1"]
     assert any(b["status"] == "degraded" for b in beats)
+    restarts = re.search(r'scout_edge_worker_restarts_total\{worker="vision"\} (\S+)', metrics)
+    assert restarts and float(restarts.group(1)) >= 1
+    assert re.search(r"scout_edge_speech_segments_total \S+", metrics)
 
 
 def test_cli_errors_are_clear(tmp_path: Path) -> None:
