@@ -36,7 +36,22 @@ class AudioChunk:
     samples: Samples
 
 
-class WavSource:
+class _ClipMeter:
+    """Counts samples read and samples at full scale (a clipped recording)."""
+
+    clipped_samples = 0
+    samples_read = 0
+
+    def measure(self, samples: Samples) -> None:
+        self.clipped_samples += int(np.count_nonzero(np.abs(samples.astype(np.int32)) >= FULL_SCALE))
+        self.samples_read += samples.size
+
+    @property
+    def clipped_ratio(self) -> float:
+        return self.clipped_samples / self.samples_read if self.samples_read else 0.0
+
+
+class WavSource(_ClipMeter):
     """Chunks of a WAV file (ends with the file)."""
 
     is_file = True
@@ -61,12 +76,6 @@ class WavSource:
         self.sample_rate = sample_rate
         self.channels = self._wav.getnchannels()
         self.chunk = max(1, sample_rate * chunk_ms // 1000)
-        self.clipped_samples = 0
-        self.samples_read = 0
-
-    @property
-    def clipped_ratio(self) -> float:
-        return self.clipped_samples / self.samples_read if self.samples_read else 0.0
 
     def __iter__(self) -> Iterator[AudioChunk]:
         position = 0
@@ -81,8 +90,7 @@ class WavSource:
             samples = np.frombuffer(raw[:usable], dtype="<i2")
             if self.channels > 1:
                 samples = samples.reshape(-1, self.channels).mean(axis=1).astype(np.int16)
-            self.clipped_samples += int(np.count_nonzero(np.abs(samples.astype(np.int32)) >= FULL_SCALE))
-            self.samples_read += samples.size
+            self.measure(samples)
             yield AudioChunk(position, np.asarray(samples, dtype=np.int16))
             position += samples.size
 
@@ -90,7 +98,7 @@ class WavSource:
         self._wav.close()
 
 
-class MicrophoneSource:
+class MicrophoneSource(_ClipMeter):
     """Chunks from a live input device (never ends); needs PortAudio (``libportaudio2`` on Raspberry Pi OS)."""
 
     is_file = False
@@ -102,8 +110,6 @@ class MicrophoneSource:
             raise CaptureError(f"no audio backend: {exc} (install libportaudio2)") from exc
         self.sample_rate = sample_rate
         self.chunk = max(1, sample_rate * chunk_ms // 1000)
-        self.clipped_samples = 0
-        self.samples_read = 0
         self._queue: queue.Queue[Samples] = queue.Queue(maxsize=64)
         self.overflows = 0
 
@@ -128,10 +134,6 @@ class MicrophoneSource:
         except Exception as exc:  # sounddevice.PortAudioError and ValueError for unknown devices
             raise CaptureError(f"cannot open microphone {device!r}: {exc}") from exc
 
-    @property
-    def clipped_ratio(self) -> float:
-        return self.clipped_samples / self.samples_read if self.samples_read else 0.0
-
     def __iter__(self) -> Iterator[AudioChunk]:
         position = 0
         while True:
@@ -139,8 +141,7 @@ class MicrophoneSource:
                 samples = self._queue.get(timeout=5.0)
             except queue.Empty as exc:
                 raise CaptureError("microphone delivered no audio for 5 s") from exc
-            self.clipped_samples += int(np.count_nonzero(np.abs(samples.astype(np.int32)) >= FULL_SCALE))
-            self.samples_read += samples.size
+            self.measure(samples)
             yield AudioChunk(position, samples)
             position += samples.size
 
