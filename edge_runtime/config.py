@@ -50,6 +50,18 @@ class CameraConfig(BaseModel):
     identical_threshold: float = Field(default=1.0, ge=0)
 
 
+class BrandConfig(BaseModel):
+    """Optional brand reading with PP-OCR (needs rapidocr-onnxruntime and the ``ocr`` extra)."""
+
+    enabled: bool = False
+    #: OCR costs ≈ 0.2 s per frame on one core: read every n-th analysed frame.
+    every_n_frames: int = Field(default=5, ge=1)
+    min_similarity: float = Field(default=0.85, gt=0, le=1)
+    min_text_score: float = Field(default=0.5, gt=0, lt=1)
+    #: Brand id → printed forms; default: edge_runtime/vision/brand_catalog.toml.
+    catalog: dict[str, list[str]] | None = None
+
+
 class VisionConfig(BaseModel):
     model: str = "centerface_640x448.int8.onnx"
     model_version: str | None = None
@@ -57,6 +69,7 @@ class VisionConfig(BaseModel):
     nms_iou: float = Field(default=0.3, gt=0, lt=1)
     threads: int = Field(default=1, ge=1, le=8)
     zones: list[Zone] = []
+    brands: BrandConfig = BrandConfig()
 
 
 class MicrophoneConfig(BaseModel):

@@ -64,9 +64,19 @@ def face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def labelled_shelf() -> Frame:
+    """scikit-image's coffee photo with a printed "NESCAFE" label on it (for brand reading)."""
+    from edge_runtime.vision.quantize import skimage_photo
+
+    img = skimage_photo("coffee").copy()
+    cv2.rectangle(img, (20, 20), (330, 90), (255, 255, 255), -1)
+    cv2.putText(img, "NESCAFE", (30, 75), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 160), 4)
+    return img
+
+
 @pytest.fixture(scope="session")
 def photos() -> dict[str, Frame]:
-    return held_out_photos()
+    return {**held_out_photos(), "nescafe-label": labelled_shelf()}
 
 
 def fit(frame: Frame, width: int = 1280, height: int = 720) -> Frame:
@@ -79,7 +89,14 @@ def fit(frame: Frame, width: int = 1280, height: int = 720) -> Frame:
 
 
 #: The photo video: (photo name or None for an empty counter, frames, faces expected).
-VIDEO_SCRIPT: list[tuple[str | None, int, int]] = [("t1.jpg", 4, 6), (None, 3, 0), ("astronaut", 4, 1)]
+VIDEO_SCRIPT: list[tuple[str | None, int, int]] = [
+    ("t1.jpg", 4, 6),
+    (None, 3, 0),
+    ("astronaut", 4, 1),
+    ("nescafe-label", 3, 0),
+]
+#: Brands printed in each scene of the video (read when brand reading is on).
+VIDEO_BRANDS: list[set[str]] = [set(), set(), set(), {"nescafe"}]
 VIDEO_FPS = 4.0
 
 

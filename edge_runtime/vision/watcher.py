@@ -1,4 +1,4 @@
-"""Frames → face detections → zones → ``scout.visual/1`` events.
+"""Frames → face detections (and, optionally, brands read by OCR) → zones → ``scout.visual/1`` events.
 
 A frame identical to the last analysed one (mean absolute difference of a
 64×48 grey thumbnail below ``identical_threshold``) is skipped: an empty
@@ -8,6 +8,7 @@ module, only boxes (SPEC §5 privacy).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import numpy.typing as npt
 
 from edge_runtime.capture.video import CapturedFrame
 from edge_runtime.events import EventClock, EventFactory
+from edge_runtime.vision.brands import BrandReader
 from edge_runtime.vision.detector import FaceDetector, Frame
 from edge_runtime.vision.zones import Zones
 from scout_contract.events import Detection, VisualV1
@@ -34,6 +36,7 @@ class WatcherStats:
     frames: int = 0
     skipped_identical: int = 0
     inference_ms: list[float] = field(default_factory=list)
+    ocr_ms: list[float] = field(default_factory=list)
 
 
 class Watcher:
@@ -46,6 +49,8 @@ class Watcher:
         *,
         model_version: str,
         identical_threshold: float,
+        brand_reader: BrandReader | None = None,
+        brand_every: int = 5,
     ) -> None:
         self.detector = detector
         self.zones = zones
@@ -53,6 +58,9 @@ class Watcher:
         self.clock = clock
         self.model_version = model_version
         self.identical_threshold = identical_threshold
+        self.brand_reader = brand_reader
+        self.brand_every = brand_every
+        self._analysed = 0
         self.stats = WatcherStats()
         self._last: npt.NDArray[np.int16] | None = None
 
@@ -84,6 +92,21 @@ class Watcher:
             )
             for b in boxes
         ]
+        if self.brand_reader is not None and self._analysed % self.brand_every == 0:
+            start = time.perf_counter()
+            sightings = self.brand_reader.read(frame.image)
+            self.stats.ocr_ms.append((time.perf_counter() - start) * 1000)
+            detections += [
+                Detection(
+                    label=f"brand:{s.brand}",
+                    confidence=min(1.0, max(0.0, s.confidence)),
+                    bbox=[round(min(1.0, max(0.0, v)), 5) for v in s.bbox],
+                    zone=self.zones.locate(s.bbox[0] + s.bbox[2] / 2, s.bbox[1] + s.bbox[3] / 2),
+                    track_id=None,
+                )
+                for s in sightings
+            ]
+        self._analysed += 1
         height, width = frame.image.shape[:2]
         return self.factory.visual(
             self.clock.at(frame.offset_ms),

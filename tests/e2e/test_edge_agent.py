@@ -21,7 +21,7 @@ from typing import Any
 
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
-from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_FPS, VIDEO_SCRIPT, free_port
+from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_BRANDS, VIDEO_FPS, VIDEO_SCRIPT, free_port
 
 
 def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path | str, **extra: str) -> Path:
@@ -39,6 +39,7 @@ def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path
         f"analyse_fps = {VIDEO_FPS}",
         "[vision]",
         'zones = [{name = "counter", polygon = [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]',
+        "brands = {enabled = true, every_n_frames = 1}",
         "[microphone]",
         f'source = "{wav}"',
         "[outbox]",
@@ -77,11 +78,14 @@ def test_agent_turns_recordings_into_events_the_dataflow_accepts(
     for e in events:
         by_schema.setdefault(str(e["schema"]), []).append(e)
     visual = by_schema["scout.visual/1"]
-    assert [len(v["detections"]) for v in visual] == [faces for _, _, faces in VIDEO_SCRIPT]
+    faces = [[d for d in v["detections"] if d["label"] == "face"] for v in visual]
+    assert [len(f) for f in faces] == [n for _, _, n in VIDEO_SCRIPT]
+    brands = [{d["label"].removeprefix("brand:") for d in v["detections"] if d["label"] != "face"} for v in visual]
+    assert brands == VIDEO_BRANDS
     assert len(by_schema["scout.stt/1"]) == KOREAN_SENTENCES
     beats = by_schema["scout.heartbeat/1"]
     assert beats and beats[-1]["status"] == "ok"
-    assert set(beats[-1]["models"]) == {"face", "vad", "stt"}
+    assert set(beats[-1]["models"]) == {"face", "vad", "stt", "ocr"}
     assert all(e["key"] == "SCOUTPI-0042" for e in events)
     # no pixels, no audio leave the device: small events, no audio_url
     assert max(len(json.dumps(e)) for e in events) < 20_000
@@ -100,6 +104,9 @@ def test_agent_turns_recordings_into_events_the_dataflow_accepts(
         "bronze_device_heartbeat": len(beats),
         "quarantine_events": 0,
     }
+    # the brand read on the shelf reaches the gold brand table the dashboards show
+    seen = scout.query("SELECT brand, sightings FROM gold_brand_performance FINAL WHERE sightings > 0")
+    assert seen == [{"brand": "nescafe", "sightings": 1}]
 
 
 def test_missing_camera_is_reported_not_crash_looped(tmp_path: Path, face_models: Path, korean_wav: Path) -> None:
