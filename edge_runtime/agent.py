@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
@@ -38,7 +39,7 @@ from edge_runtime.delivery.publishers import make_publisher
 from edge_runtime.errors import CaptureError, ModelLoadError
 from edge_runtime.events import EventClock, EventFactory
 from edge_runtime.heartbeat import HealthProbe
-from edge_runtime.vision.convert import sha256_of
+from edge_runtime.resources import sha256_of
 from scout_contract.events import HeartbeatV1, SttV1, VisualV1, encode_event
 
 log = structlog.get_logger(__name__)
@@ -77,9 +78,13 @@ class Supervisor:
                 state.state = "running"
                 try:
                     body()
-                except (CaptureError, ModelLoadError, OSError, ValueError, RuntimeError) as exc:
-                    state.problem = f"{name}: {exc}"
-                    log.error("worker failed", worker=name, error=str(exc), restarts=state.restarts)
+                except Exception as exc:  # any failure (cv2.error, a Vosk error…) is supervised, never fatal
+                    known = isinstance(exc, CaptureError | ModelLoadError)
+                    state.problem = f"{name}: {exc}" if known else f"{name}: {type(exc).__name__}: {exc}"
+                    log.error(
+                        "worker failed", worker=name, error=str(exc), kind=type(exc).__name__,
+                        restarts=state.restarts, exc_info=not known,
+                    )  # fmt: skip
                     if self.final_failures or not restart:
                         state.state = "failed"
                         return
@@ -239,8 +244,6 @@ class Agent:
         if dropped:
             problems.append(f"outbox: dropped oldest events under the disk budget {dropped}")
         self._heartbeat_seq += 1
-        from datetime import UTC, datetime
-
         return self.factory.heartbeat(
             datetime.now(UTC),
             self._heartbeat_seq,

