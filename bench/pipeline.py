@@ -50,14 +50,14 @@ def child_simulate(out: Path, events: int) -> dict[str, Any]:
 def child_parse(path: Path) -> dict[str, Any]:
     import msgspec
 
-    from dataflows.sources.file import parse_lines
+    from dataflows.sources.file import parse_line
     from scout_contract import decode_event
 
     t0 = time.perf_counter()
     n = 0
     with path.open("rb") as f:
         while lines := f.readlines(64 << 20):
-            for rec in parse_lines(lines, 0):
+            for rec in (parse_line(line, "bench", 0) for line in lines):
                 with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
                     decode_event(rec.value)  # malformed payloads are part of the input
                 n += 1
@@ -71,17 +71,17 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
     from dataflows.config import WindowConfig
     from dataflows.silver.annotate import load_lexicon
     from dataflows.silver.device import DeviceClock
-    from dataflows.sources.file import parse_lines
+    from dataflows.sources.file import parse_line
     from dataflows.warehouse import connect, insert_rows, migrate
 
-    client = connect(f"chdb://{workdir / 'raw-insert'}")
+    client = connect(f"chdb://{workdir / 'raw-insert'}", create=True)
     migrate(client)
     validator = Validator(load_rules())
     clock = DeviceClock(WindowConfig(out_of_orderness_ms=10**12), load_lexicon())  # nothing is late
     tables: dict[str, list[tuple[object, ...]]] = {}
     with path.open("rb") as f:
         while lines := f.readlines(64 << 20):
-            accepted = validator.validate(parse_lines(lines, 0)).accepted
+            accepted = validator.validate([parse_line(line, "bench", 0) for line in lines]).accepted
             produced = clock.process(accepted, now_ms=0).rows.rows
             for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback"):
                 tables.setdefault(t, []).extend(produced.get(t, ()))
@@ -100,7 +100,7 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int) -> dict[str, Any]
     from dataflows.warehouse import connect, migrate
 
     settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size)
-    client = connect(settings.sink)
+    client = connect(settings.sink, create=True)
     migrate(client)
     stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))

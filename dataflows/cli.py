@@ -2,16 +2,24 @@
 
 Configuration precedence: flags > ``SCOUT_*`` environment > ``scout.toml``
 (or ``SCOUT_CONFIG``) > defaults. Secrets are never printed.
+
+Exit codes (also in the README): 0 done; 1 ``db verify`` found differences;
+2 a usage or configuration error; 3 a quality rule with action ``fail``
+stopped the dataflow; 4 the warehouse cannot be used (unreachable, not
+migrated, locked by another process, refused a write); 130 interrupted.
+Each error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -34,7 +42,70 @@ contract_app = typer.Typer(no_args_is_help=True, help="The event contract.")
 app.add_typer(db_app, name="db")
 app.add_typer(contract_app, name="contract")
 console = Console(width=None if sys.stdout.isatty() else 120)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 log = structlog.get_logger("scout")
+
+
+class Exit(IntEnum):
+    """Process exit codes of ``scout`` (documented in the README)."""
+
+    OK = 0
+    DIFFERENT = 1
+    USAGE = 2
+    QUALITY_RULE = 3
+    WAREHOUSE = 4
+    INTERRUPTED = 130
+
+
+class UsageError(ValueError):
+    """A flag or setting that cannot be used (exit 2)."""
+
+
+def _cause(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first error of ``kinds`` in an exception's chain (Bytewax wraps errors raised in steps)."""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(seen, kinds):
+            return seen
+        visited.add(id(seen))
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _fail(code: Exit, label: str, message: object) -> typer.Exit:
+    errors.print(f"[red]{label}:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(int(code))
+
+
+@contextmanager
+def _handled() -> Iterator[None]:
+    """Turn every known failure into one line on stderr and its exit code."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from dataflows.bronze.rules import RulesError
+    from dataflows.bronze.validate import QualityRuleFailure
+    from dataflows.runner import SourceError
+    from dataflows.sources.file import RecoveryStateError
+    from dataflows.warehouse import WarehouseError
+
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt as exc:
+        raise _fail(Exit.INTERRUPTED, "interrupted", "stopped by the user") from exc
+    except Exception as exc:
+        if (found := _cause(exc, (QualityRuleFailure,))) is not None:
+            raise _fail(Exit.QUALITY_RULE, "stopped by a quality rule", found) from exc
+        if (found := _cause(exc, (WarehouseError,))) is not None:
+            raise _fail(Exit.WAREHOUSE, "warehouse error", found) from exc
+        if (found := _cause(exc, (UsageError, SourceError, RulesError, RecoveryStateError))) is not None:
+            raise _fail(Exit.USAGE, "error", found) from exc
+        if (found := _cause(exc, (ClickHouseError,))) is not None:
+            raise _fail(Exit.WAREHOUSE, "warehouse error", str(found).strip().splitlines()[0]) from exc
+        raise
+
 
 SinkOpt = Annotated[str | None, typer.Option("--sink", help="ClickHouse DSN (chdb:///path or http(s)://…)")]
 
@@ -55,18 +126,21 @@ def _configure_logging(level: str) -> None:
 def _settings(**flags: object) -> Settings:
     try:
         s = load_settings(**flags)
-    except Exception as exc:  # pydantic ValidationError, TOML errors, unreadable secret file
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except Exception as exc:  # pydantic ValidationError, TOML errors, unreadable secret file, missing SCOUT_CONFIG
+        raise _fail(Exit.USAGE, "configuration error", exc) from exc
     _configure_logging(s.log_level)
     return s
 
 
-def _client(s: Settings) -> Client:
-    from dataflows.warehouse import connect
+def _client(s: Settings, create: bool = False, migrated: bool = True) -> Client:
+    """A warehouse client; ``create`` for commands that write, ``migrated`` to require the schema."""
+    from dataflows.warehouse import connect, require_schema
 
     password = s.clickhouse_password.get_secret_value() if s.clickhouse_password else None
-    return connect(s.sink, s.clickhouse_user, password)
+    client = connect(s.sink, s.clickhouse_user, password, s.connect_options(), create=create)
+    if migrated:
+        require_schema(client, s.sink)
+    return client
 
 
 @dataclass
@@ -107,20 +181,24 @@ def _progress(unit: str = "bytes") -> Progress:
 # -- commands ------------------------------------------------------------------
 
 
+Count = Annotated[int, typer.Option(min=0)]
+Rate = Annotated[float, typer.Option(min=0.0, max=1.0, help="A share of records, 0..1")]
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option(help="Topic file to write (JSON lines, SPEC §2 file form)")],
-    stores: int = 4,
-    devices: Annotated[int, typer.Option(help="Devices per store")] = 2,
-    hours: float = 2.0,
+    stores: Annotated[int, typer.Option(min=1)] = 4,
+    devices: Annotated[int, typer.Option(min=1, help="Devices per store")] = 2,
+    hours: Annotated[float, typer.Option(min=0.0)] = 2.0,
     seed: int = 7,
-    customers_per_hour: float = 20.0,
-    fps: float = 1.0,
-    malformed_rate: float = 0.002,
-    duplicate_rate: float = 0.005,
-    out_of_order_rate: float = 0.02,
-    late_rate: float = 0.001,
-    silent_devices: int = 1,
+    customers_per_hour: Annotated[float, typer.Option(min=0.0)] = 20.0,
+    fps: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    malformed_rate: Rate = 0.002,
+    duplicate_rate: Rate = 0.005,
+    out_of_order_rate: Rate = 0.02,
+    late_rate: Rate = 0.001,
+    silent_devices: Count = 1,
 ) -> None:
     """Simulate stores and write their events as a topic file."""
     from dataflows.simulator import SimConfig, write_topic_file
@@ -146,7 +224,8 @@ def db_migrate(sink: SinkOpt = None) -> None:
     from dataflows.warehouse import migrate
 
     s = _settings(sink=sink)
-    applied = migrate(_client(s))
+    with _handled():
+        applied = migrate(_client(s, create=True, migrated=False))
     console.print(f"migrations applied: {', '.join(applied) if applied else 'none (schema up to date)'}")
 
 
@@ -159,7 +238,8 @@ def db_verify(
     from dataflows.verify import verify
 
     s = _settings(sink=sink)
-    checks = verify(_client(s), s.windows())
+    with _handled():
+        checks = verify(_client(s), s.windows())
     if as_json:
         report = [
             {"table": c.table, "ok": c.ok, "expected_rows": c.expected_rows, "actual_rows": c.actual_rows,
@@ -186,14 +266,19 @@ def db_verify(
             t.add_row(c.table, *map(str, counts), verdict)
         console.print(t)
     if not all(c.ok for c in checks):
-        raise typer.Exit(1)
+        raise typer.Exit(int(Exit.DIFFERENT))
 
 
 @db_app.command("query")
 def db_query(sql: str, sink: SinkOpt = None) -> None:
-    """Run one read query and print its rows as JSON lines (for scripts and tests)."""
+    """Run one read query and print its rows as JSON lines (for scripts and tests).
+
+    The query runs with ClickHouse's ``readonly = 1``: the server refuses DDL,
+    DML and setting changes, whatever the SQL says.
+    """
     s = _settings(sink=sink)
-    result = _client(s).query(sql)
+    with _handled():
+        result = _client(s).query(sql, settings={"readonly": 1})
     for row in result.result_rows:
         sys.stdout.write(json.dumps(dict(zip(result.column_names, row, strict=True)), default=str) + "\n")
 
@@ -208,39 +293,42 @@ def run(
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port")] = None,
     annotated_out: Annotated[Path | None, typer.Option(help="Publish annotated events to this topic file")] = None,
     summary: Annotated[bool, typer.Option(help="Print the summary at the end")] = True,
+    close_sessions_at_end: Annotated[
+        bool | None,
+        typer.Option(
+            "--close-sessions-at-end/--keep-sessions-open",
+            help="At the end of input, close open sessions (default without --recovery-dir) or keep them "
+            "for a resumed run (default with it)",
+        ),
+    ] = None,
 ) -> None:
     """Run the dataflow over topic files into ClickHouse (bronze → silver → gold)."""
     s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
-                  metrics_port=metrics_port, annotated_out=annotated_out)  # fmt: skip
+                  metrics_port=metrics_port, annotated_out=annotated_out,
+                  close_sessions_at_end=close_sessions_at_end)  # fmt: skip
     _run(s, source, summary)
 
 
-def _quality_failure(exc: BaseException) -> BaseException | None:
-    """The QualityRuleFailure behind an error (Bytewax wraps errors raised in steps)."""
-    from dataflows.bronze.validate import QualityRuleFailure
+def _serve_metrics(port: int, addr: str) -> None:
+    from prometheus_client import start_http_server
 
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, QualityRuleFailure):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    try:
+        start_http_server(port, addr=addr)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on {addr}:{port}: {exc.strerror}") from exc
 
 
 def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
-    from dataflows.bronze.rules import RulesError
-    from dataflows.runner import RunStats, SourceError, make_flow, parse_source, run_flow
+    from dataflows.runner import RunStats, make_flow, parse_source, run_flow
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
 
     timings = timings or _Timings([])
-    if s.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(s.metrics_port, addr="127.0.0.1")
-    try:
+    with _handled():
         paths = [parse_source(x) for x in sources]
-        client = _client(s)
+        if s.metrics_port:
+            _serve_metrics(s.metrics_port, "127.0.0.1")
+        client = _client(s, create=True, migrated=False)
         with timings.stage("migrate"):
             migrate(client)
         stats = RunStats()
@@ -250,20 +338,11 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
             flow = make_flow(s, paths, client, lambda k: bar.advance(task, k), stats.on_write)
             run_flow(flow, s)
             st["detail"] = f"{sum(stats.rows.values()):,} rows written"
-    except (SourceError, RulesError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    except Exception as exc:
-        failure = _quality_failure(exc)
-        if failure is None:
-            raise
-        console.print(f"[red]stopped by a quality rule:[/red] {failure}")
-        raise typer.Exit(3) from exc
-    log.info("dataflow finished", rows=stats.rows)
-    if summary:
-        with timings.stage("summary"):
-            print_summary(client, console)
-        console.print(timings.table())
+        log.info("dataflow finished", rows=stats.rows)
+        if summary:
+            with timings.stage("summary"):
+                print_summary(client, console)
+            console.print(timings.table())
 
 
 @app.command()
@@ -271,7 +350,9 @@ def summary(sink: SinkOpt = None) -> None:
     """Print rows per layer, quarantine reasons, interactions, health, brands."""
     from dataflows.summary import print_summary
 
-    print_summary(_client(_settings(sink=sink)), console)
+    s = _settings(sink=sink)
+    with _handled():
+        print_summary(_client(s), console)
 
 
 @app.command()
@@ -312,6 +393,9 @@ def contract_schema() -> None:
 
 
 def main() -> None:
+    # A failure inside Bytewax reaches Python through a Rust panic; its hook would print a
+    # 100-line Rust backtrace before our one-line message. SCOUT_RUST_BACKTRACE=1 brings it back.
+    os.environ["RUST_BACKTRACE"] = os.environ.get("SCOUT_RUST_BACKTRACE", "0")
     app()
 
 

@@ -45,15 +45,18 @@ def _wall_ms() -> int:
 
 
 class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, Any]):
-    def __init__(self, clock: DeviceClock, now_ms: NowMs) -> None:
+    def __init__(self, clock: DeviceClock, now_ms: NowMs, close_at_eof: bool) -> None:
         self.clock = clock
         self.now_ms = now_ms
+        self.close_at_eof = close_at_eof
 
     def on_batch(self, values: list[list[Accepted]]) -> tuple[Iterable[KeyOutput], bool]:
         events = values[0] if len(values) == 1 else [a for batch in values for a in batch]
         return [self.clock.process(events, self.now_ms())], StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[KeyOutput], bool]:
+        if not self.close_at_eof:  # a resumable run: a later run may continue these sessions
+            return [self.clock.hold(self.now_ms())], StatefulBatchLogic.RETAIN
         return [self.clock.flush(self.now_ms())], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> Any:
@@ -129,8 +132,13 @@ def build_flow(
     now_ms: NowMs = _wall_ms,
     flow_id: str = "scout",
     annotated_sink: Sink[tuple[str, list[SourceRecord]]] | None = None,
+    close_at_eof: bool = True,
 ) -> Dataflow:
-    """Assemble the bronze → silver → gold dataflow between a source and a sink."""
+    """Assemble the bronze → silver → gold dataflow between a source and a sink.
+
+    ``close_at_eof``: at the end of input, close every open session (a finished
+    batch run); ``False`` keeps them in the state for a resumed run to continue.
+    """
     validator = Validator(rules, topic_streams, now_ms)
 
     def validate(records: list[SourceRecord]) -> ValidationResult:
@@ -143,7 +151,7 @@ def build_flow(
             clock.max_ts, clock.seen, open_sessions = resume
             clock.sessions = SessionWindows(windows.session_gap_ms)
             clock.sessions.open = open_sessions
-        return _EventClockLogic(clock, now_ms)
+        return _EventClockLogic(clock, now_ms, close_at_eof)
 
     def gold_builder(resume: StoreGold | None) -> _GoldLogic:
         # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.

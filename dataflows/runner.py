@@ -35,7 +35,9 @@ def parse_source(spec: str, base: Path | None = None) -> Path:
     """``file:PATH`` → a path to a topic file (Kafka sources come with their own issue).
 
     >>> parse_source("file:events.jsonl", Path("/data"))
-    PosixPath('/data/events.jsonl')
+    Traceback (most recent call last):
+    ...
+    dataflows.runner.SourceError: source file not found: /data/events.jsonl
     """
     kind, sep, rest = spec.partition(":")
     if not sep or kind != "file" or not rest:
@@ -43,6 +45,8 @@ def parse_source(spec: str, base: Path | None = None) -> Path:
     path = Path(rest)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
+    if not path.is_file():
+        raise SourceError(f"source file not found: {path}")
     return path
 
 
@@ -67,8 +71,9 @@ def make_flow(
     for p in paths:
         if not p.is_file():
             raise SourceError(f"source file not found: {p}")
+    resumable = settings.recovery_dir is not None
     return build_flow(
-        TopicFileSource(paths, settings.batch_size, progress),
+        TopicFileSource(paths, settings.batch_size, progress, keep_partial=resumable),
         ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
         load_rules(settings.rules_file),
         load_lexicon(settings.lexicon_file),
@@ -77,6 +82,7 @@ def make_flow(
         annotated_sink=(
             TopicFileSink(settings.annotated_out, settings.topics.annotated) if settings.annotated_out else None
         ),
+        close_at_eof=settings.closes_sessions_at_end,
     )
 
 

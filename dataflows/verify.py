@@ -100,7 +100,9 @@ def verify(client: Client, windows: WindowConfig, directory: Path | None = None)
     directory = directory or sql_dir("verify")
     params = {
         "gap_ms": windows.session_gap_ms,
+        "out_of_orderness_ms": windows.out_of_orderness_ms,
         "healthy_ratio": windows.healthy_ratio,
+        "offline_rows_h": windows.offline_rows_h,
         "tz": windows.day_timezone,
     }
     setup = Migration(0, "sessions", (directory / "00_sessions.sql").read_text("utf-8"))

@@ -3,30 +3,43 @@
 The embedded default is chDB through clickhouse-connect
 (``chdb:///abs/path``). A relative ``chdb://./dir`` means ``dir`` under the
 working directory and is resolved here (clickhouse-connect would read it as
-location ``.`` and database ``dir``). Server DSNs (``http(s)://…``) pass through.
+location ``.`` and database ``dir``). Server DSNs (``http(s)://host[:port]/db``)
+are taken apart here and TLS follows the *scheme* — clickhouse-connect alone
+would decide it by port and could send the password in clear.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import ipaddress
+import os
 import re
 import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import clickhouse_connect
 import structlog
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
+from dataflows.config import ConnectOptions
 from dataflows.tables import COLUMNS
 
 log = structlog.get_logger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used or refused a write that retrying cannot fix.
+
+    The CLI turns it into one message and exit code 4 (see README)."""
 
 
 def quote_identifier(identifier: str) -> str:
@@ -63,18 +76,151 @@ def chdb_path(dsn: str) -> Path | None:
     return Path(resolved[len("chdb://") :]) if resolved.startswith("chdb://") else None
 
 
-def connect(dsn: str, user: str | None = None, password: str | None = None) -> Client:
-    """A clickhouse-connect client for a DSN (chDB or server)."""
-    resolved = resolve_dsn(dsn)
-    path = chdb_path(resolved)
+@dataclass(frozen=True)
+class ServerAddress:
+    """A server DSN taken apart: TLS follows the *scheme*, whatever the port."""
+
+    secure: bool
+    host: str
+    port: int
+    database: str
+
+    @classmethod
+    def parse(cls, dsn: str) -> ServerAddress:
+        """
+        >>> ServerAddress.parse("https://ch.example/scout")
+        ServerAddress(secure=True, host='ch.example', port=8443, database='scout')
+        >>> ServerAddress.parse("https://ch.example:9440/scout").secure
+        True
+        >>> ServerAddress.parse("http://localhost:8123")
+        ServerAddress(secure=False, host='localhost', port=8123, database='default')
+        """
+        url = urlsplit(dsn)
+        if url.scheme not in ("http", "https"):
+            raise WarehouseError(f"unsupported sink {dsn!r}: expected chdb:///path, http://… or https://…")
+        if url.password is not None or url.username is not None:
+            raise WarehouseError(
+                "the sink DSN must not hold credentials: set SCOUT_CLICKHOUSE_USER and "
+                "SCOUT_CLICKHOUSE_PASSWORD (or SCOUT_CLICKHOUSE_PASSWORD_FILE)"
+            )
+        if url.query or url.fragment:
+            raise WarehouseError(f"the sink DSN takes no query or fragment: {dsn!r}")
+        if not url.hostname:
+            raise WarehouseError(f"the sink DSN names no host: {dsn!r}")
+        secure = url.scheme == "https"
+        try:
+            port = url.port or (8443 if secure else 8123)
+        except ValueError as exc:
+            raise WarehouseError(f"bad port in sink DSN {dsn!r}: {exc}") from exc
+        database = url.path.strip("/") or "default"
+        return cls(secure, url.hostname, port, database)
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def __str__(self) -> str:
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}/{self.database}"
+
+
+def _chdb_in_use(path: Path) -> bool:
+    """Whether another process holds the chDB data directory (ClickHouse flocks ``status``)."""
+    status = path / "status"
+    if not status.is_file():
+        return False
+    fd = os.open(status, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases a lock we may have taken
+    return False
+
+
+def _open_chdb(path: Path, create: bool) -> Client:
+    if path.exists() and not path.is_dir():
+        raise WarehouseError(f"the sink {path} is a file, not a chDB directory")
+    if not path.exists():
+        if not create:
+            raise WarehouseError(f"no warehouse at {path}: run `scout db migrate --sink chdb://{path}` first")
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create the warehouse directory {path}: {exc.strerror}") from exc
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise WarehouseError(f"the warehouse directory {path} is not readable and writable by this user")
+    if _chdb_in_use(path):
+        raise WarehouseError(
+            f"the warehouse {path} is open in another process (chDB allows one process per data directory)"
+        )
+    try:
+        return clickhouse_connect.get_client(dsn=f"chdb://{path}")
+    except ClickHouseError as exc:
+        raise WarehouseError(f"cannot open the chDB warehouse at {path}: {exc}") from exc
+
+
+def connect(
+    dsn: str,
+    user: str | None = None,
+    password: str | None = None,
+    options: ConnectOptions | None = None,
+    create: bool = False,
+) -> Client:
+    """A clickhouse-connect client for a DSN (chDB or server).
+
+    ``create``: make a missing chDB directory (commands that write); read-only
+    commands refuse a missing one instead of creating a mistyped path. Every
+    failure to reach the warehouse is a :class:`WarehouseError` with one clear
+    sentence; the password is never part of it.
+    """
+    options = options or ConnectOptions()
+    path = chdb_path(dsn)
     if path is not None:
-        path.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {}
+        return _open_chdb(path, create)
+    addr = ServerAddress.parse(dsn)
+    if password and not addr.secure and not addr.is_loopback and not options.allow_plaintext_password:
+        raise WarehouseError(
+            f"refusing to send the ClickHouse password in clear text to {addr.host}: use an https:// sink "
+            "(or set clickhouse_allow_plaintext_password if the network is trusted)"
+        )
+    kwargs: dict[str, Any] = {
+        "host": addr.host,
+        "port": addr.port,
+        "database": addr.database,
+        "interface": "https" if addr.secure else "http",
+        "secure": addr.secure,
+        "connect_timeout": options.connect_timeout_s,
+        "send_receive_timeout": options.send_receive_timeout_s,
+    }
+    if addr.secure:
+        kwargs["verify"] = options.verify_tls
+        if options.ca_cert is not None:
+            kwargs["ca_cert"] = str(options.ca_cert)
     if user:
         kwargs["username"] = user
     if password:
         kwargs["password"] = password
-    return clickhouse_connect.get_client(dsn=resolved, **kwargs)
+    try:
+        return clickhouse_connect.get_client(**kwargs)
+    except ClickHouseError as exc:
+        raise WarehouseError(f"cannot connect to ClickHouse at {addr}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def require_schema(client: Client, dsn: str) -> None:
+    """Raise :class:`WarehouseError` unless the warehouse has been migrated."""
+    if client.command("EXISTS TABLE schema_migrations") != 1:
+        raise WarehouseError(f"the warehouse {dsn} has no scout tables: run `scout db migrate --sink {dsn}` first")
 
 
 # -- migrations ----------------------------------------------------------------
@@ -158,14 +304,50 @@ def dedup_token() -> str:
     return uuid.uuid4().hex
 
 
+#: ClickHouse error codes worth retrying with the same block: the server is busy, a
+#: replica or the network blinked. Everything else (a value that does not fit its
+#: column, an unknown table, a full disk, a read-only user) fails the same way again.
+TRANSIENT_CODES = frozenset({
+    3,    # UNEXPECTED_END_OF_FILE
+    159,  # TIMEOUT_EXCEEDED
+    202,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    203,  # NO_FREE_CONNECTION
+    209,  # SOCKET_TIMEOUT
+    210,  # NETWORK_ERROR
+    241,  # MEMORY_LIMIT_EXCEEDED
+    242,  # TABLE_IS_READ_ONLY (replica lost its keeper session)
+    252,  # TOO_MANY_PARTS
+    285,  # TOO_FEW_LIVE_REPLICAS
+    319,  # UNKNOWN_STATUS_OF_INSERT
+    425,  # SYSTEM_ERROR
+    999,  # KEEPER_EXCEPTION
+})  # fmt: skip
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether retrying the same insert may succeed.
+
+    >>> from clickhouse_connect.driver.exceptions import DataError, DatabaseError, OperationalError
+    >>> is_transient(OperationalError("connection reset")), is_transient(DatabaseError("x", code=252))
+    (True, True)
+    >>> is_transient(DataError("value does not fit")), is_transient(DatabaseError("x", code=243))
+    (False, False)
+    """
+    if isinstance(exc, OperationalError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, DatabaseError):
+        return getattr(exc, "code", None) in TRANSIENT_CODES
+    return False
+
+
 @retry(
-    retry=retry_if_exception_type((ClickHouseError, OSError)),
+    retry=retry_if_exception(is_transient),
     wait=wait_exponential(multiplier=0.2, max=10),
     stop=stop_after_attempt(6),
     reraise=True,
 )
 def insert_rows(client: Client, table: str, rows: list[tuple[object, ...]], token: str | None = None) -> None:
-    """Insert rows in :data:`~dataflows.tables.COLUMNS` order, retrying on
-    transient errors with the same deduplication token."""
+    """Insert rows in :data:`~dataflows.tables.COLUMNS` order, retrying transient
+    errors (only those) with the same deduplication token."""
     settings = {"insert_deduplication_token": token} if token else None
     client.insert(table, rows, column_names=list(COLUMNS[table]), settings=settings)

@@ -13,6 +13,8 @@ from scout_contract import SourceRecord, encode_record_line
 from scout_contract.topics import INPUT_TOPICS
 
 T0 = 1_747_641_600_000  # 2025-05-19T08:00:00Z
+#: Processing (ingest) time the tests run at: a day after T0, so no event is "ahead of ingest".
+NOW = T0 + 86_400_000
 _ids = itertools.count(1)
 _offsets: dict[str, itertools.count[int]] = {}
 

@@ -2,10 +2,26 @@
 -- sorted sweep (a member starts a new session when it begins more than the
 -- gap after the latest end so far). Per-utterance lexicon tags are the
 -- stateless annotate() output stored in silver_annotated_events.
--- Parameters: gap_ms.
+-- A device's last sessions are still open in the stream while its watermark
+-- (newest stt/visual event time − out-of-orderness) has not passed their end
+-- plus the gap. A run that closes them at the end of input (the default without
+-- a recovery directory) writes them; a resumable run keeps them open for the
+-- next run. So a session counts here when the watermark closed it, or when the
+-- stream wrote it (docs/architecture.md, "End of input").
+-- Parameters: gap_ms, out_of_orderness_ms.
 DROP TABLE IF EXISTS verify_sessions;
 CREATE TABLE verify_sessions ENGINE = Memory AS
 WITH
+device_clock AS (
+    SELECT device_id, max(t) AS newest
+    FROM (
+        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM bronze_stt_raw FINAL
+        UNION ALL
+        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM bronze_visual_stream FINAL
+    )
+    GROUP BY device_id
+),
+streamed AS (SELECT interaction_id FROM silver_multimodal_aligned FINAL),
 tags AS (
     SELECT event_id, greeting, question, brands, sentiment, n_words
     FROM silver_annotated_events FINAL
@@ -38,6 +54,8 @@ numbered AS (
                OVER (PARTITION BY device_id ORDER BY s, event_id ROWS UNBOUNDED PRECEDING) AS sid
     FROM ordered
 )
+SELECT all_sessions.*
+FROM (
 SELECT
     device_id,
     any(store_id)                                                              AS store_id,
@@ -57,4 +75,8 @@ SELECT
     substring(lower(hex(SHA1(concat(device_id, '|', toString(started), '|', first_event_id)))), 1, 16)
                                                                                AS interaction_id
 FROM numbered
-GROUP BY device_id, sid;
+GROUP BY device_id, sid
+) AS all_sessions
+INNER JOIN device_clock AS c ON c.device_id = all_sessions.device_id
+WHERE all_sessions.ended < c.newest - {out_of_orderness_ms:Int64} - {gap_ms:Int64}
+   OR all_sessions.interaction_id IN (SELECT interaction_id FROM streamed);

@@ -1,5 +1,5 @@
 -- key: device_id, window_start
--- Parameters: healthy_ratio.
+-- Parameters: healthy_ratio, offline_rows_h (OFFLINE hours after a heartbeat hour, at most).
 WITH
 hb AS (
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,
@@ -24,14 +24,20 @@ per_hour AS (
 ),
 store_max AS (SELECT store_id, max(hour) AS max_hour FROM hb GROUP BY store_id),
 devices AS (
-    SELECT device_id, any(store_id) AS store_id, min(hour) AS first_hour,
+    SELECT device_id, any(store_id) AS store_id, arraySort(groupUniqArray(hour)) AS beat_hours,
            arraySort(groupArray((t, event_id, interval_s, models, toString(sw_version)))) AS beats
     FROM hb
     GROUP BY device_id
 ),
+-- each heartbeat hour, then the empty hours after it: up to the next heartbeat hour,
+-- at most offline_rows_h of them, never after the store's newest heartbeat hour
 grid AS (
     SELECT d.device_id AS device_id, d.store_id AS store_id, d.beats AS beats,
-           arrayJoin(range(d.first_hour, s.max_hour + 1, 3600000)) AS hour
+           arrayJoin(arrayFlatten(arrayMap(
+               (h, i) -> range(h, least(if(i < length(d.beat_hours), d.beat_hours[i + 1], s.max_hour + 3600000),
+                                        h + ({offline_rows_h:Int64} + 1) * 3600000,
+                                        s.max_hour + 3600000), 3600000),
+               d.beat_hours, arrayEnumerate(d.beat_hours)))) AS hour
     FROM devices AS d
     INNER JOIN store_max AS s ON s.store_id = d.store_id
 )

@@ -15,7 +15,7 @@ Delta Live Tables expectations. The rules themselves live in YAML.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -25,16 +25,28 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
-from scout_contract import SCHEMAS, Event, FeedbackV1, SourceRecord, decode_event, ts_millis
+from scout_contract import SCHEMAS, Event, FeedbackV1, SourceRecord, decode_event, stream_of, ts_millis
 
 Action = Literal["warn", "drop", "fail"]
-STAGES = ("json", "schema_known", "contract")
+#: Parse stages in order: a record failing one is not evaluated by the rules after it.
+STAGES = ("envelope", "json", "schema_known", "contract")
 STREAMS = frozenset({"stt", "visual", "heartbeat", "feedback"})
 _ACTIONS = frozenset({"warn", "drop", "fail"})
 _FIXED_LABELS = frozenset({"face", "person", "hand"})
 
-#: ``passes(event, record, event time in ms)``
-Predicate = Callable[[Event, SourceRecord, int], bool]
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What a rule may consult besides the record: made once per batch by the validator."""
+
+    #: Processing (ingest) time of the batch, ms since the epoch.
+    now_ms: int
+    #: Configured topic -> stream.
+    topic_streams: Mapping[str, str]
+
+
+#: ``passes(event, record, event time in ms, context)``
+Predicate = Callable[[Event, SourceRecord, int, RuleContext], bool]
 
 
 class RulesError(ValueError):
@@ -121,7 +133,7 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
         lo = float(spec.get("min", float("-inf")))
         hi = float(spec.get("max", float("inf")))
 
-        def in_range(ev: Event, rec: SourceRecord, ts: int) -> bool:
+        def in_range(ev: Event, rec: SourceRecord, ts: int, ctx: RuleContext) -> bool:
             vs = values(ev)
             return not vs or (min(vs) >= lo and max(vs) <= hi)
 
@@ -131,7 +143,7 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
         lo = int(spec.get("min", 0))
         hi = int(spec.get("max", 2**62))
 
-        def length_ok(ev: Event, rec: SourceRecord, ts: int) -> bool:
+        def length_ok(ev: Event, rec: SourceRecord, ts: int, ctx: RuleContext) -> bool:
             lens = [len(v) for v in values(ev)]
             return not lens or (min(lens) >= lo and max(lens) <= hi)
 
@@ -139,18 +151,23 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
     if check == "in_set":
         values = _values(spec, name)
         allowed = frozenset(spec["values"])
-        return lambda ev, rec, ts: all(v in allowed for v in values(ev))
+        return lambda ev, rec, ts, ctx: all(v in allowed for v in values(ev))
     if check == "label_known":
         values = _values(spec, name)
-        return lambda ev, rec, ts: all(_label_known(v) for v in values(ev))
+        return lambda ev, rec, ts, ctx: all(_label_known(v) for v in values(ev))
     if check == "ts_min":
         bound = ts_millis(datetime.fromisoformat(str(spec["min"]).replace("Z", "+00:00")))
-        return lambda ev, rec, ts: ts >= bound
+        return lambda ev, rec, ts, ctx: ts >= bound
     if check == "ts_max_skew":
         skew_ms = int(float(spec["max_seconds"]) * 1000)
-        return lambda ev, rec, ts: ts <= rec.timestamp_ms + skew_ms
+        return lambda ev, rec, ts, ctx: ts <= rec.timestamp_ms + skew_ms
+    if check == "ts_max_ahead_of_ingest":
+        ahead_ms = int(float(spec["max_seconds"]) * 1000)
+        return lambda ev, rec, ts, ctx: ts <= ctx.now_ms + ahead_ms
+    if check == "topic_matches_schema":
+        return lambda ev, rec, ts, ctx: ctx.topic_streams.get(rec.topic) == stream_of(ev)
     if check == "key_matches":
-        return lambda ev, rec, ts: rec.key == (ev.store_id if isinstance(ev, FeedbackV1) else ev.device_id)
+        return lambda ev, rec, ts, ctx: rec.key == (ev.store_id if isinstance(ev, FeedbackV1) else ev.device_id)
     raise RulesError(f"rule {name!r}: unknown check {check!r}")
 
 
@@ -179,9 +196,10 @@ def parse_rules(doc: Any) -> RuleSet:
             stages[check] = Stage(name, action)
             continue
         record_rules.append(Rule(name, check, action, streams, _compile(spec, name), dict(spec)))
-    for check in STAGES:
-        stages.setdefault(check, Stage(check, "drop"))
-    return RuleSet(stages, tuple(record_rules))
+    # Stages are kept in parse order (envelope, json, schema_known, contract); one the file
+    # does not name quarantines (drop) under the check's own name.
+    ordered = {check: stages.get(check, Stage(check, "drop")) for check in STAGES}
+    return RuleSet(ordered, tuple(record_rules))
 
 
 def load_rules_text(text: str) -> RuleSet:
@@ -193,7 +211,10 @@ def load_rules(path: Path | None = None) -> RuleSet:
     if path is None:
         text = resources.files("dataflows.resources").joinpath("rules.yaml").read_text("utf-8")
     else:
-        text = Path(path).read_text("utf-8")
+        try:
+            text = Path(path).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"cannot read the rules file {path}: {exc}") from exc
     try:
         return load_rules_text(text)
     except yaml.YAMLError as exc:
@@ -201,11 +222,20 @@ def load_rules(path: Path | None = None) -> RuleSet:
 
 
 def stage_failure(payload: bytes) -> tuple[str, str]:
-    """Classify why a payload failed typed decoding: ``(stage, message)``."""
+    """Classify why a payload failed typed decoding: ``(stage, message)``.
+
+    Never raises: bytes that are not UTF-8, nesting deeper than the decoder
+    allows, anything the decoder rejects is a ``json`` failure.
+
+    >>> stage_failure(b"[" * 100_000)[0], stage_failure(b'{"a": "' + bytes([0xFF]) + b'"}')[0]
+    ('json', 'json')
+    """
     try:
         obj = msgspec.json.decode(payload)
     except msgspec.DecodeError as exc:
         return "json", f"invalid JSON: {exc}"
+    except (UnicodeError, RecursionError) as exc:
+        return "json", f"invalid JSON: {type(exc).__name__}: {exc}"
     if not isinstance(obj, dict):
         return "json", f"payload is a JSON {type(obj).__name__}, not an object"
     schema = obj.get("schema")
@@ -215,4 +245,6 @@ def stage_failure(payload: bytes) -> tuple[str, str]:
         decode_event(payload)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         return "contract", str(exc)
+    except (UnicodeError, RecursionError) as exc:  # pragma: no cover - the plain decode above raised first
+        return "contract", f"{type(exc).__name__}: {exc}"
     return "contract", "decoded on retry"  # pragma: no cover - defensive

@@ -15,11 +15,16 @@ from typing import Any, Union
 
 import msgspec
 
-from dataflows.bronze.rules import Rule, RuleSet, stage_failure
+from dataflows.bronze.rules import Rule, RuleContext, RuleSet, stage_failure
 from dataflows.bronze.strict import strict_types
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
 from scout_contract.events import STREAM_OF_TYPE
+from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
 from scout_contract.topics import INPUT_TOPICS
+
+#: What decoding untrusted bytes may raise besides msgspec's own errors (bytes
+#: that are not UTF-8, nesting deeper than the decoder allows).
+_UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError)
 
 
 class QualityRuleFailure(RuntimeError):
@@ -89,48 +94,72 @@ class Validator:
             self._fast_rules = {s: tuple(r for r in rs if r.name not in compiled) for s, rs in self._by_stream.items()}
 
     def validate(self, records: Iterable[SourceRecord]) -> ValidationResult:
+        """Every record ends as exactly one accepted event or one quarantine row
+        (or stops the dataflow through a ``fail`` rule); no other exception escapes."""
         out = ValidationResult()
         now = self.now_ms()
+        ctx = RuleContext(now, self.topic_streams)
         decoded: dict[str, int] = defaultdict(int)  # stream -> records that passed every stage
         failed: dict[tuple[str, str], int] = defaultdict(int)  # (stream, rule) -> failures
-        accepted = out.accepted
-        strict = self._strict.decode if self._strict is not None else decode_event
-        fast_rules, all_rules, stream_of = self._fast_rules, self._by_stream, self._stream_of
         for rec in records:
             try:
-                event = strict(rec.value)  # every compiled rule checked in C
-                rules = fast_rules
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                try:
-                    event = decode_event(rec.value)  # the contract alone; rules in Python
-                    rules = all_rules
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    self._reject_stage(rec, now, failed, out)
-                    continue
-            stream = stream_of[type(event)]
-            decoded[stream] += 1
-            ts_ms = ts_millis(event.ts)
-            broken: list[str] | None = None
-            warnings: list[str] | None = None
-            for rule in rules[stream]:
-                if rule.passes(event, rec, ts_ms):
-                    continue
-                failed[(stream, rule.name)] += 1
-                if rule.action == "fail":
-                    raise QualityRuleFailure(rule.name, rec, f"{rule.check} check failed")
-                if rule.action == "drop":
-                    broken = [*(broken or ()), rule.name]
-                else:
-                    warnings = [*(warnings or ()), rule.name]
-            if broken:
-                out.quarantine_rows.append(
-                    self._row(rec, now, stream, event, broken, [f"{r}: check failed" for r in broken])
-                )
-            else:
-                key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
-                accepted.append(Accepted(event, rec, stream, ts_ms, key, tuple(warnings or ())))
+                self._one(rec, ctx, decoded, failed, out)
+            except QualityRuleFailure:
+                raise
+            except Exception as exc:  # a bug's or a decoder's surprise must not stop the dataflow
+                reason = f"record could not be evaluated: {type(exc).__name__}: {exc}"
+                self._reject(rec, now, "contract", reason, failed, out)
         out.dq_rows = self._dq_rows(now - now % 60_000, decoded, failed)
         return out
+
+    def _one(
+        self,
+        rec: SourceRecord,
+        ctx: RuleContext,
+        decoded: dict[str, int],
+        failed: dict[tuple[str, str], int],
+        out: ValidationResult,
+    ) -> None:
+        now = ctx.now_ms
+        problem = rec.envelope_error or _envelope_problem(rec)
+        if problem is not None:
+            self._reject(rec, now, "envelope", problem, failed, out)
+            return
+        try:
+            if self._strict is None:
+                raise msgspec.ValidationError("strict path disabled")
+            event = self._strict.decode(rec.value)  # every compiled rule checked in C
+            rules = self._fast_rules
+        except _UNDECODABLE:
+            try:
+                event = decode_event(rec.value)  # the contract alone; rules in Python
+                rules = self._by_stream
+            except _UNDECODABLE:
+                stage_name, reason = stage_failure(rec.value)
+                self._reject(rec, now, stage_name, reason, failed, out)
+                return
+        stream = self._stream_of[type(event)]
+        decoded[stream] += 1
+        ts_ms = ts_millis(event.ts)
+        broken: list[str] | None = None
+        warnings: list[str] | None = None
+        for rule in rules[stream]:
+            if rule.passes(event, rec, ts_ms, ctx):
+                continue
+            failed[(stream, rule.name)] += 1
+            if rule.action == "fail":
+                raise QualityRuleFailure(rule.name, rec, f"{rule.check} check failed")
+            if rule.action == "drop":
+                broken = [*(broken or ()), rule.name]
+            else:
+                warnings = [*(warnings or ()), rule.name]
+        if broken:
+            out.quarantine_rows.append(
+                self._row(rec, now, stream, event, broken, [f"{r}: check failed" for r in broken])
+            )
+        else:
+            key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
+            out.accepted.append(Accepted(event, rec, stream, ts_ms, key, tuple(warnings or ())))
 
     def _dq_rows(
         self, minute: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]
@@ -157,14 +186,15 @@ class Validator:
                 rows.append((minute, stream, rule.name, rule.action, n - f, f))
         return rows
 
-    def _reject_stage(
+    def _reject(
         self,
         rec: SourceRecord,
         now: int,
+        stage_name: str,
+        reason: str,
         failed: dict[tuple[str, str], int],
         out: ValidationResult,
     ) -> None:
-        stage_name, reason = stage_failure(rec.value)
         stream = self.topic_streams.get(rec.topic, "unknown")
         stage = self.rules.stage_rules[stage_name]
         failed[(stream, stage.name)] += 1
@@ -182,10 +212,7 @@ class Validator:
         reasons: list[str],
     ) -> tuple[object, ...]:
         return (
-            rec.topic,
-            rec.partition,
-            rec.offset,
-            rec.timestamp_ms,
+            *_storable_coordinates(rec),
             rec.key or "",
             stream,
             _schema_of(event),
@@ -206,11 +233,37 @@ def _schema_of(event: Event | None) -> str:
     return tag if isinstance(tag, str) else ""
 
 
+def _envelope_problem(rec: SourceRecord) -> str | None:
+    """Why a record's coordinates cannot be stored (``None`` when they can).
+
+    >>> _envelope_problem(SourceRecord("t", 2**40, 0, 0, None, b"{}"))
+    'partition 1099511627776 outside 0..2147483647'
+    """
+    if not 0 <= rec.partition <= PARTITION_MAX:
+        return f"partition {rec.partition} outside 0..{PARTITION_MAX}"
+    if not 0 <= rec.offset <= OFFSET_MAX:
+        return f"offset {rec.offset} outside 0..{OFFSET_MAX}"
+    if not 0 <= rec.timestamp_ms <= TIMESTAMP_MS_MAX:
+        return f"record timestamp {rec.timestamp_ms} ms outside 0..{TIMESTAMP_MS_MAX}"
+    if not rec.topic:
+        return "empty topic"
+    return None
+
+
+def _storable_coordinates(rec: SourceRecord) -> tuple[str, int, int, int]:
+    """The record's coordinates, with values no column can hold replaced by -1 / 0
+    (the quarantine row's reason names the originals)."""
+    partition = rec.partition if -1 <= rec.partition <= PARTITION_MAX else -1
+    offset = rec.offset if -1 <= rec.offset <= OFFSET_MAX else -1
+    ts = rec.timestamp_ms if 0 <= rec.timestamp_ms <= TIMESTAMP_MS_MAX else 0
+    return rec.topic, partition, offset, ts
+
+
 def _peek(payload: bytes, name: str) -> str:
     """Best-effort field from a payload that failed the contract (for triage)."""
     try:
         obj = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
+    except _UNDECODABLE:
         return ""
     value = obj.get(name) if isinstance(obj, dict) else None
     return value if isinstance(value, str) else ""

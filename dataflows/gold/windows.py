@@ -15,10 +15,12 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
   the brand was mentioned;
 * ``active_devices``: devices with any on-time stt, visual or heartbeat event
   in the hour;
-* device health: one row per device per hour from its first heartbeat hour up
-  to the store's newest heartbeat hour, also for hours with no heartbeat
-  (``OFFLINE``); ``heartbeats_expected`` = ⌊3600 / smallest ``interval_s``⌋
-  (for an empty hour: of the device's latest earlier heartbeat);
+* device health: one row per device per hour in which it sent a heartbeat,
+  and an ``OFFLINE`` row for each hour without one that follows a heartbeat
+  hour by at most ``offline_rows_h`` (default 48) and is not after the store's
+  newest heartbeat hour — the work and the rows are bounded by the data, never
+  by empty calendar time; ``heartbeats_expected`` = ⌊3600 / smallest
+  ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
 * sentiment: an utterance is positive / negative / neutral by the sign of its
   lexicon score.
 """
@@ -85,7 +87,6 @@ class DeviceHour:
 
 @dataclass(slots=True)
 class DeviceInfo:
-    first_hour: int
     #: Latest heartbeat among hours already evicted from memory.
     evicted_latest: Latest | None = None
 
@@ -237,13 +238,8 @@ class StoreGold:
         hb = f.data
         assert isinstance(hb, HeartbeatV1)
         grid_changed = False
-        info = self.devices.get(f.device_id)
-        if info is None:
-            self.devices[f.device_id] = DeviceInfo(first_hour=hour)
-            grid_changed = True
-        elif hour < info.first_hour:
-            info.first_hour = hour
-            grid_changed = True
+        if f.device_id not in self.devices:
+            self.devices[f.device_id] = DeviceInfo()
         if self.hb_hour_max is None or hour > self.hb_hour_max:
             self.hb_hour_max = hour
             grid_changed = True
@@ -251,6 +247,8 @@ class StoreGold:
         dh = self.device_hours.get(key)
         if dh is None:
             dh = self.device_hours[key] = DeviceHour()
+        if not dh.received:
+            grid_changed = True  # a new heartbeat hour: OFFLINE hours may follow it
         dh.received += 1
         dh.min_interval = min(dh.min_interval, hb.interval_s)
         dh.cpu.append(hb.cpu_pct)
@@ -264,12 +262,15 @@ class StoreGold:
         if dh.latest is None or latest[:2] > dh.latest[:2]:
             dh.latest = latest
         self._dirty_device_hours.add(key)
-        # Empty (OFFLINE) hours after this one report "latest heartbeat before": refresh them.
-        if self.hb_hour_max is not None:
-            for later in range(hour + HOUR_MS, self.hb_hour_max + 1, HOUR_MS):
-                other = self.device_hours.get((f.device_id, later))
-                if other is not None and other.received == 0:
-                    self._dirty_device_hours.add((f.device_id, later))
+        # Empty (OFFLINE) hours after this one, up to the next heartbeat hour, report
+        # "latest heartbeat before": refresh them (at most offline_rows_h of them exist).
+        last = min(self.hb_hour_max, hour + self.cfg.offline_rows_h * HOUR_MS)
+        for later in range(hour + HOUR_MS, last + 1, HOUR_MS):
+            other = self.device_hours.get((f.device_id, later))
+            if other is not None and other.received:
+                break
+            if other is not None:
+                self._dirty_device_hours.add((f.device_id, later))
         return grid_changed
 
     def _feedback(self, f: Fact) -> None:
@@ -282,16 +283,31 @@ class StoreGold:
         self._dirty_feedback.setdefault(day, set()).add(fb.insight_type)
 
     def _fill_device_grid(self) -> None:
+        """Create the OFFLINE hours after each heartbeat hour (at most ``offline_rows_h``
+        of them, up to the next heartbeat hour and the store's newest heartbeat hour)."""
         if self.hb_hour_max is None:
             return
+        beats: dict[str, list[int]] = {}
+        for (device, hour), dh in self.device_hours.items():
+            if dh.received:
+                beats.setdefault(device, []).append(hour)
         for device, info in self.devices.items():
-            hour = info.first_hour if self.evicted_hour < 0 else max(info.first_hour, self.evicted_hour + HOUR_MS)
-            while hour <= self.hb_hour_max:
-                key = (device, hour)
-                if key not in self.device_hours:
-                    self.device_hours[key] = DeviceHour()
-                    self._dirty_device_hours.add(key)
-                hour += HOUR_MS
+            hours = beats.get(device, [])
+            if info.evicted_latest is not None:
+                ts = info.evicted_latest[0]
+                hours.append(ts - ts % HOUR_MS)
+            hours.sort()
+            for i, beat in enumerate(hours):
+                stop = min(
+                    hours[i + 1] if i + 1 < len(hours) else self.hb_hour_max + HOUR_MS,
+                    beat + (self.cfg.offline_rows_h + 1) * HOUR_MS,
+                    self.hb_hour_max + HOUR_MS,
+                )
+                for hour in range(max(beat + HOUR_MS, self.evicted_hour + HOUR_MS), stop, HOUR_MS):
+                    key = (device, hour)
+                    if key not in self.device_hours:
+                        self.device_hours[key] = DeviceHour()
+                        self._dirty_device_hours.add(key)
 
     # -- eviction --------------------------------------------------------------
 

@@ -132,6 +132,16 @@ class DeviceClock:
         self._emit_sessions(self.sessions.flush(), now_ms, out)
         return out
 
+    def hold(self, now_ms: int) -> KeyOutput:
+        """End of input of a resumable run: open sessions stay open (a resumed run
+        continues them). Their members' tags are written to ``silver_annotated_events``
+        with an empty ``interaction_id`` (pending); the final rows, written when the
+        session closes, replace them (same key, newer ``processed_at``)."""
+        out = KeyOutput()
+        for session in self.sessions.open:
+            out.rows.extend("silver_annotated_events", annotated_rows(summarise(session), now_ms, PENDING))
+        return out
+
     # -- internals -----------------------------------------------------------
 
     def _forget_seen(self) -> None:
@@ -270,11 +280,15 @@ def _member_tags(it: Interaction) -> Iterator[tuple[Member, Annotation, list[str
         yield m, note, list(note.brands) if m.kind == "utterance" else list(m.brands_seen)
 
 
-def annotated_rows(it: Interaction, now: int) -> list[tuple[object, ...]]:
-    """``silver_annotated_events`` rows of a closed session."""
+#: ``interaction_id`` of the tags of a session that is still open (see :meth:`DeviceClock.hold`).
+PENDING = ""
+
+
+def annotated_rows(it: Interaction, now: int, interaction_id: str | None = None) -> list[tuple[object, ...]]:
+    """``silver_annotated_events`` rows of a session (closed, unless ``interaction_id`` is :data:`PENDING`)."""
     return [
         (
-            it.interaction_id,
+            it.interaction_id if interaction_id is None else interaction_id,
             m.event_id,
             it.store_id,
             it.device_id,

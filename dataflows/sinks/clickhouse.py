@@ -19,7 +19,7 @@ from clickhouse_connect.driver.client import Client
 
 from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
 from dataflows.tables import COLUMNS, LAYERS, TableRows
-from dataflows.warehouse import dedup_token, insert_rows
+from dataflows.warehouse import WarehouseError, dedup_token, insert_rows
 
 #: table -> (stream label, name of its event-time column) for pipeline_freshness.
 FRESHNESS: dict[str, tuple[str, str]] = {
@@ -75,6 +75,7 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
         self._flush_rows = flush_rows
         self._buffer = TableRows(defaultdict(list))
         self._buffered = 0
+        self._failed = False
 
     def write_batch(self, values: list[TableRows]) -> None:
         for item in values:
@@ -84,11 +85,18 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffered:
+        if not self._buffered or self._failed:
             return
-        counts = write_table_rows(self._client, self._buffer)
-        self._buffer = TableRows(defaultdict(list))
-        self._buffered = 0
+        buffer, self._buffer, self._buffered = self._buffer, TableRows(defaultdict(list)), 0
+        try:
+            counts = write_table_rows(self._client, buffer)
+        except Exception as exc:
+            # Not retried further and never retried from close(): Bytewax unwinds after this
+            # error, and a second failure while it does aborts the process (which then hangs,
+            # chDB's signal handler catching the abort). The epoch is not committed, so a
+            # resume writes these rows again.
+            self._failed = True
+            raise WarehouseError(f"writing to the warehouse failed: {type(exc).__name__}: {exc}") from exc
         if self._on_write and counts:
             self._on_write(counts)
 

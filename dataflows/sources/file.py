@@ -3,9 +3,24 @@
 Each file is one partition; its resume state is the byte offset of the next
 line, so a recovered dataflow continues exactly where its snapshot was. An
 item is a *batch* of records (a list), which keeps Bytewax's per-item cost
-off the hot path. A line whose envelope is broken still becomes a record
-(topic ``(file)``, partition -1, offset = line number) so that validation
-quarantines it like any other malformed payload.
+off the hot path.
+
+Whatever bytes a line holds, it becomes a record: a line that is not a usable
+envelope becomes a record with ``envelope_error`` set, topic
+``file:<absolute path>``, partition -1 and the line's byte offset as offset
+(so its coordinates name the file and never collide with another file's),
+and validation quarantines it with its raw bytes.
+
+Only whole lines are consumed. A last line without its newline is either a
+finished file written without a final newline or a line still being written:
+
+* if it decodes as a complete record it is consumed;
+* otherwise, with ``keep_partial`` (the run has a recovery directory and can
+  be resumed) it is *not* consumed: the offset stays before it, a resume
+  reads it once it is complete, and the partition reports it;
+* otherwise (nothing can resume this run) it is quarantined as broken.
+
+A UTF-8 byte order mark at the start of a file is skipped.
 """
 
 from __future__ import annotations
@@ -14,77 +29,135 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import msgspec
+import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.metrics import RECORDS_IN
 from scout_contract import SourceRecord, decode_record_line
+from scout_contract.records import UTF8_BOM, EnvelopeError
+
+log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
 
-BROKEN_ENVELOPE_TOPIC = "(file)"
+
+def file_topic(path: Path) -> str:
+    """The topic-equivalent that names a file in quarantine coordinates.
+
+    >>> file_topic(Path("/data/events.jsonl"))
+    'file:/data/events.jsonl'
+    """
+    return f"file:{path.resolve()}"
 
 
-def parse_lines(lines: list[bytes], first_line_no: int) -> list[SourceRecord]:
-    """Decode file lines into records; broken envelopes become raw records."""
-    out: list[SourceRecord] = []
-    for i, line in enumerate(lines):
-        try:
-            out.append(decode_record_line(line))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            out.append(SourceRecord(BROKEN_ENVELOPE_TOPIC, -1, first_line_no + i, 0, None, line.rstrip(b"\r\n")))
-    return out
+def parse_line(line: bytes, topic: str, offset: int) -> SourceRecord:
+    """Decode one file line; a broken envelope becomes a raw record (never raises)."""
+    try:
+        return decode_record_line(line)
+    except EnvelopeError as exc:
+        return SourceRecord(topic, -1, offset, 0, None, line.rstrip(b"\r\n"), str(exc))
 
 
-class _FilePartition(StatefulSourcePartition[list[SourceRecord], tuple[int, int]]):
-    def __init__(self, path: Path, batch_size: int, resume: tuple[int, int] | None, progress: Progress | None):
+#: Version of the resume state (``{"version": 2, "offset": n}``); 1 was ``(offset, line_no)``.
+STATE_VERSION = 2
+
+
+class RecoveryStateError(RuntimeError):
+    """A recovery directory whose state this version cannot resume."""
+
+
+def _resume_offset(state: object) -> int:
+    if state is None:
+        return 0
+    if isinstance(state, dict) and state.get("version") == STATE_VERSION and isinstance(state.get("offset"), int):
+        return int(state["offset"])
+    raise RecoveryStateError(
+        f"the recovery directory holds file-source state of another version ({state!r}); "
+        "start from a new --recovery-dir (tables are idempotent: re-running the input adds nothing twice)"
+    )
+
+
+class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]):
+    def __init__(
+        self, path: Path, batch_size: int, resume: object, progress: Progress | None, keep_partial: bool
+    ) -> None:
         self._f = path.open("rb")
-        self._offset, self._line_no = resume or (0, 0)
+        self._offset = _resume_offset(resume)
+        if self._offset == 0 and self._f.read(len(UTF8_BOM)) == UTF8_BOM:
+            self._offset = len(UTF8_BOM)
         self._f.seek(self._offset)
         self._batch_size = batch_size
         self._progress = progress
-        self._source = str(path.name)
+        self._keep_partial = keep_partial
+        self._topic = file_topic(path)
+        self._source = path.name
+        self.partial_bytes = 0
 
     def next_batch(self) -> list[list[SourceRecord]]:
-        lines: list[bytes] = []
+        records: list[SourceRecord] = []
         readline = self._f.readline
+        offset = self._offset
         for _ in range(self._batch_size):
             line = readline()
             if not line:
                 break
+            if not line.endswith(b"\n"):
+                record = parse_line(line, self._topic, offset)
+                if record.envelope_error is not None and self._keep_partial:
+                    self.partial_bytes = len(line)
+                    break
+                if line.strip():
+                    records.append(record)
+                offset += len(line)
+                break
             if line.strip():
-                lines.append(line)
-        if not lines:
+                records.append(parse_line(line, self._topic, offset))
+            offset += len(line)
+        before, self._offset = self._offset, offset
+        self._f.seek(offset)
+        if not records and offset == before:
+            if self.partial_bytes:
+                log.warning(
+                    "last line of the file is incomplete: left unread for the next run",
+                    file=self._source, offset=offset, bytes=self.partial_bytes,
+                )  # fmt: skip
             raise StopIteration()
-        before = self._offset
-        self._offset = self._f.tell()
-        records = parse_lines(lines, self._line_no)
-        self._line_no += len(lines)
         RECORDS_IN.labels(self._source).inc(len(records))
         if self._progress:
-            self._progress(self._offset - before)
-        return [records]
+            self._progress(offset - before)
+        return [records] if records else []
 
     def next_awake(self) -> datetime | None:
         return None
 
-    def snapshot(self) -> tuple[int, int]:
-        return (self._offset, self._line_no)
+    def snapshot(self) -> dict[str, int]:
+        return {"version": STATE_VERSION, "offset": self._offset}
 
     def close(self) -> None:
         self._f.close()
 
 
-class TopicFileSource(FixedPartitionedSource[list[SourceRecord], tuple[int, int]]):
-    """Reads one or more topic files; yields batches of :class:`SourceRecord`."""
+class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]):
+    """Reads one or more topic files; yields batches of :class:`SourceRecord`.
 
-    def __init__(self, paths: list[Path], batch_size: int = 20_000, progress: Progress | None = None) -> None:
+    ``keep_partial``: leave an incomplete last line unconsumed (for runs that
+    can be resumed) instead of quarantining it.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        batch_size: int = 20_000,
+        progress: Progress | None = None,
+        keep_partial: bool = False,
+    ) -> None:
         self.paths = {str(p): Path(p) for p in paths}
         self.batch_size = batch_size
         self.progress = progress
+        self.keep_partial = keep_partial
 
     def list_parts(self) -> list[str]:
         return list(self.paths)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: tuple[int, int] | None) -> _FilePartition:
-        return _FilePartition(self.paths[for_part], self.batch_size, resume_state, self.progress)
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition:
+        return _FilePartition(self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial)

@@ -24,14 +24,16 @@ def test_password_comes_from_a_file_and_is_never_printed(tmp_path: Path, monkeyp
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     monkeypatch.setenv("SCOUT_CLICKHOUSE_PASSWORD_FILE", str(secret))
-    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "empty.toml"))
     s = load_settings()
     assert s.clickhouse_password is not None and s.clickhouse_password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(s) and "s3cret" not in str(s.model_dump())
 
 
 def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "absent.toml"))
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "empty.toml"))
     with pytest.raises(ValueError, match="batch_size"):
         load_settings(batch_size=0)
     with pytest.raises(ValueError, match="unknown_option"):

@@ -11,12 +11,12 @@ from dataflows.flow import build_flow
 from dataflows.silver.annotate import Lexicon
 from dataflows.tables import COLUMNS, TableRows
 from scout_contract import SourceRecord
-from tests.factories import T0, feedback, heartbeat, record, stt, visual
+from tests.factories import NOW, T0, feedback, heartbeat, record, stt, visual
 
 
 def _run(batches: list[list[SourceRecord]], rules: RuleSet, lexicon: Lexicon) -> dict[str, list[dict[str, object]]]:
     out: list[tuple[str, TableRows]] = []
-    flow = build_flow(TestingSource(batches), TestingSink(out), rules, lexicon, WindowConfig(), now_ms=lambda: 42)
+    flow = build_flow(TestingSource(batches), TestingSink(out), rules, lexicon, WindowConfig(), now_ms=lambda: NOW)
     run_main(flow)
     tables: dict[str, list[dict[str, object]]] = {}
     for _key, item in out:

@@ -93,7 +93,8 @@ def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path
     write_topic_file(simulate(SimConfig(stores=3, devices_per_store=2, hours=6, seed=5)), big)
     recovery = tmp_path / "recovery"
     args = [sys.executable, "-m", "dataflows.cli", "run", "--source", f"file:{big}", "--sink", scout.sink,
-            "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "300"]  # fmt: skip
+            "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "300",
+            "--close-sessions-at-end"]  # a finished input: close sessions like the clean run  # fmt: skip
     env = {**os.environ, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -138,10 +139,16 @@ def test_hand_written_bad_input_never_crashes_and_is_kept(scout: Scout, tmp_path
         f.write(b'{"topic": "eh-pi-stt-raw", "partition": 0, "off\n')  # a torn line
     scout.run(path)
     q = scout.query("SELECT rules, hex(payload) AS raw FROM quarantine_events FINAL ORDER BY topic, partition, offset")
-    assert sorted(r["rules"][0] for r in q) == sorted([
-        "json_parse", "json_parse", "json_parse", "required_fields_and_types", "ts_not_before_2020",
-        "ts_not_in_future",
-    ])  # fmt: skip
+    assert sorted(r["rules"][0] for r in q) == sorted(
+        [
+            "json_parse",
+            "json_parse",
+            "record_envelope",
+            "required_fields_and_types",
+            "ts_not_before_2020",
+            "ts_not_in_future",
+        ]
+    )  # the torn line is an envelope that is not a record
     assert b"\xff\xfe not utf-8 at all".hex().upper() in [r["raw"] for r in q]  # bytes kept exactly
     late = scout.query("SELECT event_id FROM late_events FINAL")
     assert [r["event_id"] for r in late] == ["late-1"]
@@ -179,19 +186,20 @@ def test_demo_runs_and_prints_a_summary(tmp_path: Path) -> None:
 
 
 def test_cli_errors_are_clear_and_never_tracebacks(scout: Scout, tmp_path: Path) -> None:
+    # errors go to stderr, one line each (exit codes: README)
     missing = scout("run", "--source", "file:nope.jsonl", "--sink", scout.sink, check=False)
-    assert missing.returncode == 2 and "source file not found" in missing.stdout
+    assert missing.returncode == 2 and "source file not found" in missing.stderr
     kafka = scout("run", "--source", "kafka:eh-pi-stt-raw", "--sink", scout.sink, check=False)
-    assert kafka.returncode == 2 and "expected file:PATH" in kafka.stdout
+    assert kafka.returncode == 2 and "expected file:PATH" in kafka.stderr
     bad_rules = tmp_path / "rules.yaml"
     bad_rules.write_text("rules: [{name: x, check: json, action: warn}]")
     events = write_records(tmp_path / "e.jsonl", [record(b"garbage")])
     refused = scout("run", "--source", f"file:{events}", "--sink", scout.sink, "--rules", str(bad_rules), check=False)
-    assert refused.returncode == 2 and "cannot be kept" in refused.stdout
+    assert refused.returncode == 2 and "cannot be kept" in refused.stderr
     strict = tmp_path / "strict.yaml"
     strict.write_text("rules: [{name: no_garbage, check: json, action: fail}]")
     stopped = scout("run", "--source", f"file:{events}", "--sink", scout.sink, "--rules", str(strict), check=False)
-    assert stopped.returncode == 3 and "no_garbage" in stopped.stdout
+    assert stopped.returncode == 3 and "no_garbage" in stopped.stderr
     for proc in (missing, kafka, refused, stopped):
         assert "Traceback" not in proc.stdout + proc.stderr
 

@@ -11,6 +11,7 @@ from dataflows.bronze.strict import strict_types
 from dataflows.bronze.validate import Validator
 from dataflows.simulator import SimConfig, simulate
 from scout_contract import SourceRecord, SttV1, VisualV1
+from tests.factories import NOW
 
 
 def _mutations(records: list[SourceRecord], seed: int) -> list[SourceRecord]:
@@ -41,8 +42,8 @@ def _mutations(records: list[SourceRecord], seed: int) -> list[SourceRecord]:
 def test_fast_and_slow_paths_agree(rules: RuleSet) -> None:
     cfg = SimConfig(stores=2, devices_per_store=2, hours=0.3, malformed_rate=0.05, seed=3)
     records = _mutations(list(simulate(cfg)), seed=3)
-    fast = Validator(rules, now_ms=lambda: 0).validate(records)
-    slow = Validator(rules, now_ms=lambda: 0, strict=False).validate(records)
+    fast = Validator(rules, now_ms=lambda: NOW).validate(records)
+    slow = Validator(rules, now_ms=lambda: NOW, strict=False).validate(records)
     assert len(fast.quarantine_rows) > 50, "the mutations must actually break rules"
     assert [(a.event.event_id, a.warnings) for a in fast.accepted] == [
         (a.event.event_id, a.warnings) for a in slow.accepted
