@@ -112,6 +112,10 @@ SinkOpt = Annotated[str | None, typer.Option("--sink", help="ClickHouse DSN (chd
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(message)s")
+    if level.upper() != "DEBUG":
+        # The drivers log each failed attempt; our one-line error says what failed and where.
+        for name in ("clickhouse_connect", "urllib3"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

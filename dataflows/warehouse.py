@@ -128,19 +128,37 @@ class ServerAddress:
         return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}/{self.database}"
 
 
-def _chdb_in_use(path: Path) -> bool:
-    """Whether another process holds the chDB data directory (ClickHouse flocks ``status``)."""
+#: chDB directories this process holds, with the open lock file (held for the process's life).
+_HELD: dict[Path, int] = {}
+_LOCK_FILE = ".scout.lock"
+
+
+def _hold_chdb(path: Path) -> bool:
+    """Take this process's exclusive hold on a chDB directory; False if another process has it.
+
+    chDB allows one process per data directory but does not always refuse a second one
+    (its ``status`` lock is not taken on every open), so every ``scout`` process flocks
+    ``.scout.lock`` in the directory as well; the lock goes with the process.
+    """
+    if path in _HELD:
+        return True
     status = path / "status"
-    if not status.is_file():
-        return False
-    fd = os.open(status, os.O_RDONLY)
+    if status.is_file():  # ClickHouse's own lock, when it holds one
+        fd = os.open(status, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # closing releases the lock we took
+    fd = os.open(path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing releases a lock we may have taken
-    return False
+        os.close(fd)
+        return False
+    _HELD[path] = fd
+    return True
 
 
 def _open_chdb(path: Path, create: bool) -> Client:
@@ -155,7 +173,7 @@ def _open_chdb(path: Path, create: bool) -> Client:
             raise WarehouseError(f"cannot create the warehouse directory {path}: {exc.strerror}") from exc
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise WarehouseError(f"the warehouse directory {path} is not readable and writable by this user")
-    if _chdb_in_use(path):
+    if not _hold_chdb(path):
         raise WarehouseError(
             f"the warehouse {path} is open in another process (chDB allows one process per data directory)"
         )

@@ -86,15 +86,17 @@ def models_build(
 def outbox_status(config: ConfigOpt) -> None:
     """Events waiting, bytes used and events dropped under the disk budget."""
     from edge_runtime.config import load_config
-    from edge_runtime.delivery.outbox import Outbox
+    from edge_runtime.delivery.outbox import NotAnOutboxError, inspect_outbox
 
     cfg = load_config(config)
     if not cfg.outbox.path.exists():
         typer.echo(f"error: no outbox at {cfg.outbox.path}", err=True)
         raise typer.Exit(2)
-    box = Outbox(cfg.outbox.path, budget_bytes=int(cfg.outbox.budget_mb * 2**20))
-    typer.echo(json.dumps({"depth": box.depth(), "bytes": box.size_bytes(), "dropped": box.dropped()}))
-    box.close()
+    try:
+        typer.echo(json.dumps(inspect_outbox(cfg.outbox.path)))
+    except NotAnOutboxError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

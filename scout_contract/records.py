@@ -113,13 +113,14 @@ def decode_record_line(line: bytes | str) -> SourceRecord:
         if raw[:1] == b'"':
             try:
                 raw = _str_decoder.decode(raw).encode("utf-8")
-            except (msgspec.DecodeError, UnicodeError) as exc:  # pragma: no cover - the line decode checked it
-                raise EnvelopeError(f"value string: {exc}") from exc
+            except (msgspec.DecodeError, UnicodeError) as exc:  # msgspec.Raw is not checked for UTF-8
+                raise EnvelopeError(f"value string: {type(exc).__name__}: {exc}") from exc
     return SourceRecord(rec.topic, rec.partition, rec.offset, rec.timestamp_ms, key, raw)
 
 
 def _is_json_object(value: bytes) -> bool:
-    if value.lstrip()[:1] != b"{":
+    """A JSON object that can sit inside one line as it is (no raw line breaks)."""
+    if value.lstrip()[:1] != b"{" or b"\n" in value or b"\r" in value:
         return False
     try:
         msgspec.json.decode(value)
@@ -131,8 +132,8 @@ def _is_json_object(value: bytes) -> bool:
 def encode_record_line(record: SourceRecord) -> bytes:
     """Encode a record as one file line (no newline); never fails.
 
-    A value that is a JSON object is embedded as an object; other UTF-8 text
-    is carried as a string; anything else as ``value_b64``. A key that cannot
+    A value that is a JSON object (on one line) is embedded as an object; other
+    UTF-8 text is carried as a string; anything else as ``value_b64``. A key that cannot
     be encoded as UTF-8 text (lone surrogates) is carried as ``key_b64``.
 
     >>> encode_record_line(SourceRecord("t", 0, 1, 2, "k", b"\\xff"))

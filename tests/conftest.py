@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from dataflows.bronze.rules import RuleSet, load_rules
 from dataflows.config import WindowConfig
@@ -23,3 +24,9 @@ def lexicon() -> Lexicon:
 @pytest.fixture
 def windows() -> WindowConfig:
     return WindowConfig()
+
+
+# Property tests: a fixed example budget and a fixed seed (derandomize), no example database,
+# so `make test` is repeatable and bounded in time.
+settings.register_profile("scout", max_examples=300, derandomize=True, database=None, deadline=None)
+settings.load_profile("scout")

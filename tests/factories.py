@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,33 @@ def write_records(path: Path, records: list[SourceRecord]) -> Path:
         for r in records:
             f.write(encode_record_line(r) + b"\n")
     return path
+
+
+def hostile_lines(valid: list[bytes], n: int, seed: int) -> list[bytes]:
+    """``n`` topic-file lines an adversary (or a broken disk) could write, built from valid lines:
+    flipped and cut bytes, bytes that are not UTF-8 in values and keys, bad base64, deep nesting,
+    coordinates no column holds, arbitrary bytes. Seeded: the same lines every run."""
+    import random
+
+    rng = random.Random(seed)
+    head = b'{"topic":"eh-pi-stt-raw","partition":99,"offset":%d,"timestamp_ms":%d,'
+    makers: list[Callable[[int, bytes], bytes]] = [
+        lambda i, v: v[: rng.randrange(1, len(v))],
+        lambda i, v: bytes(b ^ 0x80 if rng.random() < 0.02 else b for b in v),
+        lambda i, v: head % (i, T0) + b'"key":"\xff\xfe","value":{}}',
+        lambda i, v: head % (i, T0) + b'"value":"\xc3\x28 not utf-8"}',
+        lambda i, v: head % (i, T0) + b'"value_b64":"%%%not base64"}',
+        lambda i, v: head % (i, T0) + b'"value":' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+        lambda i, v: head % (i, T0) + b'"value":' + b'{"a":' * 5_000 + b"1" + b"}" * 5_000 + b"}",
+        lambda i, v: v.replace(b'"partition":', b'"partition":9', 1).replace(b'"offset":', b'"offset":' + b"9" * 20, 1),
+        lambda i, v: v.replace(b'"timestamp_ms":', b'"timestamp_ms":-', 1),
+        lambda i, v: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))).replace(b"\n", b""),
+        lambda i, v: b"\xef\xbb\xbf" + v,
+        lambda i, v: v.replace(b'"ts":"', b'"ts":"\x00', 1),
+    ]  # fmt: skip
+    out = []
+    for i in range(n):
+        v = valid[i % len(valid)]
+        line = makers[i % len(makers)](i, v) if rng.random() < 0.6 else v
+        out.append(line.replace(b"\n", b" "))
+    return out

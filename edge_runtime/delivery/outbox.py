@@ -181,3 +181,26 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class NotAnOutboxError(ValueError):
+    """A path that is not an outbox (not SQLite, or SQLite without the outbox tables)."""
+
+
+def inspect_outbox(path: Path) -> dict[str, object]:
+    """Depth, bytes and drop counts of an outbox, opened read-only (nothing is created or changed)."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise NotAnOutboxError(f"{path} cannot be opened: {exc}") from exc
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"outbox", "outbox_dropped"} <= tables:
+            raise NotAnOutboxError(f"{path} is an SQLite file but not an outbox (no outbox tables)")
+        size, depth = db.execute("SELECT coalesce(sum(length(payload)), 0), count(*) FROM outbox").fetchone()
+        dropped = dict(db.execute("SELECT topic, dropped FROM outbox_dropped").fetchall())
+    except sqlite3.DatabaseError as exc:
+        raise NotAnOutboxError(f"{path} is not an outbox: {exc}") from exc
+    finally:
+        db.close()
+    return {"depth": int(depth), "bytes": int(size), "dropped": dropped}

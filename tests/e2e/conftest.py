@@ -7,6 +7,7 @@ chDB allows one data path per process, so every step runs as its own
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,14 @@ class Scout:
         self.workdir = workdir
         self.sink = f"chdb://{workdir / 'ch'}"
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 300, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``scout ARGS``; ``timeout`` bounds it (a hang fails the test), ``env`` adds variables."""
         proc = subprocess.run(
             [sys.executable, "-m", "dataflows.cli", *args],
             cwd=self.workdir, capture_output=True, text=True, timeout=timeout, check=False,
+            env={**os.environ, **(env or {})},
         )  # fmt: skip
         if check and proc.returncode != 0:
             raise AssertionError(f"scout {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
