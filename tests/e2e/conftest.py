@@ -41,6 +41,19 @@ class Scout:
         out = self("db", "query", sql, "--sink", self.sink).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def accounted(self) -> dict[str, int]:
+        """Where the input's records went: bronze + quarantined + late + duplicates = every record."""
+        [c] = self.query(
+            """SELECT
+                 (SELECT count() FROM bronze_stt_raw FINAL) + (SELECT count() FROM bronze_visual_stream FINAL)
+               + (SELECT count() FROM bronze_device_heartbeat FINAL)
+               + (SELECT count() FROM bronze_insight_feedback FINAL) AS bronze,
+                 (SELECT count() FROM quarantine_events FINAL) AS quarantined,
+                 (SELECT count() FROM late_events FINAL) AS late,
+                 (SELECT sum(failed) FROM dq_rule_metrics WHERE rule = 'unique_event_id') AS duplicates"""
+        )
+        return {k: int(v) for k, v in c.items()}
+
     def verify(self) -> list[dict[str, Any]]:
         proc = self("db", "verify", "--json", "--sink", self.sink, check=False)
         report: list[dict[str, Any]] = json.loads(proc.stdout)

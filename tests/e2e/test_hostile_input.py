@@ -32,19 +32,6 @@ pytestmark = pytest.mark.slow
 BOUND_S = 60
 
 
-def _accounted(scout: Scout) -> dict[str, int]:
-    [c] = scout.query(
-        """SELECT
-             (SELECT count() FROM bronze_stt_raw FINAL) + (SELECT count() FROM bronze_visual_stream FINAL)
-           + (SELECT count() FROM bronze_device_heartbeat FINAL) + (SELECT count() FROM bronze_insight_feedback FINAL)
-             AS bronze,
-             (SELECT count() FROM quarantine_events FINAL) AS quarantined,
-             (SELECT count() FROM late_events FINAL) AS late,
-             (SELECT sum(failed) FROM dq_rule_metrics WHERE rule = 'unique_event_id') AS duplicates"""
-    )
-    return {k: int(v) for k, v in c.items()}
-
-
 @pytest.fixture(scope="module")
 def hostile_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hostile")
@@ -62,7 +49,7 @@ def test_a_hostile_file_never_stops_the_dataflow_and_every_line_is_kept(scout: S
     assert "Traceback" not in first.stderr
     # records are lines ended by \n (a stray \r or \x0c inside random bytes is data, not a line break)
     lines = sum(1 for line in hostile_file.read_bytes().split(b"\n") if line.strip())
-    c = _accounted(scout)
+    c = scout.accounted()
     assert c["quarantined"] > lines // 5, c  # the hostile lines really are in the input
     assert c["bronze"] + c["quarantined"] + c["late"] + c["duplicates"] == lines, c
     # every class the issue names ends as a quarantine row with a reason, bytes kept
@@ -70,9 +57,9 @@ def test_a_hostile_file_never_stops_the_dataflow_and_every_line_is_kept(scout: S
     for needle in ("UnicodeDecodeError", "base64", "RecursionError", "offset", "timestamp_ms", "truncated"):
         assert needle in reasons, needle
     # a resume of the same run starts after the end: nothing stops it, nothing changes
-    before = _accounted(scout)
+    before = scout.accounted()
     scout.run(hostile_file, "--recovery-dir", str(recovery), "--close-sessions-at-end")
-    assert _accounted(scout)["bronze"] == before["bronze"]
+    assert scout.accounted()["bronze"] == before["bronze"]
     assert all(t["ok"] for t in scout.verify())
 
 

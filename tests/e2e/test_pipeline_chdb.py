@@ -67,15 +67,7 @@ def test_every_record_is_accounted_for(scout: Scout, sim_file: Path) -> None:
     """bronze + quarantine + late + duplicates = every line of the input: nothing silently dropped."""
     scout.run(sim_file)
     lines = sum(1 for line in sim_file.read_bytes().splitlines() if line.strip())
-    [c] = scout.query(
-        """SELECT
-             (SELECT count() FROM bronze_stt_raw FINAL) + (SELECT count() FROM bronze_visual_stream FINAL)
-           + (SELECT count() FROM bronze_device_heartbeat FINAL) + (SELECT count() FROM bronze_insight_feedback FINAL)
-             AS bronze,
-             (SELECT count() FROM quarantine_events FINAL) AS quarantined,
-             (SELECT count() FROM late_events FINAL) AS late,
-             (SELECT sum(failed) FROM dq_rule_metrics WHERE rule = 'unique_event_id') AS duplicates"""
-    )
+    c = scout.accounted()
     assert c["quarantined"] > 0 and c["late"] > 0 and c["duplicates"] > 0
     assert c["bronze"] + c["quarantined"] + c["late"] + c["duplicates"] == lines
 

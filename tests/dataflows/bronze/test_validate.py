@@ -103,3 +103,31 @@ def test_v2_transcripts_validate_like_v1(rules: RuleSet) -> None:
     v2.pop("audio_url")
     result = Validator(rules).validate([record(json.dumps(v2).encode())])
     assert [a.stream for a in result.accepted] == ["stt"]
+
+
+def test_an_event_on_a_topic_not_configured_for_its_schema_is_kept_with_a_warning(rules: RuleSet) -> None:
+    result = Validator(rules).validate([record(stt(T0), topic="eh-pi-visual-stream"), record(stt(T0))])
+    assert [a.warnings for a in result.accepted] == [("topic_matches_schema",), ()]
+    counted = {(r[1], r[2]): (r[4], r[5]) for r in result.dq_rows}
+    assert counted[("stt", "topic_matches_schema")] == (1, 1)
+
+
+def test_an_event_ahead_of_the_time_it_is_read_is_quarantined(rules: RuleSet) -> None:
+    ahead = T0 + 2 * 3_600_000
+    result = Validator(rules, now_ms=lambda: T0).validate([record(stt(ahead), record_ts=ahead), record(stt(T0))])
+    assert len(result.accepted) == 1
+    assert result.quarantine_rows[0][10] == ["ts_not_after_ingest"]
+
+
+def test_no_exception_from_a_record_escapes_the_validator(rules: RuleSet) -> None:
+    from scout_contract import SourceRecord
+
+    weird = [
+        SourceRecord("eh-pi-stt-raw", 2**40, -3, -1, "k", b"{}"),
+        SourceRecord("", 0, 0, 0, None, b"[" * 50_000),
+        SourceRecord("eh-pi-stt-raw", 0, 0, 0, None, b'{"schema": "scout.stt/1", "ts": "\xff"}'),
+    ]
+    result = Validator(rules).validate(weird)
+    assert len(result.quarantine_rows) == 3 and not result.accepted
+    assert [r[10] for r in result.quarantine_rows] == [["record_envelope"], ["record_envelope"], ["json_parse"]]
+    assert result.quarantine_rows[0][1:4] == (-1, -1, 0)  # storable stand-ins; the reason names the originals

@@ -108,3 +108,29 @@ def test_state_is_evicted_and_late_contributions_are_reported() -> None:
     assert [r[11] for r in late.rows["late_events"]] == ["gold window already evicted (older than gold retention)"]
     assert "gold_store_interaction_metrics" not in late.rows
     assert out.rows["gold_store_interaction_metrics"]
+
+
+def test_offline_rows_are_bounded_by_the_data_not_by_calendar_time() -> None:
+    """A device silent for a year, or a clock a century ahead, costs at most offline_rows_h rows."""
+    cfg = WindowConfig(offline_rows_h=5)
+    gold = StoreGold("STORE-0001", cfg)
+    far = HOUR + 80 * 365 * 24 * HOUR_MS  # 2105
+    out = gold.apply([_hb(HOUR + 60_000), _hb(far, device="SCOUTPI-0002")], now=1)
+    rows = [_row("gold_device_health_summary", r) for r in out.rows["gold_device_health_summary"]]
+    dev1 = sorted(r["window_start"] for r in rows if r["device_id"] == "SCOUTPI-0001")  # type: ignore[type-var]
+    assert dev1 == [HOUR + h * HOUR_MS for h in range(6)]  # its heartbeat hour + 5 OFFLINE hours
+    assert sum(1 for r in rows if r["device_id"] == "SCOUTPI-0002") == 1
+    # a heartbeat inside the gap: one bounded run of OFFLINE hours after it, nothing more
+    mid = HOUR + 100 * HOUR_MS
+    later = gold.apply([_hb(mid)], now=2).rows["gold_device_health_summary"]
+    starts = sorted(_row("gold_device_health_summary", r)["window_start"] for r in later)  # type: ignore[type-var]
+    assert starts == [mid + h * HOUR_MS for h in range(6)]
+
+
+def test_offline_hours_stop_at_the_next_heartbeat_hour() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig(offline_rows_h=48))
+    facts = [_hb(HOUR + 60_000), _hb(HOUR + 3 * HOUR_MS + 60_000), _hb(HOUR + 10 * HOUR_MS, device="SCOUTPI-0002")]
+    rows = [_row("gold_device_health_summary", r) for r in gold.apply(facts, now=1).rows["gold_device_health_summary"]]
+    dev1 = {r["window_start"]: r["status"] for r in rows if r["device_id"] == "SCOUTPI-0001"}
+    assert sorted(dev1) == [HOUR + h * HOUR_MS for h in range(11)]
+    assert [dev1[HOUR + h * HOUR_MS] for h in (1, 2, 4, 10)] == ["OFFLINE"] * 4
