@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     rules_file: Path | None = None
     lexicon_file: Path | None = None
     batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+    #: Longest topic-file line read as a record; a longer one is quarantined with its first bytes.
+    max_record_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30)
     session_gap_s: float = Field(default=30.0, gt=0)
     out_of_orderness_s: float = Field(default=10.0, ge=0)
     gold_retention_h: float = Field(default=48.0, gt=0)

@@ -73,7 +73,9 @@ def make_flow(
             raise SourceError(f"source file not found: {p}")
     resumable = settings.recovery_dir is not None
     return build_flow(
-        TopicFileSource(paths, settings.batch_size, progress, keep_partial=resumable),
+        TopicFileSource(
+            paths, settings.batch_size, progress, keep_partial=resumable, max_record_bytes=settings.max_record_bytes
+        ),
         ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
         load_rules(settings.rules_file),
         load_lexicon(settings.lexicon_file),

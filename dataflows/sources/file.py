@@ -21,6 +21,11 @@ finished file written without a final newline or a line still being written:
 * otherwise (nothing can resume this run) it is quarantined as broken.
 
 A UTF-8 byte order mark at the start of a file is skipped.
+
+A line longer than ``max_record_bytes`` (default 16 MiB; Kafka's own default
+limit is 1 MB) is never held in memory whole: it becomes a quarantined
+record holding its first ``max_record_bytes`` bytes, with a reason naming its
+length, and the file keeps all of it at the recorded offset.
 """
 
 from __future__ import annotations
@@ -77,9 +82,19 @@ def _resume_offset(state: object) -> int:
     )
 
 
+#: Longest line read as a record (a larger one is quarantined with its first bytes).
+MAX_RECORD_BYTES = 16 << 20
+
+
 class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]):
     def __init__(
-        self, path: Path, batch_size: int, resume: object, progress: Progress | None, keep_partial: bool
+        self,
+        path: Path,
+        batch_size: int,
+        resume: object,
+        progress: Progress | None,
+        keep_partial: bool,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self._f = path.open("rb")
         self._offset = _resume_offset(resume)
@@ -89,18 +104,44 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         self._batch_size = batch_size
         self._progress = progress
         self._keep_partial = keep_partial
+        self._max = max_record_bytes
         self._topic = file_topic(path)
         self._source = path.name
         self.partial_bytes = 0
+
+    def _oversized(self, head: bytes, offset: int) -> tuple[SourceRecord, int, bool]:
+        """Skip the rest of a line longer than the limit; returns its record, length, and
+        whether the line was complete (ended by a newline)."""
+        length = len(head)
+        while True:
+            chunk = self._f.readline(1 << 20)
+            length += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                break
+        reason = (
+            f"line of {length} bytes exceeds max_record_bytes ({self._max}); the payload holds its first "
+            f"{self._max} bytes, the file all of it at this offset"
+        )
+        return SourceRecord(self._topic, -1, offset, 0, None, head[: self._max], reason), length, chunk.endswith(b"\n")
 
     def next_batch(self) -> list[list[SourceRecord]]:
         records: list[SourceRecord] = []
         readline = self._f.readline
         offset = self._offset
         for _ in range(self._batch_size):
-            line = readline()
+            line = readline(self._max + 1)
             if not line:
                 break
+            if len(line) > self._max and not line.endswith(b"\n"):
+                record, length, whole = self._oversized(line, offset)
+                if not whole and self._keep_partial:
+                    self.partial_bytes = length
+                    break
+                records.append(record)
+                offset += length
+                if not whole:
+                    break
+                continue
             if not line.endswith(b"\n"):
                 record = parse_line(line, self._topic, offset)
                 if record.envelope_error is not None and self._keep_partial:
@@ -141,7 +182,8 @@ class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]
     """Reads one or more topic files; yields batches of :class:`SourceRecord`.
 
     ``keep_partial``: leave an incomplete last line unconsumed (for runs that
-    can be resumed) instead of quarantining it.
+    can be resumed) instead of quarantining it. ``max_record_bytes``: longest
+    line read as a record.
     """
 
     def __init__(
@@ -150,14 +192,18 @@ class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]
         batch_size: int = 20_000,
         progress: Progress | None = None,
         keep_partial: bool = False,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self.paths = {str(p): Path(p) for p in paths}
         self.batch_size = batch_size
         self.progress = progress
         self.keep_partial = keep_partial
+        self.max_record_bytes = max_record_bytes
 
     def list_parts(self) -> list[str]:
         return list(self.paths)
 
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition:
-        return _FilePartition(self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial)
+        return _FilePartition(
+            self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial, self.max_record_bytes
+        )

@@ -131,6 +131,6 @@ def test_offline_hours_stop_at_the_next_heartbeat_hour() -> None:
     gold = StoreGold("STORE-0001", WindowConfig(offline_rows_h=48))
     facts = [_hb(HOUR + 60_000), _hb(HOUR + 3 * HOUR_MS + 60_000), _hb(HOUR + 10 * HOUR_MS, device="SCOUTPI-0002")]
     rows = [_row("gold_device_health_summary", r) for r in gold.apply(facts, now=1).rows["gold_device_health_summary"]]
-    dev1 = {r["window_start"]: r["status"] for r in rows if r["device_id"] == "SCOUTPI-0001"}
+    dev1 = {int(r["window_start"]): r["status"] for r in rows if r["device_id"] == "SCOUTPI-0001"}  # type: ignore[call-overload]
     assert sorted(dev1) == [HOUR + h * HOUR_MS for h in range(11)]
     assert [dev1[HOUR + h * HOUR_MS] for h in (1, 2, 4, 10)] == ["OFFLINE"] * 4

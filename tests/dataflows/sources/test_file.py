@@ -233,3 +233,26 @@ def test_recovery_state_of_another_version_is_refused_clearly(tmp_path: Path) ->
     path.write_bytes(b"")
     with pytest.raises(RecoveryStateError, match="another version"):
         drain(path, resume=(120, 3))
+
+
+def test_a_line_longer_than_the_limit_is_quarantined_with_its_head_and_never_read_whole(
+    tmp_path: Path, rules: RuleSet
+) -> None:
+    from scout_contract import encode_record_line
+    from tests.factories import record
+
+    good = encode_record_line(record(stt(T0))) + b"\n"
+    huge = b'{"topic": "t", "value": "' + b"x" * 50_000 + b'"}\n'
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(good + huge + good)
+    part = TopicFileSource([path], batch_size=10, max_record_bytes=4096).build_part("in", str(path), None)
+    try:
+        [batch] = part.next_batch()
+        assert part.snapshot() == {"version": 2, "offset": 2 * len(good) + len(huge)}
+    finally:
+        part.close()
+    assert [r.envelope_error is None for r in batch] == [True, False, True]
+    big = batch[1]
+    assert (big.offset, len(big.value)) == (len(good), 4096) and f"line of {len(huge)} bytes" in str(big.envelope_error)
+    result = Validator(rules, now_ms=lambda: NOW).validate(batch)
+    assert len(result.accepted) == 2 and len(result.quarantine_rows) == 1
