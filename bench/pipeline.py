@@ -96,7 +96,7 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
 
 def child_pipeline(path: Path, workdir: Path, batch_size: int) -> dict[str, Any]:
     from dataflows.config import load_settings
-    from dataflows.runner import RunStats, make_flow, run_flow
+    from dataflows.runner import RunStats, build_source, make_flow, run_flow
     from dataflows.warehouse import connect, migrate
 
     settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size)
@@ -105,7 +105,7 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int) -> dict[str, Any]
     stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))
     t0 = time.perf_counter()
-    run_flow(make_flow(settings, [path], client, on_write=stats.on_write), settings)
+    run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), client, on_write=stats.on_write), settings)
     seconds = time.perf_counter() - t0
     return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb()}
 

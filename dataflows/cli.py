@@ -6,7 +6,8 @@ Configuration precedence: flags > ``SCOUT_*`` environment > ``scout.toml``
 Exit codes (also in the README): 0 done; 1 ``db verify`` found differences;
 2 a usage or configuration error; 3 a quality rule with action ``fail``
 stopped the dataflow; 4 the warehouse cannot be used (unreachable, not
-migrated, locked by another process, refused a write); 130 interrupted.
+migrated, locked by another process, refused a write); 5 the source cannot be
+used (Kafka brokers unreachable, a topic missing); 130 interrupted.
 Each error is one line on stderr, never a traceback.
 """
 
@@ -54,6 +55,7 @@ class Exit(IntEnum):
     USAGE = 2
     QUALITY_RULE = 3
     WAREHOUSE = 4
+    SOURCE = 5
     INTERRUPTED = 130
 
 
@@ -87,6 +89,7 @@ def _handled() -> Iterator[None]:
     from dataflows.bronze.validate import QualityRuleFailure
     from dataflows.runner import SourceError
     from dataflows.sources.file import RecoveryStateError
+    from dataflows.sources.kafka import KafkaSourceError
     from dataflows.warehouse import WarehouseError
 
     try:
@@ -102,6 +105,8 @@ def _handled() -> Iterator[None]:
             raise _fail(Exit.WAREHOUSE, "warehouse error", found) from exc
         if (found := _cause(exc, (UsageError, SourceError, RulesError, RecoveryStateError))) is not None:
             raise _fail(Exit.USAGE, "error", found) from exc
+        if (found := _cause(exc, (KafkaSourceError,))) is not None:
+            raise _fail(Exit.SOURCE, "source error", found) from exc
         if (found := _cause(exc, (ClickHouseError,))) is not None:
             raise _fail(Exit.WAREHOUSE, "warehouse error", str(found).strip().splitlines()[0]) from exc
         raise
@@ -191,7 +196,10 @@ Rate = Annotated[float, typer.Option(min=0.0, max=1.0, help="A share of records,
 
 @app.command()
 def simulate(
-    out: Annotated[Path, typer.Option(help="Topic file to write (JSON lines, SPEC §2 file form)")],
+    out: Annotated[Path | None, typer.Option(help="Topic file to write (JSON lines, SPEC §2 file form)")] = None,
+    kafka: Annotated[
+        str | None, typer.Option("--kafka", help="Produce to these brokers (HOST:PORT[,HOST:PORT]) instead")
+    ] = None,
     stores: Annotated[int, typer.Option(min=1)] = 4,
     devices: Annotated[int, typer.Option(min=1, help="Devices per store")] = 2,
     hours: Annotated[float, typer.Option(min=0.0)] = 2.0,
@@ -204,22 +212,43 @@ def simulate(
     late_rate: Rate = 0.001,
     silent_devices: Count = 1,
 ) -> None:
-    """Simulate stores and write their events as a topic file."""
-    from dataflows.simulator import SimConfig, write_topic_file
+    """Simulate stores and write their events as a topic file, or produce them to Kafka.
+
+    To Kafka, every record goes to its topic and partition with its record timestamp (the
+    simulated arrival time); topics are created (``kafka.partitions`` each, ``retention.ms=-1``)
+    when missing. Torn lines (a file-form artefact) are not produced.
+    """
+    from dataflows.simulator import BROKEN_ENVELOPE, SimConfig, write_topic_file
     from dataflows.simulator import simulate as run_sim
 
+    if (out is None) == (kafka is None):
+        raise _fail(Exit.USAGE, "error", "give either --out FILE or --kafka BROKERS")
+    s = _settings()
+    topics = s.topics
     cfg = SimConfig(
         stores=stores, devices_per_store=devices, hours=hours, seed=seed,
         customers_per_hour=customers_per_hour,
         fps=fps, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
         out_of_order_rate=out_of_order_rate, late_rate=late_rate, silent_devices=silent_devices,
+        partitions=s.kafka.partitions,
+        topics={"stt": topics.stt, "visual": topics.visual, "heartbeat": topics.heartbeat,
+                "feedback": topics.feedback},
     )  # fmt: skip
     expected = int(stores * devices * hours * 1500)
-    with _progress("records") as bar:
-        task = bar.add_task("simulating", total=expected)
-        n = write_topic_file(run_sim(cfg), out, lambda k: bar.advance(task, k))
+    with _handled(), _progress("records") as bar:
+        task = bar.add_task("simulating" if out else f"producing to {kafka}", total=expected)
+        if out is not None:
+            n = write_topic_file(run_sim(cfg), out, lambda k: bar.advance(task, k))
+            where = str(out)
+        else:
+            from dataflows.sources.kafka import produce_records
+
+            records = (r for r in run_sim(cfg) if r.topic != BROKEN_ENVELOPE)
+            conf = s.kafka.librdkafka(str(kafka))
+            n = produce_records(conf, records, cfg.partitions, topics.input_topics(), lambda k: bar.advance(task, k))
+            where = f"Kafka {kafka}"
         bar.update(task, total=n, completed=n)
-    console.print(f"wrote {n:,} records to {out}")
+    console.print(f"wrote {n:,} records to {where}")
 
 
 @db_app.command("migrate")
@@ -289,7 +318,9 @@ def db_query(sql: str, sink: SinkOpt = None) -> None:
 
 @app.command()
 def run(
-    source: Annotated[list[str], typer.Option("--source", help="file:PATH (repeatable)")],
+    source: Annotated[
+        list[str], typer.Option("--source", help="file:PATH (repeatable), or kafka://HOST:PORT[,HOST:PORT]")
+    ],
     sink: SinkOpt = None,
     rules: Annotated[Path | None, typer.Option(help="Quality rules file (YAML)")] = None,
     batch_size: int | None = None,
@@ -305,11 +336,18 @@ def run(
             "for a resumed run (default with it)",
         ),
     ] = None,
+    stop_at_end: Annotated[
+        bool | None,
+        typer.Option("--stop-at-end/--follow", help="Kafka: end at the offsets current at start, or tail (default)"),
+    ] = None,
 ) -> None:
-    """Run the dataflow over topic files into ClickHouse (bronze → silver → gold)."""
+    """Run the dataflow from topic files or Kafka into ClickHouse (bronze → silver → gold).
+
+    A Kafka source tails its topics until stopped (SIGINT/SIGTERM), unless ``--stop-at-end``.
+    """
     s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
                   metrics_port=metrics_port, annotated_out=annotated_out,
-                  close_sessions_at_end=close_sessions_at_end)  # fmt: skip
+                  close_sessions_at_end=close_sessions_at_end, stop_at_end=stop_at_end)  # fmt: skip
     _run(s, source, summary)
 
 
@@ -323,24 +361,25 @@ def _serve_metrics(port: int, addr: str) -> None:
 
 
 def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
-    from dataflows.runner import RunStats, make_flow, parse_source, run_flow
+    from dataflows.runner import RunStats, build_source, make_flow, parse_source, run_flow
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
 
     timings = timings or _Timings([])
     with _handled():
-        paths = [parse_source(x) for x in sources]
+        kafka = any(x.startswith("kafka://") for x in sources)
+        paths = [] if kafka else [parse_source(x) for x in sources]  # checked before anything is created
         if s.metrics_port:
             _serve_metrics(s.metrics_port, "127.0.0.1")
         client = _client(s, create=True, migrated=False)
         with timings.stage("migrate"):
             migrate(client)
         stats = RunStats()
-        total = sum(p.stat().st_size for p in paths if p.is_file())
-        with timings.stage("dataflow") as st, _progress() as bar:
+        total = None if kafka else sum(p.stat().st_size for p in paths)
+        with timings.stage("dataflow") as st, _progress("records" if kafka else "bytes") as bar:
             task = bar.add_task("bronze → silver → gold", total=total)
-            flow = make_flow(s, paths, client, lambda k: bar.advance(task, k), stats.on_write)
-            run_flow(flow, s)
+            source = build_source(s, sources, lambda k: bar.advance(task, k))
+            run_flow(make_flow(s, source, client, stats.on_write), s)
             st["detail"] = f"{sum(stats.rows.values()):,} rows written"
         log.info("dataflow finished", rows=stats.rows)
         if summary:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bytewax.dataflow import Dataflow
+from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 from clickhouse_connect.driver.client import Client
@@ -25,6 +26,8 @@ from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sources.file import Progress, TopicFileSource
+from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+from scout_contract import SourceRecord
 
 
 class SourceError(ValueError):
@@ -32,7 +35,7 @@ class SourceError(ValueError):
 
 
 def parse_source(spec: str, base: Path | None = None) -> Path:
-    """``file:PATH`` → a path to a topic file (Kafka sources come with their own issue).
+    """``file:PATH`` → a path to a topic file (``kafka://…`` is parsed by :func:`build_source`).
 
     >>> parse_source("file:events.jsonl", Path("/data"))
     Traceback (most recent call last):
@@ -41,13 +44,33 @@ def parse_source(spec: str, base: Path | None = None) -> Path:
     """
     kind, sep, rest = spec.partition(":")
     if not sep or kind != "file" or not rest:
-        raise SourceError(f"unsupported source {spec!r}: expected file:PATH")
+        raise SourceError(f"unsupported source {spec!r}: expected file:PATH or kafka://HOST:PORT[,HOST:PORT]")
     path = Path(rest)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     if not path.is_file():
         raise SourceError(f"source file not found: {path}")
     return path
+
+
+def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Source[list[SourceRecord]]:
+    """The input for ``--source`` values: topic files, or the Kafka input topics (one ``kafka://``)."""
+    kafka = [s for s in specs if s.startswith("kafka://")]
+    if kafka:
+        if len(kafka) != 1 or len(specs) != 1:
+            raise SourceError("give one kafka://… source, or topic files; not both")
+        conf = settings.kafka.librdkafka(parse_bootstrap(kafka[0]))
+        return KafkaSource(
+            conf, settings.topics.input_topics(), settings.batch_size, settings.stop_at_end, progress=progress
+        )
+    paths = [parse_source(s) for s in specs]
+    return TopicFileSource(
+        paths,
+        settings.batch_size,
+        progress,
+        keep_partial=settings.recovery_dir is not None,
+        max_record_bytes=settings.max_record_bytes,
+    )
 
 
 @dataclass
@@ -61,21 +84,14 @@ class RunStats:
 
 def make_flow(
     settings: Settings,
-    paths: list[Path],
+    source: Source[list[SourceRecord]],
     client: Client,
-    progress: Progress | None = None,
     on_write: Callable[[dict[str, int]], None] | None = None,
 ) -> Dataflow:
-    """The dataflow for ``settings``: topic files in, ClickHouse (and optionally
+    """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
     the annotated-events topic file) out."""
-    for p in paths:
-        if not p.is_file():
-            raise SourceError(f"source file not found: {p}")
-    resumable = settings.recovery_dir is not None
     return build_flow(
-        TopicFileSource(
-            paths, settings.batch_size, progress, keep_partial=resumable, max_record_bytes=settings.max_record_bytes
-        ),
+        source,
         ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
         load_rules(settings.rules_file),
         load_lexicon(settings.lexicon_file),

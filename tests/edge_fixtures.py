@@ -212,3 +212,14 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(scope="session")
+def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """One noida-db broker for every test of the session that only needs topics of its own."""
+    b = Broker(tmp_path_factory.mktemp("session-broker") / "data")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()

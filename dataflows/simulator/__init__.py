@@ -8,7 +8,7 @@ from pathlib import Path
 from dataflows.simulator.stores import BROKEN_ENVELOPE, SimConfig, simulate
 from scout_contract import SourceRecord, encode_record_line
 
-__all__ = ["SimConfig", "simulate", "write_topic_file"]
+__all__ = ["BROKEN_ENVELOPE", "SimConfig", "simulate", "write_topic_file"]
 
 
 def write_topic_file(records: Iterable[SourceRecord], path: Path, progress: Callable[[int], None] | None = None) -> int:

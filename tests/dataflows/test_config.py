@@ -46,3 +46,38 @@ def test_the_example_config_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> No
     s = load_settings()
     assert s.sink == "chdb://./.scout/ch" and s.topics.annotated == "eh-pi-annotated-events"
     assert s.windows().out_of_orderness_ms == 10_000
+
+
+def test_broker_profiles_produce_exactly_the_documented_librdkafka_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataflows.config import KafkaSettings
+
+    conn = "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=s3cret"
+    hubs = KafkaSettings(profile="eventhubs", sasl_password=conn).librdkafka("ns.servicebus.windows.net:9093")
+    assert hubs == {
+        "bootstrap.servers": "ns.servicebus.windows.net:9093", "fetch.queue.backoff.ms": 10,
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "$ConnectionString",
+        "sasl.password": conn, "socket.keepalive.enable": True, "metadata.max.age.ms": 180_000,
+        "connections.max.idle.ms": 180_000, "session.timeout.ms": 30_000, "max.poll.interval.ms": 300_000,
+        "request.timeout.ms": 60_000,
+    }  # fmt: skip
+    secret = tmp_path / "pw"
+    secret.write_text("scram-pw\n")
+    scram = KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="scout",
+                          sasl_password_file=secret, ssl_ca_location=Path("/etc/ca.pem"))  # fmt: skip
+    assert scram.librdkafka("b:9093") == {
+        "bootstrap.servers": "b:9093", "fetch.queue.backoff.ms": 10, "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "scout", "sasl.password": "scram-pw",
+        "ssl.ca.location": "/etc/ca.pem",
+    }  # fmt: skip
+    assert "scram-pw" not in repr(scram)
+    with pytest.raises(ValueError, match="needs"):
+        KafkaSettings(security_protocol="SASL_PLAINTEXT").librdkafka("b:9092")
+    with pytest.raises(ValueError, match="connection string"):
+        KafkaSettings(profile="eventhubs").librdkafka("b:9093")
+    monkeypatch.setenv("SCOUT_KAFKA__SASL_PASSWORD", "from-env")
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "empty.toml"))
+    s = load_settings()
+    assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get_secret_value() == "from-env"

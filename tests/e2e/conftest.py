@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from dataflows.tables import COLUMNS
+
 
 class Scout:
     def __init__(self, workdir: Path) -> None:
@@ -41,6 +43,18 @@ class Scout:
         out = self("db", "query", sql, "--sink", self.sink).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def query_many(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+        """Several read queries in one process (rows as JSON objects, values as ``scout db query`` gives them)."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.e2e.dump", self.sink], input=json.dumps(queries), cwd=self.workdir,
+            capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise AssertionError(f"queries failed:\n{proc.stderr}")
+        result: dict[str, list[dict[str, Any]]] = json.loads(proc.stdout)
+        return result
+
     def accounted(self) -> dict[str, int]:
         """Where the input's records went: bronze + quarantined + late + duplicates = every record."""
         [c] = self.query(
@@ -59,6 +73,27 @@ class Scout:
         report: list[dict[str, Any]] = json.loads(proc.stdout)
         assert (proc.returncode == 0) == all(t["ok"] for t in report)
         return report
+
+
+_VOLATILE = {"ingested_at", "processed_at", "updated_at", "quarantined_at", "detected_at"}
+
+
+def snapshot(scout: Scout, skip: str = "") -> dict[str, list[str]]:
+    """Every table as queries see it (FINAL), minus processing-time columns (and rows matching ``skip``,
+    a SQL condition applied where the table has the columns it names)."""
+    queries = {}
+    for table, cols in COLUMNS.items():
+        if table == "dq_rule_metrics":
+            continue  # an evaluation counter: a re-run counts again, by design
+        keep = ", ".join(f"`{c}`" for c in cols if c not in _VOLATILE)
+        where = f"WHERE NOT ({skip})" if skip and table == "quarantine_events" else ""
+        queries[table] = f"SELECT {keep} FROM `{table}` FINAL {where} ORDER BY {keep}"
+    return {t: [json.dumps(r, sort_keys=True) for r in rows] for t, rows in scout.query_many(queries).items()}
+
+
+def assert_same(a: dict[str, list[str]], b: dict[str, list[str]]) -> None:
+    problems = {t: (sorted(set(a[t]) - set(b[t]))[:2], sorted(set(b[t]) - set(a[t]))[:2]) for t in a if a[t] != b[t]}
+    assert not problems, json.dumps(problems, indent=1)
 
 
 @pytest.fixture

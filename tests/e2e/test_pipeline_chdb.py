@@ -14,35 +14,16 @@ import msgspec
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
-from dataflows.tables import COLUMNS
 from scout_contract import AnnotatedV1, decode_record_line
-from tests.e2e.conftest import Scout
+from tests.e2e.conftest import Scout, assert_same, snapshot
 from tests.factories import T0, feedback, heartbeat, record, stt, visual, write_records
 
 pytestmark = pytest.mark.slow
 
-_VOLATILE = {"ingested_at", "processed_at", "updated_at", "quarantined_at", "detected_at"}
 _SIM = SimConfig(
     stores=2, devices_per_store=2, hours=1.5, seed=11, malformed_rate=0.02, duplicate_rate=0.02,
     out_of_order_rate=0.05, late_rate=0.01,
 )  # fmt: skip
-
-
-def _snapshot(scout: Scout) -> dict[str, list[str]]:
-    """Every table as queries see it (FINAL), minus processing-time columns."""
-    snap = {}
-    for table, cols in COLUMNS.items():
-        if table == "dq_rule_metrics":
-            continue  # an evaluation counter: a re-run counts again, by design
-        keep = ", ".join(f"`{c}`" for c in cols if c not in _VOLATILE)
-        rows = scout.query(f"SELECT {keep} FROM `{table}` FINAL ORDER BY {keep}")
-        snap[table] = [json.dumps(r, sort_keys=True) for r in rows]
-    return snap
-
-
-def _assert_same(a: dict[str, list[str]], b: dict[str, list[str]]) -> None:
-    problems = {t: (sorted(set(a[t]) - set(b[t]))[:2], sorted(set(b[t]) - set(a[t]))[:2]) for t in a if a[t] != b[t]}
-    assert not problems, json.dumps(problems, indent=1)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +55,9 @@ def test_every_record_is_accounted_for(scout: Scout, sim_file: Path) -> None:
 
 def test_the_same_input_twice_gives_identical_results(scout: Scout, sim_file: Path) -> None:
     scout.run(sim_file)
-    first = _snapshot(scout)
+    first = snapshot(scout)
     scout.run(sim_file)
-    _assert_same(_snapshot(scout), first)
+    assert_same(snapshot(scout), first)
     assert all(t["ok"] for t in scout.verify())
 
 
@@ -103,13 +84,13 @@ def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path
     [finished] = [json.loads(line) for line in resumed.stderr.splitlines() if '"dataflow finished"' in line]
     [total] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL")
     assert 0 < finished["rows"]["bronze_visual_stream"] < total["n"], "the second run resumed, not restarted"
-    crashed = _snapshot(scout)
+    crashed = snapshot(scout)
     assert all(t["ok"] for t in scout.verify())
 
     clean = Scout(tmp_path / "clean")
     clean.workdir.mkdir()
     clean.run(big)
-    _assert_same(_snapshot(clean), crashed)
+    assert_same(snapshot(clean), crashed)
 
 
 def test_hand_written_bad_input_never_crashes_and_is_kept(scout: Scout, tmp_path: Path) -> None:

@@ -1,0 +1,312 @@
+"""Bytewax source over Kafka topics (confluent-kafka), read time-aligned per partition number.
+
+One Bytewax partition per Kafka partition *number* ``n``: it reads partition ``n`` of every
+input topic and hands records on in record-timestamp order across those topics (the smallest
+timestamp first, as Quix Streams' consumer buffer does). Every producer here keys records by
+device (feedback: store) with the same partitioner and the same partition count on each topic,
+so all of a device's streams arrive at one Bytewax partition, merged in time: a 20k-record batch
+of one topic cannot make the same device's other stream late, and lateness does not depend on
+the order in which partitions happen to be fetched.
+
+A topic whose partition has no buffered record holds the merge back until it delivers one, or
+until it is known to have nothing more: it reached the end captured at start (``stop_at_end``,
+a bounded run) or reported partition EOF (live: it is caught up). The resume state is the next
+offset of every topic at that partition number — only records handed on count, so buffered but
+not yet emitted records are read again after a resume. Record coordinates (topic, partition,
+offset, timestamp) go into bronze as they are.
+
+Tested against noida-db and Tansu (Kafka-protocol servers from PyPI, SPEC §6); neither is
+Apache Kafka: consumer groups, transactions and broker failover are not exercised here.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from dataflows.metrics import RECORDS_IN
+from scout_contract import SourceRecord
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int], None]
+
+#: Version of the resume state ``{"version": 1, "offsets": {topic: next offset}}``.
+STATE_VERSION = 1
+
+
+class KafkaSourceError(RuntimeError):
+    """The brokers or topics cannot be used (unreachable, a topic missing, partition counts differ)."""
+
+
+def parse_bootstrap(spec: str) -> str:
+    """``kafka://host:port[,host:port]`` → the bootstrap list.
+
+    >>> parse_bootstrap("kafka://10.0.0.5:9092,10.0.0.6:9092")
+    '10.0.0.5:9092,10.0.0.6:9092'
+    """
+    prefix = "kafka://"
+    if not spec.startswith(prefix) or not spec[len(prefix) :].strip(" ,"):
+        raise KafkaSourceError(f"unsupported source {spec!r}: expected kafka://HOST:PORT[,HOST:PORT]")
+    return spec[len(prefix) :]
+
+
+def to_record(topic: str, partition: int, offset: int, ts: int, key: bytes | None, value: bytes | None) -> SourceRecord:
+    """A Kafka message as the dataflow's record. A key that is not UTF-8 makes an envelope error
+    (quarantined with the key's bytes in the reason); a record with no value carries ``b""``.
+
+    >>> to_record("t", 0, 5, 1, b"\\xff", b"{}").envelope_error
+    'the record key is not UTF-8 (hex ff)'
+    """
+    text: str | None = None
+    problem: str | None = None
+    if key is not None:
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            problem = f"the record key is not UTF-8 (hex {key.hex()})"
+    return SourceRecord(topic, partition, offset, max(ts, 0), text, value or b"", problem)
+
+
+def topic_partitions(conf: dict[str, Any], topics: list[str], timeout_s: float = 15.0) -> dict[str, int]:
+    """Partition count of each topic; a clear error for unreachable brokers or missing topics."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**{k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}})
+    try:
+        meta = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise KafkaSourceError(f"cannot reach the Kafka brokers {conf['bootstrap.servers']}: {exc}") from exc
+    missing = [t for t in topics if t not in meta.topics or meta.topics[t].error is not None]
+    if missing:
+        raise KafkaSourceError(f"topics missing on {conf['bootstrap.servers']}: {', '.join(missing)}")
+    return {t: len(meta.topics[t].partitions) for t in topics}
+
+
+@dataclass(order=True, slots=True)
+class _Head:
+    timestamp_ms: int
+    topic_rank: int
+    offset: int
+
+
+class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]]):
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        topics: list[str],
+        number: int,
+        resume: object,
+        batch_size: int,
+        stop_at_end: bool,
+        starts: dict[tuple[str, int], int],
+        progress: Progress | None,
+    ) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        self._topics = topics
+        self._number = number
+        self._batch_size = batch_size
+        self._stop_at_end = stop_at_end
+        self._progress = progress
+        offsets = _resume_offsets(resume)
+        self._consumer = Consumer({
+            **conf,
+            "group.id": "scout-dataflow",  # required by librdkafka; offsets live in Bytewax's recovery store
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "earliest",
+        })  # fmt: skip
+        self._next: dict[str, int] = {}
+        self._ends: dict[str, int] = {}
+        assignment = []
+        for t in topics:
+            start = offsets.get(t, starts.get((t, number), OFFSET_BEGINNING))
+            assignment.append(TopicPartition(t, number, start))
+            if start >= 0:
+                self._next[t] = start
+            if stop_at_end:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(t, number), timeout=15)
+                self._ends[t] = high
+                self._next.setdefault(t, low)
+        self._consumer.assign(assignment)
+        self._buffers: dict[str, deque[SourceRecord]] = {t: deque() for t in topics}
+        self._caught_up: dict[str, bool] = dict.fromkeys(topics, False)
+        self._rank = {t: i for i, t in enumerate(topics)}
+
+    def _done(self, topic: str) -> bool:
+        if self._stop_at_end:
+            return self._next.get(topic, 0) >= self._ends[topic]
+        return self._caught_up[topic]
+
+    def _fetch(self) -> None:
+        from confluent_kafka import KafkaError
+
+        for msg in self._consumer.consume(num_messages=self._batch_size, timeout=0.1):
+            err = msg.error()
+            topic = str(msg.topic())
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self._caught_up[topic] = True
+                    continue
+                if err.fatal() or not err.retriable():
+                    raise KafkaSourceError(f"consuming {topic}/{self._number}: {err.str()}")
+                log.warning("kafka consume error, retrying", topic=topic, error=err.str())
+                continue
+            offset = int(msg.offset() or 0)
+            if self._stop_at_end and offset >= self._ends[topic]:
+                continue  # produced after the run started: beyond this bounded run
+            self._caught_up[topic] = False
+            _, ts = msg.timestamp()
+            key, value = msg.key(), msg.value()
+            self._buffers[topic].append(
+                to_record(topic, self._number, offset, ts, key if isinstance(key, bytes) else None,
+                          value if isinstance(value, bytes) else None)
+            )  # fmt: skip
+
+    def next_batch(self) -> list[list[SourceRecord]]:
+        self._fetch()
+        out: list[SourceRecord] = []
+        heads = [(_Head(b[0].timestamp_ms, self._rank[t], b[0].offset), t) for t, b in self._buffers.items() if b]
+        heapq.heapify(heads)
+        waiting = {t for t, b in self._buffers.items() if not b and not self._done(t)}
+        while heads and not waiting and len(out) < self._batch_size:
+            _, topic = heapq.heappop(heads)
+            buf = self._buffers[topic]
+            rec = buf.popleft()
+            out.append(rec)
+            self._next[topic] = rec.offset + 1
+            if buf:
+                heapq.heappush(heads, (_Head(buf[0].timestamp_ms, self._rank[topic], buf[0].offset), topic))
+            elif not self._done(topic):
+                waiting.add(topic)
+        if not out and self._stop_at_end and all(self._done(t) and not self._buffers[t] for t in self._topics):
+            raise StopIteration()
+        if out:
+            RECORDS_IN.labels(f"kafka/{self._number}").inc(len(out))
+            if self._progress:
+                self._progress(len(out))
+            return [out]
+        return []
+
+    def next_awake(self) -> datetime | None:
+        return None  # consume() above waits up to 100 ms when there is nothing to read
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "offsets": dict(self._next)}
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _resume_offsets(state: object) -> dict[str, int]:
+    if state is None:
+        return {}
+    if isinstance(state, dict) and state.get("version") == STATE_VERSION and isinstance(state.get("offsets"), dict):
+        return {str(t): int(o) for t, o in state["offsets"].items()}
+    raise KafkaSourceError(f"the recovery directory holds Kafka source state of another version ({state!r})")
+
+
+class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
+    """Reads the input topics; one Bytewax partition per Kafka partition number (see module doc).
+
+    ``stop_at_end``: end once every partition reached the end offsets captured when it started
+    (a bounded run); otherwise tail forever. ``starts``: per (topic, partition) start offsets
+    (replay); without them and without resume state, each partition starts at its beginning.
+    """
+
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        topics: list[str],
+        batch_size: int = 20_000,
+        stop_at_end: bool = False,
+        starts: dict[tuple[str, int], int] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.conf = conf
+        self.topics = topics
+        self.batch_size = batch_size
+        self.stop_at_end = stop_at_end
+        self.starts = starts or {}
+        self.progress = progress
+
+    def list_parts(self) -> list[str]:
+        counts = topic_partitions(self.conf, self.topics)
+        if len(set(counts.values())) > 1:
+            raise KafkaSourceError(
+                "input topics must have the same number of partitions (a device's streams must meet in one "
+                f"partition number): {counts}"
+            )
+        return [f"p{n}" for n in range(max(counts.values()))]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, Any] | None) -> _AlignedPartition:
+        return _AlignedPartition(
+            self.conf, self.topics, int(for_part[1:]), resume_state, self.batch_size, self.stop_at_end,
+            self.starts, self.progress,
+        )  # fmt: skip
+
+
+def produce_records(
+    conf: dict[str, Any],
+    records: Any,
+    partitions: int,
+    topics: list[str],
+    progress: Progress | None = None,
+    timeout_s: float = 60.0,
+) -> int:
+    """Create ``topics`` (``partitions`` each, ``retention.ms=-1`` so historical timestamps are kept) if
+    missing, then produce ``records`` to their own topic and partition with their record timestamp.
+    Idempotent producer; returns how many were acknowledged; any delivery error raises."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    base = {k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}
+    admin = AdminClient(base)
+    existing = admin.list_topics(timeout=15).topics
+    new = [NewTopic(t, partitions, 1, config={"retention.ms": "-1"}) for t in topics if t not in existing]
+    for future in admin.create_topics(new).values() if new else ():
+        future.result(timeout=30)
+    producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
+    failures: list[str] = []
+    acked = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal acked
+        if err is not None:
+            failures.append(str(err))
+        else:
+            acked += 1
+
+    sent = 0
+    for rec in records:
+        while True:
+            try:
+                producer.produce(rec.topic, rec.value, rec.key, partition=rec.partition % partitions,
+                                 timestamp=rec.timestamp_ms, on_delivery=on_delivery)  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.1)  # the local queue is full: let deliveries drain
+        sent += 1
+        if sent % 10_000 == 0:
+            producer.poll(0)
+            if progress:
+                progress(10_000)
+    deadline = time.monotonic() + timeout_s
+    while producer.flush(1.0) and time.monotonic() < deadline:
+        pass
+    if progress:
+        progress(sent % 10_000)
+    if failures or acked != sent:
+        raise KafkaSourceError(f"{sent - acked} of {sent} records not acknowledged: {failures[:3]}")
+    return acked

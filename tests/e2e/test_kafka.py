@@ -1,0 +1,101 @@
+"""Simulator → Kafka → dataflow → chDB, against the same events read from a topic file.
+
+The broker is noida-db (a Kafka-protocol server from PyPI, started once per session on a free
+127.0.0.1 port and stopped by PID) — not Apache Kafka: consumer groups, broker failover and
+transactions are not exercised. Each test uses topics of its own (``SCOUT_TOPICS__*``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from dataflows.simulator import SimConfig, simulate, write_topic_file
+from tests.e2e.conftest import Scout, assert_same, snapshot
+from tests.edge_fixtures import Broker
+
+pytestmark = pytest.mark.slow
+
+_SIM = ["--stores", "2", "--devices", "2", "--hours", "0.75", "--seed", "21", "--malformed-rate", "0.01",
+        "--out-of-order-rate", "0.05", "--late-rate", "0.01", "--duplicate-rate", "0.01"]  # fmt: skip
+_n = itertools.count()
+#: Torn file lines exist only in the file form: they are not produced to Kafka.
+_TORN = "startsWith(topic, 'file:')"
+
+
+def _topics() -> dict[str, str]:
+    i = next(_n)
+    return {f"SCOUT_TOPICS__{s.upper()}": f"t{i}-{os.getpid()}-{s}" for s in ("stt", "visual", "heartbeat", "feedback")}
+
+
+def _sim_config(env: dict[str, str]) -> SimConfig:
+    return SimConfig(
+        stores=2, devices_per_store=2, hours=0.75, seed=21, malformed_rate=0.01, out_of_order_rate=0.05,
+        late_rate=0.01, duplicate_rate=0.01,
+        topics={s: env[f"SCOUT_TOPICS__{s.upper()}"] for s in ("stt", "visual", "heartbeat", "feedback")},
+    )  # fmt: skip
+
+
+def test_kafka_in_equals_the_same_events_from_a_file_in_any_read_interleaving(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    env = _topics()
+    kafka = Scout(tmp_path / "kafka")
+    kafka.workdir.mkdir()
+    kafka("simulate", "--kafka", session_broker.bootstrap, *_SIM, env=env, timeout=120)
+    file = tmp_path / "events.jsonl"
+    write_topic_file(simulate(_sim_config(env)), file)
+    from_file = Scout(tmp_path / "file")
+    from_file.workdir.mkdir()
+    from_file("run", "--no-summary", "--source", f"file:{file}", "--sink", from_file.sink, env=env)
+    expected = snapshot(from_file, skip=_TORN)
+    assert expected["late_events"] and expected["silver_multimodal_aligned"]
+
+    source = f"kafka://{session_broker.bootstrap}"
+    for batch in ("20000", "150"):  # one read takes a whole partition, or a few records at a time
+        kafka(*["run", "--no-summary", "--stop-at-end", "--batch-size"], batch, "--source", source, "--sink",
+              f"chdb://./ch-{batch}", env=env, timeout=180)  # fmt: skip
+        kafka.sink = f"chdb://{kafka.workdir / f'ch-{batch}'}"
+        assert_same(snapshot(kafka, skip=_TORN), expected)
+        assert all(t["ok"] for t in kafka.verify())
+
+
+def test_a_resumed_kafka_run_continues_exactly_where_its_snapshot_was(session_broker: Broker, tmp_path: Path) -> None:
+    env = _topics()
+    records = list(simulate(_sim_config(env)))
+    half = len(records) // 2
+    scout = Scout(tmp_path / "resumed")
+    scout.workdir.mkdir()
+    conf = {"bootstrap.servers": session_broker.bootstrap}
+    from dataflows.simulator import BROKEN_ENVELOPE
+    from dataflows.sources.kafka import produce_records
+
+    topics = [env[f"SCOUT_TOPICS__{s.upper()}"] for s in ("stt", "visual", "heartbeat", "feedback")]
+    kept = [r for r in records if r.topic != BROKEN_ENVELOPE]
+    produce_records(conf, kept[:half], 2, topics)
+    source = f"kafka://{session_broker.bootstrap}"
+    args = ["run", "--no-summary", "--stop-at-end", "--source", source, "--sink", scout.sink,
+            "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
+    scout(*args, env=env, timeout=180)
+    first = scout.accounted()
+    produce_records(conf, kept[half:], 2, topics)
+    scout(*args, "--close-sessions-at-end", env=env, timeout=180)
+    assert 0 < first["bronze"] < scout.accounted()["bronze"]
+
+    clean = Scout(tmp_path / "clean")
+    clean.workdir.mkdir()
+    clean("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", clean.sink, env=env, timeout=180)
+    assert_same(snapshot(scout), snapshot(clean))
+    assert all(t["ok"] for t in scout.verify())
+
+
+def test_missing_topics_and_unreachable_brokers_are_one_line_errors(session_broker: Broker, tmp_path: Path) -> None:
+    scout = Scout(tmp_path)
+    env = _topics()
+    missing = scout("run", "--source", f"kafka://{session_broker.bootstrap}", "--sink", scout.sink, "--stop-at-end",
+                    env={**env, "SCOUT_KAFKA__FETCH_QUEUE_BACKOFF_MS": "10"}, check=False, timeout=120)  # fmt: skip
+    assert missing.returncode == 5 and "topics missing" in missing.stderr, missing.stderr
+    assert "Traceback" not in missing.stderr
