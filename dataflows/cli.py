@@ -381,6 +381,10 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
             source = build_source(s, sources, lambda k: bar.advance(task, k))
             run_flow(make_flow(s, source, client, stats.on_write), s)
             st["detail"] = f"{sum(stats.rows.values()):,} rows written"
+        from dataflows.sources.stop import stopped_by
+
+        if (signal_name := stopped_by()) is not None:
+            log.info("dataflow stopped cleanly", signal=signal_name, rows=stats.rows)
         log.info("dataflow finished", rows=stats.rows)
         if summary:
             with timings.stage("summary"):

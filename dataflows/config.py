@@ -206,6 +206,8 @@ class Settings(BaseSettings):
     recovery_dir: Path | None = None
     #: Kafka: end once the end offsets captured at start are reached (a bounded run) instead of tailing.
     stop_at_end: bool = False
+    #: Tailing Kafka: close a device's open sessions after it sent nothing for this long (processing time).
+    idle_close_s: float = Field(default=300.0, gt=0)
     #: Close every open session at the end of input. Unset: close unless ``recovery_dir`` is
     #: set (a resumable run keeps them for the next run; docs/architecture.md "End of input").
     close_sessions_at_end: bool | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -45,14 +46,29 @@ def _wall_ms() -> int:
 
 
 class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, Any]):
-    def __init__(self, clock: DeviceClock, now_ms: NowMs, close_at_eof: bool) -> None:
+    def __init__(self, clock: DeviceClock, now_ms: NowMs, close_at_eof: bool, idle_close_ms: int | None) -> None:
         self.clock = clock
         self.now_ms = now_ms
         self.close_at_eof = close_at_eof
+        self.idle_close_ms = idle_close_ms
+        self._idle_at: datetime | None = None
 
     def on_batch(self, values: list[list[Accepted]]) -> tuple[Iterable[KeyOutput], bool]:
         events = values[0] if len(values) == 1 else [a for batch in values for a in batch]
-        return [self.clock.process(events, self.now_ms())], StatefulBatchLogic.RETAIN
+        out = self.clock.process(events, self.now_ms())
+        if self.idle_close_ms is not None:
+            idle = timedelta(milliseconds=self.idle_close_ms)
+            self._idle_at = datetime.now(UTC) + idle if self.clock.sessions.open else None
+        return [out], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return self._idle_at
+
+    def on_notify(self) -> tuple[Iterable[KeyOutput], bool]:
+        """Live: the device sent nothing for ``idle_close_ms`` of processing time; close its
+        open sessions so its last customer reaches silver and gold (docs/architecture.md)."""
+        self._idle_at = None
+        return [self.clock.flush(self.now_ms())], StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[KeyOutput], bool]:
         if not self.close_at_eof:  # a resumable run: a later run may continue these sessions
@@ -133,11 +149,14 @@ def build_flow(
     flow_id: str = "scout",
     annotated_sink: Sink[tuple[str, list[SourceRecord]]] | None = None,
     close_at_eof: bool = True,
+    idle_close_ms: int | None = None,
 ) -> Dataflow:
     """Assemble the bronze → silver → gold dataflow between a source and a sink.
 
     ``close_at_eof``: at the end of input, close every open session (a finished
     batch run); ``False`` keeps them in the state for a resumed run to continue.
+    ``idle_close_ms`` (live runs): close a device's open sessions once it has sent
+    nothing for this long in processing time.
     """
     validator = Validator(rules, topic_streams, now_ms)
 
@@ -151,7 +170,7 @@ def build_flow(
             clock.max_ts, clock.seen, open_sessions = resume
             clock.sessions = SessionWindows(windows.session_gap_ms)
             clock.sessions.open = open_sessions
-        return _EventClockLogic(clock, now_ms, close_at_eof)
+        return _EventClockLogic(clock, now_ms, close_at_eof, idle_close_ms)
 
     def gold_builder(resume: StoreGold | None) -> _GoldLogic:
         # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.

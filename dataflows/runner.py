@@ -25,6 +25,7 @@ from dataflows.flow import build_flow
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.topic_file import TopicFileSink
+from dataflows.sources import stop
 from dataflows.sources.file import Progress, TopicFileSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap
 from scout_contract import SourceRecord
@@ -89,7 +90,9 @@ def make_flow(
     on_write: Callable[[dict[str, int]], None] | None = None,
 ) -> Dataflow:
     """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
-    the annotated-events topic file) out."""
+    the annotated-events topic file) out. A tailing Kafka source closes idle
+    devices' sessions after ``idle_close_s``."""
+    live = isinstance(source, KafkaSource) and not source.stop_at_end
     return build_flow(
         source,
         ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
@@ -101,11 +104,15 @@ def make_flow(
             TopicFileSink(settings.annotated_out, settings.topics.annotated) if settings.annotated_out else None
         ),
         close_at_eof=settings.closes_sessions_at_end,
+        idle_close_ms=int(settings.idle_close_s * 1000) if live else None,
     )
 
 
 def run_flow(flow: Dataflow, settings: Settings) -> None:
     """Execute in this process; with ``recovery_dir`` state survives a crash.
+
+    SIGTERM/SIGINT end the sources at their next read, so the run finishes
+    cleanly (last epoch written and snapshotted; see :mod:`dataflows.sources.stop`).
 
     The dataflow allocates many short-lived containers per record; the default
     cyclic-GC thresholds (700) make collection a third of the run time here,
@@ -122,9 +129,13 @@ def run_flow(flow: Dataflow, settings: Settings) -> None:
             db.mkdir(parents=True, exist_ok=True)
             init_db_dir(db, 1)
         recovery = RecoveryConfig(db)
-    cli_main(
-        flow,
-        workers_per_process=1,
-        epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
-        recovery_config=recovery,
-    )
+    restore = stop.install()
+    try:
+        cli_main(
+            flow,
+            workers_per_process=1,
+            epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
+            recovery_config=recovery,
+        )
+    finally:
+        restore()

@@ -38,6 +38,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.metrics import RECORDS_IN
+from dataflows.sources.stop import stop_requested
 from scout_contract import SourceRecord, decode_record_line
 from scout_contract.records import UTF8_BOM, EnvelopeError
 
@@ -125,6 +126,8 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         return SourceRecord(self._topic, -1, offset, 0, None, head[: self._max], reason), length, chunk.endswith(b"\n")
 
     def next_batch(self) -> list[list[SourceRecord]]:
+        if stop_requested():
+            raise StopIteration()
         records: list[SourceRecord] = []
         readline = self._f.readline
         offset = self._offset

@@ -33,6 +33,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.metrics import RECORDS_IN
+from dataflows.sources.stop import stop_requested
 from scout_contract import SourceRecord
 
 log = structlog.get_logger(__name__)
@@ -175,6 +176,8 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
             )  # fmt: skip
 
     def next_batch(self) -> list[list[SourceRecord]]:
+        if stop_requested():
+            raise StopIteration()  # SIGTERM/SIGINT: end cleanly, offsets of what was handed on are snapshotted
         self._fetch()
         out: list[SourceRecord] = []
         heads = [(_Head(b[0].timestamp_ms, self._rank[t], b[0].offset), t) for t, b in self._buffers.items() if b]

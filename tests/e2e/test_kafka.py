@@ -99,3 +99,49 @@ def test_missing_topics_and_unreachable_brokers_are_one_line_errors(session_brok
                     env={**env, "SCOUT_KAFKA__FETCH_QUEUE_BACKOFF_MS": "10"}, check=False, timeout=120)  # fmt: skip
     assert missing.returncode == 5 and "topics missing" in missing.stderr, missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanly(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dataflows.sources.kafka import produce_records
+    from scout_contract import SourceRecord
+    from tests.factories import T0, record, stt, visual
+
+    env = _topics()
+    topic = {"stt": env["SCOUT_TOPICS__STT"], "visual": env["SCOUT_TOPICS__VISUAL"]}
+    one_visit = [record(visual(T0 + i * 1_000)) for i in range(5)] + [record(stt(T0 + 2_000))]
+    produce_records(
+        {"bootstrap.servers": session_broker.bootstrap},
+        [SourceRecord(topic["stt" if b"scout.stt" in r.value else "visual"], 0, 0, r.timestamp_ms, r.key, r.value)
+         for r in one_visit],
+        1, [env[k] for k in sorted(env)],
+    )  # fmt: skip
+    scout = Scout(tmp_path)
+    annotated = tmp_path / "annotated.jsonl"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "dataflows.cli", "run", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+         scout.sink, "--no-summary", "--annotated-out", str(annotated)],
+        cwd=tmp_path, env={**os.environ, **env, "SCOUT_IDLE_CLOSE_S": "2", "SCOUT_SNAPSHOT_INTERVAL_S": "0.5"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (annotated.exists() and annotated.stat().st_size):
+            assert run.poll() is None, run.stderr.read() if run.stderr else ""
+            time.sleep(0.2)
+        assert annotated.stat().st_size, "the session of a device gone silent was not closed while tailing"
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    assert '"dataflow stopped cleanly"' in err and '"SIGTERM"' in err
+    [n] = scout.query("SELECT count() AS n, sum(n_frames) AS frames FROM silver_multimodal_aligned FINAL")
+    assert n == {"n": 1, "frames": 5}
