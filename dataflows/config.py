@@ -22,7 +22,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from scout_contract.topics import ANNOTATED, INPUT_TOPICS
+from scout_contract.topics import ANNOTATED, DEAD_LETTER, INPUT_TOPICS
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Topics(BaseModel):
     heartbeat: str = INPUT_TOPICS["heartbeat"]
     feedback: str = INPUT_TOPICS["feedback"]
     annotated: str = ANNOTATED
+    dead_letter: str = DEAD_LETTER
 
     def input_topics(self) -> list[str]:
         return [self.stt, self.visual, self.heartbeat, self.feedback]
@@ -206,6 +207,8 @@ class Settings(BaseSettings):
     recovery_dir: Path | None = None
     #: Kafka: end once the end offsets captured at start are reached (a bounded run) instead of tailing.
     stop_at_end: bool = False
+    #: Reading Kafka: produce dead letters and annotated events to their topics on the same brokers.
+    kafka_outputs: bool = True
     #: Tailing Kafka: close a device's open sessions after it sent nothing for this long (processing time).
     idle_close_s: float = Field(default=300.0, gt=0)
     #: Close every open session at the end of input. Unset: close unless ``recovery_dir`` is

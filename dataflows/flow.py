@@ -24,15 +24,16 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from dataflows.bronze.rules import RuleSet
-from dataflows.bronze.validate import Accepted, ValidationResult, Validator
+from dataflows.bronze.validate import QUARANTINE_COLUMNS, Accepted, ValidationResult, Validator
 from dataflows.config import WindowConfig
 from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.device import DeviceClock, Fact, KeyOutput, annotated_events
 from dataflows.silver.sessions import Interaction, SessionWindows
+from dataflows.sinks.kafka import OutgoingRecord
 from dataflows.tables import TableRows
-from scout_contract import SourceRecord, encode_event
+from scout_contract import SourceRecord, encode_event, ts_millis
 from scout_contract.topics import ANNOTATED
 
 NowMs = Callable[[], int]
@@ -129,13 +130,37 @@ def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, list[Fact
 
 
 def annotated_records(key_out: tuple[str, KeyOutput]) -> list[SourceRecord]:
-    """Tags of every closed session's members as ``eh-pi-annotated-events`` records (key: device)."""
+    """Tags of every closed session's members as ``eh-pi-annotated-events`` records
+    (key: device; record timestamp: the member's event time)."""
     return [
-        SourceRecord(ANNOTATED, 0, 0, 0, ev.device_id, encode_event(ev))
+        SourceRecord(ANNOTATED, 0, 0, ts_millis(ev.ts), ev.device_id, encode_event(ev))
         for fact in key_out[1].facts
         if isinstance(fact.data, Interaction)
         for ev in annotated_events(fact.data)
     ]
+
+
+def dead_letters(result: ValidationResult) -> list[OutgoingRecord]:
+    """Every quarantined record as a dead letter: its raw bytes as the value, its original key,
+    the rules and reasons and its source coordinates (with its own record timestamp) in headers
+    (``scout.*``); the dead letter's timestamp is the time it was rejected, so a topic's time
+    retention counts from the rejection, not from a replayed record's age."""
+    out = []
+    for row in result.quarantine_rows:
+        q = dict(zip(QUARANTINE_COLUMNS, row, strict=True))
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("scout.rules", ",".join(q["rules"]).encode()),  # type: ignore[arg-type]
+            ("scout.reasons", "; ".join(q["reasons"]).encode()),  # type: ignore[arg-type]
+            ("scout.topic", str(q["topic"]).encode()),
+            ("scout.partition", str(q["partition"]).encode()),
+            ("scout.offset", str(q["offset"]).encode()),
+            ("scout.record_ts", str(q["record_ts"]).encode()),
+        ]
+        payload = q["payload"]
+        value = payload if isinstance(payload, bytes) else str(payload).encode()
+        rejected_at = int(q["quarantined_at"])  # type: ignore[call-overload]
+        out.append(OutgoingRecord(str(q["key"]) or None, value, rejected_at, headers))
+    return out
 
 
 def build_flow(
@@ -148,6 +173,7 @@ def build_flow(
     now_ms: NowMs = _wall_ms,
     flow_id: str = "scout",
     annotated_sink: Sink[tuple[str, list[SourceRecord]]] | None = None,
+    dead_letter_sink: Sink[tuple[str, list[OutgoingRecord]]] | None = None,
     close_at_eof: bool = True,
     idle_close_ms: int | None = None,
 ) -> Dataflow:
@@ -156,7 +182,8 @@ def build_flow(
     ``close_at_eof``: at the end of input, close every open session (a finished
     batch run); ``False`` keeps them in the state for a resumed run to continue.
     ``idle_close_ms`` (live runs): close a device's open sessions once it has sent
-    nothing for this long in processing time.
+    nothing for this long in processing time. ``dead_letter_sink``: every
+    quarantined record also goes there (:func:`dead_letters`).
     """
     validator = Validator(rules, topic_streams, now_ms)
 
@@ -188,6 +215,10 @@ def build_flow(
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
     everything = op.merge("all_rows", rejected, key_rows, gold_rows)
     op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: "rows"), sink)
+    if dead_letter_sink is not None:
+        rejected_records = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
+        op.output("dead_letter_topic", op.key_on("to_dead_letters", rejected_records, lambda _recs: "0"),
+                  dead_letter_sink)  # fmt: skip
     if annotated_sink is not None:
         annotated = op.filter("has_annotations", op.map("annotated_events", per_key, annotated_records), bool)
         op.output("annotated_topic", op.key_on("to_topic", annotated, lambda _recs: "0"), annotated_sink)

@@ -24,10 +24,11 @@ from dataflows.config import Settings
 from dataflows.flow import build_flow
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
+from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
 from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sources import stop
 from dataflows.sources.file import Progress, TopicFileSource
-from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+from dataflows.sources.kafka import KafkaSource, ensure_topics, parse_bootstrap
 from scout_contract import SourceRecord
 
 
@@ -90,9 +91,20 @@ def make_flow(
     on_write: Callable[[dict[str, int]], None] | None = None,
 ) -> Dataflow:
     """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
-    the annotated-events topic file) out. A tailing Kafka source closes idle
-    devices' sessions after ``idle_close_s``."""
+    the annotated-events topic file) out. Reading Kafka (``kafka_outputs``), rejected
+    records also go to the dead-letter topic and annotated events to their topic on the
+    same brokers; a tailing Kafka source closes idle devices' sessions after ``idle_close_s``."""
     live = isinstance(source, KafkaSource) and not source.stop_at_end
+    dead_letters: KafkaTopicSink[OutgoingRecord] | None = None
+    annotated_topic: KafkaTopicSink[SourceRecord] | None = None
+    if isinstance(source, KafkaSource) and settings.kafka_outputs:
+        out = [settings.topics.dead_letter] + ([] if settings.annotated_out else [settings.topics.annotated])
+        # created with unlimited retention: annotated records carry event time, and a replay of history
+        # would otherwise be expired on arrival (set time retention on the broker if wanted)
+        ensure_topics(source.conf, out, settings.kafka.partitions, {"retention.ms": "-1"})
+        dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter)
+        if not settings.annotated_out:
+            annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated)
     return build_flow(
         source,
         ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
@@ -101,8 +113,11 @@ def make_flow(
         settings.windows(),
         settings.topics.topic_streams(),
         annotated_sink=(
-            TopicFileSink(settings.annotated_out, settings.topics.annotated) if settings.annotated_out else None
+            TopicFileSink(settings.annotated_out, settings.topics.annotated)
+            if settings.annotated_out
+            else annotated_topic
         ),
+        dead_letter_sink=dead_letters,
         close_at_eof=settings.closes_sessions_at_end,
         idle_close_ms=int(settings.idle_close_s * 1000) if live else None,
     )

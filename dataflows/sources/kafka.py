@@ -260,6 +260,23 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         )  # fmt: skip
 
 
+def ensure_topics(
+    conf: dict[str, Any], topics: list[str], partitions: int, config: dict[str, str] | None = None
+) -> None:
+    """Create the topics that do not exist yet (``partitions`` each, replication 1, ``config``)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    admin = AdminClient({k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"})
+    try:
+        existing = admin.list_topics(timeout=15).topics
+        new = [NewTopic(t, partitions, 1, config=config or {}) for t in topics if t not in existing]
+        for future in admin.create_topics(new).values() if new else ():
+            future.result(timeout=30)
+    except KafkaException as exc:
+        raise KafkaSourceError(f"cannot create topics {topics} on {conf['bootstrap.servers']}: {exc}") from exc
+
+
 def produce_records(
     conf: dict[str, Any],
     records: Any,
@@ -272,14 +289,9 @@ def produce_records(
     missing, then produce ``records`` to their own topic and partition with their record timestamp.
     Idempotent producer; returns how many were acknowledged; any delivery error raises."""
     from confluent_kafka import Producer
-    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     base = {k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}
-    admin = AdminClient(base)
-    existing = admin.list_topics(timeout=15).topics
-    new = [NewTopic(t, partitions, 1, config={"retention.ms": "-1"}) for t in topics if t not in existing]
-    for future in admin.create_topics(new).values() if new else ():
-        future.result(timeout=30)
+    ensure_topics(conf, topics, partitions, {"retention.ms": "-1"})
     producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
     failures: list[str] = []
     acked = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,61 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
     assert '"dataflow stopped cleanly"' in err and '"SIGTERM"' in err
     [n] = scout.query("SELECT count() AS n, sum(n_frames) AS frames FROM silver_multimodal_aligned FINAL")
     assert n == {"n": 1, "frames": 5}
+
+
+def _consume_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list[object]:
+    """Every message of ``topic`` from the beginning to its end offsets (bounded in time)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{topic}", "enable.auto.commit": False,
+                         "fetch.queue.backoff.ms": 10})  # fmt: skip
+    meta = consumer.list_topics(topic, timeout=15).topics[topic]
+    parts = [TopicPartition(topic, p, 0) for p in meta.partitions]
+    ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=15)[1] for tp in parts}
+    consumer.assign(parts)
+    out: list[object] = []
+    done: dict[int, int] = dict.fromkeys(ends, 0)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while any(done[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            for msg in consumer.consume(500, timeout=0.5):
+                if msg.error() is None:
+                    out.append(msg)
+                    done[msg.partition()] = msg.offset() + 1  # type: ignore[index,operator]
+    finally:
+        consumer.close()
+    return out
+
+
+def test_rejected_records_reach_the_dead_letter_topic_and_tags_the_annotated_topic(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    env = {**_topics(), "SCOUT_TOPICS__DEAD_LETTER": f"dlq-{next(_n)}", "SCOUT_TOPICS__ANNOTATED": f"ann-{next(_n)}"}
+    scout = Scout(tmp_path)
+    scout("simulate", "--kafka", session_broker.bootstrap, *_SIM, "--malformed-rate", "0.05", env=env, timeout=120)
+    scout("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+          scout.sink, env=env, timeout=180)  # fmt: skip
+    queries = {
+        "quarantine": "SELECT topic, partition, offset, rules, payload FROM quarantine_events FINAL",
+        "annotated": "SELECT event_id, toUnixTimestamp64Milli(ts) AS ts FROM silver_annotated_events FINAL "
+                     "WHERE interaction_id != ''",
+    }  # fmt: skip
+    tables = scout.query_many(queries)
+    assert len(tables["quarantine"]) > 20
+    letters = _consume_all(session_broker.bootstrap, env["SCOUT_TOPICS__DEAD_LETTER"])
+    got = set()
+    for msg in letters:
+        h = {k: v.decode() for k, v in msg.headers()}  # type: ignore[attr-defined]
+        got.add((h["scout.topic"], int(h["scout.partition"]), int(h["scout.offset"]), h["scout.rules"],
+                 msg.value().decode("utf-8", "replace")))  # type: ignore[attr-defined]  # fmt: skip
+        assert h["scout.reasons"]
+    expected = {(q["topic"], q["partition"], q["offset"], ",".join(q["rules"]), q["payload"])
+                for q in tables["quarantine"]}  # fmt: skip
+    assert got == expected
+    tags = _consume_all(session_broker.bootstrap, env["SCOUT_TOPICS__ANNOTATED"])
+    import msgspec
+
+    from scout_contract import AnnotatedV1
+
+    produced = {(msgspec.json.decode(m.value(), type=AnnotatedV1).event_id, m.timestamp()[1]) for m in tags}  # type: ignore[attr-defined]
+    assert produced == {(r["event_id"], r["ts"]) for r in tables["annotated"]}
