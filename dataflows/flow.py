@@ -176,6 +176,7 @@ def build_flow(
     dead_letter_sink: Sink[tuple[str, list[OutgoingRecord]]] | None = None,
     close_at_eof: bool = True,
     idle_close_ms: int | None = None,
+    row_filter: Callable[[TableRows], TableRows] | None = None,
 ) -> Dataflow:
     """Assemble the bronze → silver → gold dataflow between a source and a sink.
 
@@ -183,7 +184,8 @@ def build_flow(
     batch run); ``False`` keeps them in the state for a resumed run to continue.
     ``idle_close_ms`` (live runs): close a device's open sessions once it has sent
     nothing for this long in processing time. ``dead_letter_sink``: every
-    quarantined record also goes there (:func:`dead_letters`).
+    quarantined record also goes there (:func:`dead_letters`). ``row_filter``:
+    what may be written (a replay writes only whole windows of its range).
     """
     validator = Validator(rules, topic_streams, now_ms)
 
@@ -214,6 +216,8 @@ def build_flow(
     gold = op.stateful_batch("gold_windows", store_facts, gold_builder)
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
     everything = op.merge("all_rows", rejected, key_rows, gold_rows)
+    if row_filter is not None:
+        everything = op.map("replay_window", everything, row_filter)
     op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: "rows"), sink)
     if dead_letter_sink is not None:
         rejected_records = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 from dataflows.bronze.rules import load_rules
 from dataflows.config import Settings
 from dataflows.flow import build_flow
+from dataflows.replay import ReplayPlan
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -89,15 +90,17 @@ def make_flow(
     source: Source[list[SourceRecord]],
     client: Client,
     on_write: Callable[[dict[str, int]], None] | None = None,
+    replay: ReplayPlan | None = None,
 ) -> Dataflow:
     """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
     the annotated-events topic file) out. Reading Kafka (``kafka_outputs``), rejected
     records also go to the dead-letter topic and annotated events to their topic on the
-    same brokers; a tailing Kafka source closes idle devices' sessions after ``idle_close_s``."""
+    same brokers; a tailing Kafka source closes idle devices' sessions after ``idle_close_s``.
+    ``replay``: write only the rows of the plan's whole windows, produce nothing to Kafka."""
     live = isinstance(source, KafkaSource) and not source.stop_at_end
     dead_letters: KafkaTopicSink[OutgoingRecord] | None = None
     annotated_topic: KafkaTopicSink[SourceRecord] | None = None
-    if isinstance(source, KafkaSource) and settings.kafka_outputs:
+    if isinstance(source, KafkaSource) and settings.kafka_outputs and replay is None:
         out = [settings.topics.dead_letter] + ([] if settings.annotated_out else [settings.topics.annotated])
         # created with unlimited retention: annotated records carry event time, and a replay of history
         # would otherwise be expired on arrival (set time retention on the broker if wanted)
@@ -120,6 +123,7 @@ def make_flow(
         dead_letter_sink=dead_letters,
         close_at_eof=settings.closes_sessions_at_end,
         idle_close_ms=int(settings.idle_close_s * 1000) if live else None,
+        row_filter=replay.keep if replay is not None else None,
     )
 
 

@@ -111,6 +111,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         stop_at_end: bool,
         starts: dict[tuple[str, int], int],
         progress: Progress | None,
+        ends: dict[tuple[str, int], int] | None = None,
     ) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
@@ -138,7 +139,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
                 self._next[t] = start
             if stop_at_end:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(t, number), timeout=15)
-                self._ends[t] = high
+                self._ends[t] = ends[(t, number)] if ends and (t, number) in ends else high
                 self._next.setdefault(t, low)
         self._consumer.assign(assignment)
         self._buffers: dict[str, deque[SourceRecord]] = {t: deque() for t in topics}
@@ -224,8 +225,9 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
     """Reads the input topics; one Bytewax partition per Kafka partition number (see module doc).
 
     ``stop_at_end``: end once every partition reached the end offsets captured when it started
-    (a bounded run); otherwise tail forever. ``starts``: per (topic, partition) start offsets
-    (replay); without them and without resume state, each partition starts at its beginning.
+    (a bounded run); otherwise tail forever. ``starts`` / ``ends``: per (topic, partition) start
+    and end offsets (replay; ``ends`` implies ``stop_at_end``); without them and without resume
+    state, each partition starts at its beginning.
     """
 
     def __init__(
@@ -236,12 +238,14 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         stop_at_end: bool = False,
         starts: dict[tuple[str, int], int] | None = None,
         progress: Progress | None = None,
+        ends: dict[tuple[str, int], int] | None = None,
     ) -> None:
         self.conf = conf
         self.topics = topics
         self.batch_size = batch_size
-        self.stop_at_end = stop_at_end
+        self.stop_at_end = stop_at_end or ends is not None
         self.starts = starts or {}
+        self.ends = ends
         self.progress = progress
 
     def list_parts(self) -> list[str]:
@@ -256,7 +260,7 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, Any] | None) -> _AlignedPartition:
         return _AlignedPartition(
             self.conf, self.topics, int(for_part[1:]), resume_state, self.batch_size, self.stop_at_end,
-            self.starts, self.progress,
+            self.starts, self.progress, self.ends,
         )  # fmt: skip
 
 

@@ -204,3 +204,46 @@ def test_rejected_records_reach_the_dead_letter_topic_and_tags_the_annotated_top
 
     produced = {(msgspec.json.decode(m.value(), type=AnnotatedV1).event_id, m.timestamp()[1]) for m in tags}  # type: ignore[attr-defined]
     assert produced == {(r["event_id"], r["ts"]) for r in tables["annotated"]}
+
+
+_DAYS = ["--stores", "1", "--devices", "2", "--hours", "60", "--fps", "0.05", "--customers-per-hour", "6",
+         "--seed", "3", "--malformed-rate", "0.005", "--late-rate", "0.005"]  # fmt: skip
+#: The middle simulated day in Asia/Manila (2025-05-20), in UTC.
+_DAY2 = ("toDateTime64('2025-05-19 16:00:00', 3, 'UTC')", "toDateTime64('2025-05-20 16:00:00', 3, 'UTC')")
+
+
+def test_a_replay_restores_a_corrupted_day_exactly_and_replays_are_idempotent(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    env = _topics()
+    scout = Scout(tmp_path)
+    scout("simulate", "--kafka", session_broker.bootstrap, *_DAYS, env=env, timeout=180)
+    source = f"kafka://{session_broker.bootstrap}"
+    scout("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", scout.sink, env=env, timeout=300)
+    clean = snapshot(scout)
+    lo, hi = _DAY2
+    # what a buggy run wrote earlier: rows missing, and rows with wrong counts
+    corrupt = [
+        f"ALTER TABLE gold_store_interaction_metrics DELETE WHERE window_start >= {lo} AND window_start < {hi}",
+        f"ALTER TABLE silver_multimodal_aligned DELETE WHERE started_at >= {lo} AND started_at < {hi}",
+        "INSERT INTO gold_brand_performance SELECT * REPLACE (mentions + 7 AS mentions, now64(3) - 60 AS updated_at)"
+        f" FROM gold_brand_performance FINAL WHERE window_start >= {lo} AND window_start < {hi}",
+    ]
+    code = "import sys; from dataflows.warehouse import connect; c = connect(sys.argv[1])\n" + "\n".join(
+        f"c.command({q!r}, settings={{'mutations_sync': 2}})" for q in corrupt
+    )
+    subprocess.run([sys.executable, "-c", code, scout.sink], check=True, timeout=120, cwd=tmp_path)
+    assert snapshot(scout) != clean
+    replay = ["replay", "--source", source, "--sink", scout.sink]
+    out = scout(*replay, "--since", "2025-05-20T10:00:00+08:00", "--until", "2025-05-20T12:00:00+08:00", env=env,
+                timeout=300).stdout  # fmt: skip
+    assert "2025-05-19T16:00:00+00:00" in out and "2025-05-20T16:00:00+00:00" in out  # widened to the whole day
+    assert_same(snapshot(scout), clean)
+    # again, and overlapping it: nothing doubles, nothing changes
+    scout(*replay, "--since", "2025-05-20T00:00:00+08:00", "--until", "2025-05-21T06:00:00+08:00", env=env,
+          timeout=300)  # fmt: skip
+    assert_same(snapshot(scout), clean)
+    assert all(t["ok"] for t in scout.verify())
