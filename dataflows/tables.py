@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from dataflows.bronze.validate import DQ_COLUMNS, QUARANTINE_COLUMNS
 
-_COORDS = ("topic", "partition", "offset", "record_ts", "ingested_at")
+#: Where a bronze row came from, and whether it arrived after its key's watermark (``late``:
+#: kept in bronze, counted in no streamed window; see clickhouse/migrations/0007).
+_COORDS = ("topic", "partition", "offset", "record_ts", "ingested_at", "late")
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "bronze_stt_raw": (

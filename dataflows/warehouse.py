@@ -254,6 +254,12 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
+    @property
+    def once(self) -> bool:
+        """A migration marked ``-- apply: once`` (not idempotent: a table rebuild) runs only
+        if it is not recorded yet; every other migration is re-run (its statements are idempotent)."""
+        return any(line.strip() == "-- apply: once" for line in self.sql.splitlines()[:5])
+
     def statements(self) -> list[str]:
         """Split on ``;`` at line ends; comments are dropped."""
         body = "\n".join(line for line in self.sql.splitlines() if not line.strip().startswith("--"))
@@ -287,7 +293,8 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
 
 
 def migrate(client: Client, directory: Path | None = None) -> list[str]:
-    """Apply every migration (each statement is idempotent); record them.
+    """Apply every migration (each statement is idempotent, or the migration is
+    ``-- apply: once`` and skipped once recorded); record them.
 
     Returns the names newly recorded. A recorded migration whose file changed
     since is reported (its statements are still re-run: they are idempotent).
@@ -298,6 +305,10 @@ def migrate(client: Client, directory: Path | None = None) -> list[str]:
         applied = {int(v): str(c) for v, c in rows.result_rows}
     new: list[str] = []
     for mig in load_migrations(directory):
+        if mig.once and mig.version in applied:
+            if applied[mig.version] != mig.checksum:
+                log.warning("a run-once migration changed since it was applied; not re-run", migration=mig.name)
+            continue
         for stmt in mig.statements():
             client.command(stmt)
         if applied.get(mig.version) == mig.checksum:

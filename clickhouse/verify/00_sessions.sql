@@ -1,4 +1,5 @@
--- Batch recomputation of the silver join from bronze: session windows by a
+-- Batch recomputation of the silver join from bronze (events marked `late` count in no
+-- streamed window, so none of these recomputations reads them): session windows by a
 -- sorted sweep (a member starts a new session when it begins more than the
 -- gap after the latest end so far). Per-utterance lexicon tags are the
 -- stateless annotate() output stored in silver_annotated_events.
@@ -15,9 +16,9 @@ WITH
 device_clock AS (
     SELECT device_id, max(t) AS newest
     FROM (
-        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM bronze_stt_raw FINAL
+        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM (SELECT * FROM bronze_stt_raw FINAL WHERE NOT late)
         UNION ALL
-        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM bronze_visual_stream FINAL
+        SELECT device_id, toUnixTimestamp64Milli(ts) AS t FROM (SELECT * FROM bronze_visual_stream FINAL WHERE NOT late)
     )
     GROUP BY device_id
 ),
@@ -32,13 +33,13 @@ members AS (
            toUnixTimestamp64Milli(b.ts) AS s, s + b.duration_ms AS e, 1 AS is_utt, toUInt16(0) AS people,
            t.greeting AS greeting, t.question AS question, t.brands AS brands,
            t.sentiment AS sentiment, t.n_words AS n_words
-    FROM bronze_stt_raw AS b FINAL
+    FROM (SELECT * FROM bronze_stt_raw FINAL WHERE NOT late) AS b
     LEFT JOIN tags AS t ON t.event_id = b.event_id
     UNION ALL
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS s, s AS e, 0 AS is_utt,
            toUInt16(arrayCount(x -> x IN ('face', 'person'), labels)) AS people, false, false,
            arrayMap(x -> substring(x, 7), arrayFilter(x -> startsWith(x, 'brand:'), labels)), 0., toUInt32(0)
-    FROM bronze_visual_stream FINAL
+    FROM (SELECT * FROM bronze_visual_stream FINAL WHERE NOT late)
     WHERE arrayExists(x -> x IN ('face', 'person'), labels)
 ),
 ordered AS (

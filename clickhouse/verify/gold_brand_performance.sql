@@ -5,12 +5,12 @@ tags AS (SELECT event_id, brands FROM silver_annotated_events FINAL WHERE kind =
 facts AS (
     SELECT b.store_id AS store_id, toUnixTimestamp64Milli(b.ts) AS t, arrayJoin(t2.brands) AS brand,
            1 AS mentions, 0 AS sightings, 0 AS interactions
-    FROM bronze_stt_raw AS b FINAL
+    FROM (SELECT * FROM bronze_stt_raw FINAL WHERE NOT late) AS b
     INNER JOIN tags AS t2 ON t2.event_id = b.event_id
     UNION ALL
     SELECT store_id, toUnixTimestamp64Milli(ts), substring(arrayJoin(arrayFilter(x -> startsWith(x, 'brand:'), labels)), 7),
            0, 1, 0
-    FROM bronze_visual_stream FINAL
+    FROM (SELECT * FROM bronze_visual_stream FINAL WHERE NOT late)
     UNION ALL
     SELECT store_id, started, arrayJoin(arrayDistinct(arrayConcat(brands_mentioned, brands_seen))), 0, 0, 1
     FROM verify_sessions

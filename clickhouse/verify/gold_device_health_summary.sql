@@ -4,7 +4,7 @@ WITH
 hb AS (
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,
            interval_s, cpu_pct, mem_pct, cpu_temp_c, disk_free_mb, outbox_depth, models, sw_version
-    FROM bronze_device_heartbeat FINAL
+    FROM (SELECT * FROM bronze_device_heartbeat FINAL WHERE NOT late)
 ),
 per_hour AS (
     SELECT device_id, hour,

@@ -10,5 +10,5 @@ SELECT store_id,
        countIf(action = 'dismissed') AS dismissed,
        countIf(action = 'snoozed') AS snoozed,
        accepted / count() AS acceptance_rate
-FROM bronze_insight_feedback FINAL
+FROM (SELECT * FROM bronze_insight_feedback FINAL WHERE NOT late)
 GROUP BY store_id, day, insight_type, window_start

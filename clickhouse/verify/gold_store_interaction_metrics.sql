@@ -4,11 +4,11 @@ activity AS (
     SELECT store_id, hour, uniqExact(device_id) AS active_devices
     FROM
     (
-        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 AS hour FROM bronze_stt_raw FINAL
+        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 AS hour FROM (SELECT * FROM bronze_stt_raw FINAL WHERE NOT late)
         UNION ALL
-        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 FROM bronze_visual_stream FINAL
+        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 FROM (SELECT * FROM bronze_visual_stream FINAL WHERE NOT late)
         UNION ALL
-        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 FROM bronze_device_heartbeat FINAL
+        SELECT store_id, device_id, intDiv(toUnixTimestamp64Milli(ts), 3600000) * 3600000 FROM (SELECT * FROM bronze_device_heartbeat FINAL WHERE NOT late)
     )
     GROUP BY store_id, hour
 ),

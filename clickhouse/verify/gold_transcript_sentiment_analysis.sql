@@ -8,6 +8,6 @@ SELECT b.store_id AS store_id, intDiv(toUnixTimestamp64Milli(b.ts), 3600000) * 3
        countIf(t.sentiment < 0) AS negative,
        avg(t.sentiment) AS avg_sentiment,
        sumMap(map(toString(b.lang), toUInt32(1))) AS language_mix
-FROM bronze_stt_raw AS b FINAL
+FROM (SELECT * FROM bronze_stt_raw FINAL WHERE NOT late) AS b
 LEFT JOIN tags AS t ON t.event_id = b.event_id
 GROUP BY store_id, window_start

@@ -6,7 +6,8 @@ visual), ``heartbeat``, ``feedback`` — with bounded out-of-orderness:
 
 * watermark = newest event time seen in the group − ``out_of_orderness``;
 * an event older than the watermark is *late*: it goes to ``late_events`` and
-  nowhere else (so bronze holds exactly the events that count downstream);
+  to bronze marked ``late`` (bronze keeps every accepted event), and counts in
+  no window or session;
 * an ``event_id`` seen before (and still newer than the watermark) is a
   duplicate: counted in ``dq_rule_metrics`` and not processed twice.
 
@@ -103,6 +104,8 @@ class DeviceClock:
             newest = self.max_ts.get(group)
             if newest is not None and acc.ts_ms < newest - ooo:
                 rows.add("late_events", self._late_row(acc, newest - ooo, now_ms))
+                table, row = bronze_row(acc, now_ms, late=True)  # bronze keeps every accepted event
+                rows.add(table, row)
                 continue
             if acc.event.event_id in self.seen:
                 duplicates[acc.stream] = duplicates.get(acc.stream, 0) + 1
@@ -152,22 +155,13 @@ class DeviceClock:
         self.seen = {eid: ts for eid, ts in self.seen.items() if ts >= low}
 
     def _accept(self, acc: Accepted, now: int, out: KeyOutput, active: set[tuple[str, str, int]]) -> None:
-        rec = acc.record
-        coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now)
-        warnings = list(acc.warnings)
         ts = acc.ts_ms
         hour = ts - ts % HOUR_MS
         stream = acc.stream  # dispatch on the stream, most frequent first
         if stream == "visual":
             vis = cast(VisualV1, acc.event)
             labels = [d.label for d in vis.detections]
-            out.rows.add(
-                "bronze_visual_stream",
-                (
-                    vis.event_id, vis.device_id, vis.store_id, ts, _schema(vis), vis.frame_id, vis.width,
-                    vis.height, vis.model_version, labels, warnings, rec.value, *coords,
-                ),
-            )  # fmt: skip
+            out.rows.add(*bronze_row(acc, now, late=False))
             brands = tuple(lbl[6:] for lbl in labels if lbl[:6] == "brand:")
             people = labels.count("face") + labels.count("person")
             if people:
@@ -183,16 +177,7 @@ class DeviceClock:
         elif stream == "stt":
             stt = cast(SttV1 | SttV2, acc.event)
             note = self.lexicon.annotate(stt.transcript)
-            out.rows.add(
-                "bronze_stt_raw",
-                (
-                    stt.event_id, stt.device_id, stt.store_id, ts, _schema(stt), stt.duration_ms,
-                    stt.transcript, stt.confidence, stt.lang, stt.engine, stt.model_version,
-                    len(stt.words) if stt.words is not None else None,
-                    stt.audio_url if isinstance(stt, SttV1) else None,
-                    warnings, rec.value, *coords,
-                ),
-            )  # fmt: skip
+            out.rows.add(*bronze_row(acc, now, late=False))
             self.sessions.add(
                 Member(
                     start=ts, end=ts + stt.duration_ms, event_id=stt.event_id, kind="utterance",
@@ -204,14 +189,7 @@ class DeviceClock:
             active.add((stt.store_id, stt.device_id, hour))
         elif stream == "heartbeat":
             hb = cast(HeartbeatV1, acc.event)
-            out.rows.add(
-                "bronze_device_heartbeat",
-                (
-                    hb.event_id, hb.device_id, hb.store_id, ts, _schema(hb), hb.uptime_s, hb.cpu_pct,
-                    hb.mem_pct, hb.cpu_temp_c, hb.disk_free_mb, hb.outbox_depth, hb.models, hb.sw_version,
-                    hb.interval_s, warnings, rec.value, *coords,
-                ),
-            )  # fmt: skip
+            out.rows.add(*bronze_row(acc, now, late=False))
             out.rows.add(
                 "silver_device_heartbeat",
                 (
@@ -224,13 +202,7 @@ class DeviceClock:
             active.add((hb.store_id, hb.device_id, hour))
         else:
             fb = cast(FeedbackV1, acc.event)
-            out.rows.add(
-                "bronze_insight_feedback",
-                (
-                    fb.event_id, fb.device_id, fb.store_id, ts, _schema(fb), fb.insight_id, fb.advisor_id,
-                    fb.insight_type, fb.action, fb.comment, warnings, rec.value, *coords,
-                ),
-            )  # fmt: skip
+            out.rows.add(*bronze_row(acc, now, late=False))
             out.facts.append(Fact("feedback", fb.store_id, fb.device_id, ts, fb.event_id, fb))
 
     @staticmethod
@@ -259,6 +231,43 @@ class DeviceClock:
             out.rows.add("silver_multimodal_aligned", interaction_row(it, now))
             out.rows.extend("silver_annotated_events", annotated_rows(it, now))
             out.facts.append(Fact("interaction", it.store_id, it.device_id, it.started_at, it.interaction_id, it))
+
+
+def bronze_row(acc: Accepted, now: int, late: bool) -> tuple[str, tuple[object, ...]]:
+    """The bronze table and row of an accepted event (``late``: after its key's watermark)."""
+    rec = acc.record
+    coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now, late)
+    warnings = list(acc.warnings)
+    ts = acc.ts_ms
+    stream = acc.stream  # most frequent first
+    if stream == "visual":
+        vis = cast(VisualV1, acc.event)
+        labels = [d.label for d in vis.detections]
+        return "bronze_visual_stream", (
+            vis.event_id, vis.device_id, vis.store_id, ts, _schema(vis), vis.frame_id, vis.width,
+            vis.height, vis.model_version, labels, warnings, rec.value, *coords,
+        )  # fmt: skip
+    if stream == "stt":
+        stt = cast(SttV1 | SttV2, acc.event)
+        return "bronze_stt_raw", (
+            stt.event_id, stt.device_id, stt.store_id, ts, _schema(stt), stt.duration_ms,
+            stt.transcript, stt.confidence, stt.lang, stt.engine, stt.model_version,
+            len(stt.words) if stt.words is not None else None,
+            stt.audio_url if isinstance(stt, SttV1) else None,
+            warnings, rec.value, *coords,
+        )  # fmt: skip
+    if stream == "heartbeat":
+        hb = cast(HeartbeatV1, acc.event)
+        return "bronze_device_heartbeat", (
+            hb.event_id, hb.device_id, hb.store_id, ts, _schema(hb), hb.uptime_s, hb.cpu_pct,
+            hb.mem_pct, hb.cpu_temp_c, hb.disk_free_mb, hb.outbox_depth, hb.models, hb.sw_version,
+            hb.interval_s, warnings, rec.value, *coords,
+        )  # fmt: skip
+    fb = cast(FeedbackV1, acc.event)
+    return "bronze_insight_feedback", (
+        fb.event_id, fb.device_id, fb.store_id, ts, _schema(fb), fb.insight_id, fb.advisor_id,
+        fb.insight_type, fb.action, fb.comment, warnings, rec.value, *coords,
+    )  # fmt: skip
 
 
 def interaction_row(it: Interaction, now: int) -> tuple[object, ...]:

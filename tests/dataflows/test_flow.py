@@ -42,7 +42,7 @@ def test_hand_written_cases_through_the_whole_flow(rules: RuleSet, lexicon: Lexi
         record(stt(T0 + 3_000, event_id="too-late")),  # older than the watermark: late
     ]
     t = _run([batch1, batch2], rules, lexicon)
-    assert [r["event_id"] for r in t["bronze_stt_raw"]] == ["dup-1"]
+    assert [(r["event_id"], r["late"]) for r in t["bronze_stt_raw"]] == [("dup-1", False), ("too-late", True)]
     assert sorted(str(r["event_id"]) for r in t["bronze_visual_stream"]) == ["v-1", "v-2", "v-3"]
     assert [r["event_id"] for r in t["late_events"]] == ["too-late"]
     assert sorted(str(r["rules"]) for r in t["quarantine_events"]) == [

@@ -56,14 +56,18 @@ class Scout:
         return result
 
     def accounted(self) -> dict[str, int]:
-        """Where the input's records went: bronze + quarantined + late + duplicates = every record."""
+        """Where the input's records went: bronze (every accepted event, ``late`` of them marked)
+        + quarantined + duplicates = every record; ``late_logged``: rows of late_events."""
+        bronze = " UNION ALL ".join(
+            f"SELECT late FROM {t} FINAL"
+            for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback")
+        )
         [c] = self.query(
-            """SELECT
-                 (SELECT count() FROM bronze_stt_raw FINAL) + (SELECT count() FROM bronze_visual_stream FINAL)
-               + (SELECT count() FROM bronze_device_heartbeat FINAL)
-               + (SELECT count() FROM bronze_insight_feedback FINAL) AS bronze,
+            f"""SELECT
+                 (SELECT count() FROM ({bronze})) AS bronze,
+                 (SELECT countIf(late) FROM ({bronze})) AS late,
                  (SELECT count() FROM quarantine_events FINAL) AS quarantined,
-                 (SELECT count() FROM late_events FINAL) AS late,
+                 (SELECT count() FROM late_events FINAL) AS late_logged,
                  (SELECT sum(failed) FROM dq_rule_metrics WHERE rule = 'unique_event_id') AS duplicates"""
         )
         return {k: int(v) for k, v in c.items()}

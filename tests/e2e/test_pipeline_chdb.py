@@ -45,12 +45,16 @@ def test_streamed_gold_equals_gold_recomputed_from_bronze(scout: Scout, sim_file
 
 
 def test_every_record_is_accounted_for(scout: Scout, sim_file: Path) -> None:
-    """bronze + quarantine + late + duplicates = every line of the input: nothing silently dropped."""
+    """bronze (late events marked) + quarantine + duplicates = every line of the input: nothing silently dropped."""
     scout.run(sim_file)
     lines = sum(1 for line in sim_file.read_bytes().splitlines() if line.strip())
     c = scout.accounted()
     assert c["quarantined"] > 0 and c["late"] > 0 and c["duplicates"] > 0
-    assert c["bronze"] + c["quarantined"] + c["late"] + c["duplicates"] == lines
+    # every late event is in late_events and in bronze (marked), except a late *copy* of an event
+    # bronze already holds on time (a retry): its row stays the on-time one
+    late_copies = c["late_logged"] - c["late"]
+    assert late_copies >= 0
+    assert c["bronze"] + c["quarantined"] + c["duplicates"] + late_copies == lines
 
 
 def test_the_same_input_twice_gives_identical_results(scout: Scout, sim_file: Path) -> None:

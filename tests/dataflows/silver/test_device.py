@@ -6,6 +6,7 @@ from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.device import DeviceClock
 from dataflows.silver.sessions import Interaction
+from dataflows.tables import COLUMNS
 from scout_contract import SourceRecord
 from tests.factories import T0, heartbeat, record, stt, visual
 
@@ -19,11 +20,16 @@ def _interactions(clock: DeviceClock, *outs: object) -> list[Interaction]:
     return [f.data for f in facts if f.kind == "interaction"]
 
 
-def test_late_event_goes_to_late_events_only(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+def test_late_event_is_logged_kept_in_bronze_marked_and_counted_nowhere(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
     clock = DeviceClock(windows, lexicon)
     out = clock.process(_accept(rules, record(visual(T0 + 60_000)), record(stt(T0, event_id="old"))), now_ms=1)
     assert [r[6] for r in out.rows.rows["late_events"]] == ["old"]
-    assert "bronze_stt_raw" not in out.rows.rows
+    [kept] = out.rows.rows["bronze_stt_raw"]
+    assert dict(zip(COLUMNS["bronze_stt_raw"], kept, strict=True))["late"] is True
+    assert not [f for f in out.facts if f.event_id == "old"]
+    assert all(m.event_id != "old" for session in clock.sessions.open for m in session.members)
     late = out.rows.rows["late_events"][0]
     assert late[10] == T0 + 60_000 - windows.out_of_orderness_ms  # the watermark it missed
 
