@@ -40,7 +40,7 @@ from rich.table import Table
 from dataflows.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from clickhouse_connect.driver.client import Client
 
@@ -415,24 +415,34 @@ def _instant(text: str, flag: str) -> int:
 
 @app.command()
 def replay(
-    source: Annotated[str, typer.Option("--source", help="kafka://HOST:PORT[,HOST:PORT]")],
     since: Annotated[str, typer.Option(help="Start of the range to rebuild (ISO 8601 with zone)")],
     until: Annotated[str, typer.Option(help="End of the range to rebuild (ISO 8601 with zone)")],
+    source: Annotated[str | None, typer.Option("--source", help="kafka://HOST:PORT[,HOST:PORT]")] = None,
+    from_bronze: Annotated[
+        bool, typer.Option("--from-bronze", help="Re-read bronze (event-time order) instead of the topics")
+    ] = False,
     sink: SinkOpt = None,
     lead_h: Annotated[float, typer.Option(min=0.0, help="Hours read before the range to rebuild state")] = 1.0,
     batch_size: int | None = None,
 ) -> None:
-    """Rebuild every table for whole days around [since, until) from the topics (docs/architecture.md).
+    """Rebuild every table for whole days around [since, until) (docs/architecture.md, "Replay").
 
-    Reads each partition from the offsets of the read range (``offsets_for_times``), runs the same
-    dataflow with a fresh state, and writes only the rows of whole windows inside the widened range.
+    From the topics (``--source kafka://…``): each partition is read from the offsets of the read
+    range (``offsets_for_times``) and the live result is reproduced. From bronze
+    (``--from-bronze``, when retention has passed): every accepted event in event-time order,
+    late ones included, so late data is reconciled into its windows. Either way the same dataflow
+    runs from a fresh state and writes only the rows of whole windows inside the widened range.
     """
     from datetime import UTC, datetime
 
-    from dataflows.replay import partition_offsets, plan_replay
+    from bytewax.inputs import Source
+
+    from dataflows.replay import clear_write_range, partition_offsets, plan_replay
     from dataflows.runner import RunStats, make_flow, run_flow
+    from dataflows.sources.bronze import BronzeSource
     from dataflows.sources.kafka import KafkaSource, parse_bootstrap
     from dataflows.warehouse import migrate
+    from scout_contract import SourceRecord
 
     base = _settings(sink=sink, batch_size=batch_size)
     # a replay is one bounded run from a fresh state: no recovery store, sessions closed at its end
@@ -443,20 +453,32 @@ def replay(
                                int(lead_h * 3_600_000))  # fmt: skip
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
+        if (source is None) == (not from_bronze):
+            raise UsageError("give either --source kafka://… or --from-bronze")
         days = [datetime.fromtimestamp(t / 1000, UTC).isoformat() for t in (plan.write_start, plan.write_end)]
-        conf = s.kafka.librdkafka(parse_bootstrap(source))
-        topics = s.topics.input_topics()
-        starts, ends = partition_offsets(conf, topics, plan)
-        total = sum(max(0, ends[k] - starts[k]) for k in ends)
-        client = _client(s, create=True, migrated=False)
-        migrate(client)
         stats = RunStats()
-        console.print(f"rebuilding [{days[0]}, {days[1]}) from {total:,} records ({len(ends)} partitions)")
         with _progress("records") as bar:
-            task = bar.add_task("replay", total=total)
-            kafka = KafkaSource(conf, topics, s.batch_size, starts=starts, ends=ends,
-                                progress=lambda k: bar.advance(task, k))  # fmt: skip
-            run_flow(make_flow(s, kafka, client, stats.on_write, replay=plan), s)
+            task = bar.add_task("replay", total=None)
+            advance: Callable[[int], None] = lambda k: bar.advance(task, k)  # noqa: E731
+            reader: Source[list[SourceRecord]]
+            if source is not None:
+                conf = s.kafka.librdkafka(parse_bootstrap(source))
+                topics = s.topics.input_topics()
+                starts, ends = partition_offsets(conf, topics, plan)
+                total = sum(max(0, ends[k] - starts[k]) for k in ends)
+                reader = KafkaSource(conf, topics, s.batch_size, starts=starts, ends=ends, progress=advance)
+                origin = f"{len(ends)} partitions"
+                client = _client(s, create=True, migrated=False)
+                migrate(client)
+            else:
+                client = _client(s)  # bronze must exist
+                migrate(client)
+                bronze = BronzeSource(client, plan.read_start, plan.read_end, advance)
+                total, reader, origin = bronze.count(), bronze, "bronze"
+            bar.update(task, total=total)
+            console.print(f"rebuilding [{days[0]}, {days[1]}) from {total:,} records ({origin})")
+            clear_write_range(client, plan)
+            run_flow(make_flow(s, reader, client, stats.on_write, replay=plan), s)
         log.info("replay finished", rows=stats.rows, write_start=days[0], write_end=days[1])
         console.print(f"replayed: {sum(stats.rows.values()):,} rows written for [{days[0]}, {days[1]})")
 

@@ -13,7 +13,10 @@ only rows whose windows lie wholly inside the *write range*:
   the range and sessions ending at its edge are read);
 * rows of the lead and the tail are not written: bronze, silver and late rows by event time,
   gold rows by window start. Quarantine rows are stateless and identical to the first run's;
-  ``dq_rule_metrics`` counts again (a processing-time counter, as documented).
+  ``dq_rule_metrics`` counts again (a processing-time counter, as documented);
+* before it runs, the sessions and gold rows of the write range are deleted
+  (:data:`CLEARED`): a replay after a rule or lexicon change, or one that reconciles late
+  data, may no longer produce a row the first run wrote.
 
 The start and end offset of each partition come from ``offsets_for_times`` on the record
 timestamps (captured when the replay starts). Dead letters and annotated events are not
@@ -37,8 +40,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clickhouse_connect.driver.client import Client
+
 from dataflows.config import WindowConfig
 from dataflows.tables import COLUMNS, TableRows
+from dataflows.warehouse import quote_identifier
 
 HOUR_MS = 3_600_000
 
@@ -126,3 +132,29 @@ def partition_offsets(
 
 
 RowFilter = Callable[[TableRows], TableRows]
+
+#: Tables whose rows in the write range a replay deletes first: rows keyed by something a replay
+#: can change (a session that now starts elsewhere, a window or brand that no longer has data)
+#: would otherwise stay beside the rebuilt ones. Bronze, quarantine and late rows are keyed by
+#: the record and are rewritten as they are.
+CLEARED = (
+    "silver_multimodal_aligned",
+    "gold_store_interaction_metrics",
+    "gold_device_health_summary",
+    "gold_transcript_sentiment_analysis",
+    "gold_brand_performance",
+    "gold_insight_feedback",
+)
+
+
+def clear_write_range(client: Client, plan: ReplayPlan) -> None:
+    """Delete the rows a replay rebuilds (synchronously; dashboards see the range empty until the
+    replay has written it again)."""
+    for table in CLEARED:
+        column = quote_identifier(ROW_TIME[table])
+        lo, hi = "fromUnixTimestamp64Milli({lo:Int64}, 'UTC')", "fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
+        client.command(
+            f"ALTER TABLE {quote_identifier(table)} DELETE WHERE {column} >= {lo} AND {column} < {hi}",
+            parameters={"lo": plan.write_start, "hi": plan.write_end},
+            settings={"mutations_sync": 2},
+        )
