@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -348,15 +349,65 @@ def run(
         bool | None,
         typer.Option("--stop-at-end/--follow", help="Kafka: end at the offsets current at start, or tail (default)"),
     ] = None,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes of one Bytewax cluster on this machine")
+    ] = 1,
 ) -> None:
     """Run the dataflow from topic files or Kafka into ClickHouse (bronze → silver → gold).
 
     A Kafka source tails its topics until stopped (SIGINT/SIGTERM), unless ``--stop-at-end``.
+    With ``--processes N`` the source partitions are spread over N processes (dataflows/cluster.py).
     """
     s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
                   metrics_port=metrics_port, annotated_out=annotated_out,
                   close_sessions_at_end=close_sessions_at_end, stop_at_end=stop_at_end)  # fmt: skip
-    _run(s, source, summary)
+    if processes == 1:
+        _run(s, source, summary)
+        return
+    from dataflows.cluster import run_cluster
+    from dataflows.runner import parse_source
+
+    with _handled():
+        for spec in source:
+            if not spec.startswith("kafka://"):
+                parse_source(spec)  # a missing file is a usage error before anything starts
+        if s.recovery_partitions < processes:
+            raise UsageError(f"recovery_partitions ({s.recovery_partitions}) must be at least --processes")
+        migrated = subprocess.run([sys.executable, "-m", "dataflows.cli", "db", "migrate", "--sink", s.sink],
+                                  capture_output=True, text=True, check=False)  # fmt: skip
+        if migrated.returncode != 0:
+            sys.stderr.write(migrated.stderr)
+            raise typer.Exit(migrated.returncode)
+        code = run_cluster(s, source, processes)
+    if code != 0:
+        raise typer.Exit(code)
+    log.info("cluster finished", processes=processes)
+    if summary:
+        from dataflows.summary import print_summary
+
+        with _handled():
+            print_summary(_client(s), console)
+
+
+@app.command(hidden=True)
+def worker(
+    process_id: Annotated[int, typer.Option("--process-id")],
+    addresses: Annotated[str, typer.Option("--addresses")],
+) -> None:
+    """One process of a ``--processes N`` cluster (started by ``scout run``; settings from its parent)."""
+    from dataflows.cluster import settings_from_env
+    from dataflows.runner import RunStats, build_source, clickhouse_sink, make_flow, run_flow
+
+    s, sources = settings_from_env()
+    _configure_logging(s.log_level)
+    peers = addresses.split(",")
+    stats = RunStats()
+    with _handled():
+        if s.metrics_port:
+            _serve_metrics(s.metrics_port + process_id, s.metrics_host)
+        sink = clickhouse_sink(s, None, stats.on_write, workers=len(peers))
+        run_flow(make_flow(s, build_source(s, sources), None, sink=sink), s, process_id, peers)
+    log.info("worker finished", process_id=process_id, rows=stats.rows)
 
 
 def _serve_metrics(port: int, addr: str) -> None:
@@ -378,7 +429,7 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
         kafka = any(x.startswith("kafka://") for x in sources)
         paths = [] if kafka else [parse_source(x) for x in sources]  # checked before anything is created
         if s.metrics_port:
-            _serve_metrics(s.metrics_port, "127.0.0.1")
+            _serve_metrics(s.metrics_port, s.metrics_host)
         client = _client(s, create=True, migrated=False)
         with timings.stage("migrate"):
             migrate(client)

@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     #: set (a resumable run keeps them for the next run; docs/architecture.md "End of input").
     close_sessions_at_end: bool | None = None
     snapshot_interval_s: float = Field(default=10.0, gt=0)
+    #: Partitions of a new recovery store: Bytewax fixes them when it creates the store; at least
+    #: the largest number of workers the dataflow will run with.
+    recovery_partitions: int = Field(default=8, ge=1, le=1024)
+    #: Address the Prometheus metrics listen on (``0.0.0.0`` in a pod).
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     topics: Topics = Topics()
     kafka: KafkaSettings = KafkaSettings()

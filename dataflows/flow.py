@@ -12,6 +12,7 @@ the facts of one store), so Bytewax's per-item cost is paid per batch.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -218,7 +219,9 @@ def build_flow(
     everything = op.merge("all_rows", rejected, key_rows, gold_rows)
     if row_filter is not None:
         everything = op.map("replay_window", everything, row_filter)
-    op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: "rows"), sink)
+    writers = getattr(sink, "writers", 1)
+    spread = itertools.count()  # any writer will do: rows are keyed in their tables, not by who writes them
+    op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: f"w{next(spread) % writers}"), sink)
     if dead_letter_sink is not None:
         rejected_records = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
         op.output("dead_letter_topic", op.key_on("to_dead_letters", rejected_records, lambda _recs: "0"),

@@ -88,9 +88,10 @@ class RunStats:
 def make_flow(
     settings: Settings,
     source: Source[list[SourceRecord]],
-    client: Client,
+    client: Client | None,
     on_write: Callable[[dict[str, int]], None] | None = None,
     replay: ReplayPlan | None = None,
+    sink: ClickHouseSink | None = None,
 ) -> Dataflow:
     """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
     the annotated-events topic file) out. Reading Kafka (``kafka_outputs``), rejected
@@ -110,7 +111,7 @@ def make_flow(
             annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated)
     return build_flow(
         source,
-        ClickHouseSink(lambda: client, on_write, settings.sink_flush_rows),
+        sink if sink is not None else clickhouse_sink(settings, client, on_write),
         load_rules(settings.rules_file),
         load_lexicon(settings.lexicon_file),
         settings.windows(),
@@ -127,7 +128,25 @@ def make_flow(
     )
 
 
-def run_flow(flow: Dataflow, settings: Settings) -> None:
+def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callable[[dict[str, int]], None] | None,
+                    workers: int = 1) -> ClickHouseSink:  # fmt: skip
+    """The warehouse sink: one writer for chDB (opened only by the process that writes), one per
+    worker against a server. ``client``: an open client to reuse (single process)."""
+    from dataflows.warehouse import chdb_path, connect
+
+    def open_client() -> Client:
+        if client is not None:
+            return client
+        password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
+        return connect(settings.sink, settings.clickhouse_user, password, settings.connect_options())
+
+    writers = 1 if chdb_path(settings.sink) is not None else workers
+    return ClickHouseSink(open_client, on_write, settings.sink_flush_rows, writers)
+
+
+def run_flow(
+    flow: Dataflow, settings: Settings, process_id: int | None = None, addresses: list[str] | None = None
+) -> None:
     """Execute in this process; with ``recovery_dir`` state survives a crash.
 
     SIGTERM/SIGINT end the sources at their next read, so the run finishes
@@ -144,15 +163,17 @@ def run_flow(flow: Dataflow, settings: Settings) -> None:
     recovery = None
     if settings.recovery_dir is not None:
         db = Path(settings.recovery_dir)
-        if not db.exists() or not any(db.iterdir()):
+        if process_id in (None, 0) and (not db.exists() or not any(db.iterdir())):
             db.mkdir(parents=True, exist_ok=True)
-            init_db_dir(db, 1)
+            init_db_dir(db, settings.recovery_partitions)
         recovery = RecoveryConfig(db)
     restore = stop.install()
     try:
         cli_main(
             flow,
             workers_per_process=1,
+            process_id=process_id,
+            addresses=addresses,
             epoch_interval=timedelta(seconds=settings.snapshot_interval_s),
             recovery_config=recovery,
         )

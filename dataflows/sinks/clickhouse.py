@@ -111,26 +111,28 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
 class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
     """Writes table rows through the client ``connect`` returns.
 
-    One partition: items are keyed ``clickhouse`` (Bytewax routes them to the
-    worker owning it). Rows are visible at the latest one epoch
-    (``snapshot_interval_s``) after they were produced, or earlier when
-    ``flush_rows`` rows are waiting.
+    ``writers`` partitions (``clickhouse-0`` …): one for chDB — a chDB directory can be
+    open in one process only, so exactly one worker of a cluster writes, and only that
+    process ever opens it (``connect`` is called in ``build_part``) — or one per worker
+    against a ClickHouse server. Rows are visible at the latest one epoch
+    (``snapshot_interval_s``) after they were produced, or earlier when ``flush_rows``
+    rows are waiting.
     """
-
-    PART = "clickhouse"
 
     def __init__(
         self,
         connect: Callable[[], Client],
         on_write: Callable[[dict[str, int]], None] | None = None,
         flush_rows: int = 200_000,
+        writers: int = 1,
     ) -> None:
         self._connect = connect
         self._on_write = on_write
         self._flush_rows = flush_rows
+        self.writers = writers
 
     def list_parts(self) -> list[str]:
-        return [self.PART]
+        return [f"clickhouse-{i}" for i in range(self.writers)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ClickHousePartition:
         return _ClickHousePartition(self._connect(), self._on_write, self._flush_rows)

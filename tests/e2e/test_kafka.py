@@ -247,3 +247,32 @@ def test_a_replay_restores_a_corrupted_day_exactly_and_replays_are_idempotent(
           timeout=300)  # fmt: skip
     assert_same(snapshot(scout), clean)
     assert all(t["ok"] for t in scout.verify())
+
+
+def test_two_processes_over_four_partitions_give_the_tables_of_one(session_broker: Broker, tmp_path: Path) -> None:
+    env = {**_topics(), "SCOUT_KAFKA__PARTITIONS": "4"}
+    one = Scout(tmp_path / "one")
+    one.workdir.mkdir()
+    one("simulate", "--kafka", session_broker.bootstrap, *_SIM, env=env, timeout=120)
+    source = f"kafka://{session_broker.bootstrap}"
+    one("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", one.sink, env=env, timeout=180)
+    two = Scout(tmp_path / "two")
+    two.workdir.mkdir()
+    proc = two("run", "--no-summary", "--stop-at-end", "--processes", "2", "--source", source, "--sink", two.sink,
+               env=env, timeout=180)  # fmt: skip
+    finished = [line for line in proc.stderr.splitlines() if '"worker finished"' in line]
+    assert len(finished) == 2, proc.stderr[-2000:]
+    expected = snapshot(one)
+    assert_same(snapshot(two), expected)
+    assert all(t["ok"] for t in two.verify())
+    # the same flow as Kubernetes runs it: python -m bytewax.run dataflows.entrypoint:flow
+    import subprocess
+    import sys
+
+    k8s = Scout(tmp_path / "bytewax-run")
+    k8s.workdir.mkdir()
+    k8s("db", "migrate", "--sink", k8s.sink)
+    k8s_env = {**os.environ, **env, "SCOUT_SOURCE": source, "SCOUT_STOP_AT_END": "true", "SCOUT_SINK": k8s.sink}
+    subprocess.run([sys.executable, "-m", "bytewax.run", "dataflows.entrypoint:flow"], cwd=k8s.workdir, check=True,
+                   env=k8s_env, timeout=180, capture_output=True)  # fmt: skip
+    assert_same(snapshot(k8s), expected)

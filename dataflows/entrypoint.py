@@ -1,0 +1,25 @@
+"""The dataflow as a module attribute, for ``python -m bytewax.run dataflows.entrypoint:flow``.
+
+What Kubernetes runs (a StatefulSet of Bytewax processes, ``-i``/``-a`` or ``BYTEWAX_*``
+addresses). Settings come from the environment and the config file as for ``scout``; the input
+from ``SCOUT_SOURCE`` (``kafka://…`` or ``file:PATH``). Building the flow opens nothing: no
+client, no consumer, no progress callback is captured at import; the warehouse is opened by
+the sink partition that writes (one writer for chDB, ``SCOUT_WRITERS`` against a server, which
+should equal the cluster's worker count). Migrations are applied beforehand (``scout db migrate``,
+an init container).
+"""
+
+from __future__ import annotations
+
+import os
+
+from dataflows.config import load_settings
+from dataflows.runner import build_source, clickhouse_sink, make_flow
+
+_settings = load_settings()
+flow = make_flow(
+    _settings,
+    build_source(_settings, [os.environ.get("SCOUT_SOURCE", "kafka://127.0.0.1:9092")]),
+    None,
+    sink=clickhouse_sink(_settings, None, None, workers=int(os.environ.get("SCOUT_WRITERS", "1"))),
+)
