@@ -292,7 +292,8 @@ def test_sigkill_mid_run_and_resume_equals_a_clean_run(session_broker: Broker, t
     source = f"kafka://{session_broker.bootstrap}"
     recovery = tmp_path / "recovery"
     args = [sys.executable, "-m", "dataflows.cli", "run", "--source", source, "--sink", scout.sink, "--no-summary",
-            "--stop-at-end", "--recovery-dir", str(recovery), "--batch-size", "200", "--close-sessions-at-end"]  # fmt: skip
+            "--stop-at-end", "--recovery-dir", str(recovery), "--batch-size", "200",
+            "--close-sessions-at-end"]  # fmt: skip
     run_env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
     proc = subprocess.Popen(args, cwd=tmp_path, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
