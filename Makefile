@@ -50,7 +50,9 @@ unit: $(STAMP) system-tools
 test: lint typecheck unit
 
 bench: $(STAMP) system-tools
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/kafka_pipeline.py
 	$(BIN)/python bench/edge.py
 
 # The edge agent on aarch64 under qemu (root; ~10 min the first time). Not part of `make test`.

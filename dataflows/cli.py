@@ -240,8 +240,7 @@ def simulate(
         fps=fps, malformed_rate=malformed_rate, duplicate_rate=duplicate_rate,
         out_of_order_rate=out_of_order_rate, late_rate=late_rate, silent_devices=silent_devices,
         partitions=s.kafka.partitions,
-        topics={"stt": topics.stt, "visual": topics.visual, "heartbeat": topics.heartbeat,
-                "feedback": topics.feedback},
+        topics=topics.of_streams(),
     )  # fmt: skip
     expected = int(stores * devices * hours * 1500)
     with _handled(), _progress("records") as bar:

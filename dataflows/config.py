@@ -22,7 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from scout_contract.topics import ANNOTATED, DEAD_LETTER, INPUT_TOPICS
+from scout_contract.streams import INPUT_TOPICS, NAMES
+from scout_contract.topics import ANNOTATED, DEAD_LETTER
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,15 @@ class Topics(BaseModel):
     annotated: str = ANNOTATED
     dead_letter: str = DEAD_LETTER
 
+    def of_streams(self) -> dict[str, str]:
+        """Stream name -> configured topic."""
+        return {name: str(getattr(self, name)) for name in NAMES}
+
     def input_topics(self) -> list[str]:
-        return [self.stt, self.visual, self.heartbeat, self.feedback]
+        return list(self.of_streams().values())
 
     def topic_streams(self) -> dict[str, str]:
-        return {
-            self.stt: "stt",
-            self.visual: "visual",
-            self.heartbeat: "heartbeat",
-            self.feedback: "feedback",
-        }
+        return {topic: name for name, topic in self.of_streams().items()}
 
 
 #: What the Event Hubs documentation prescribes for librdkafka clients of its Kafka endpoint

@@ -45,15 +45,13 @@ from clickhouse_connect.driver.client import Client
 from dataflows.config import WindowConfig
 from dataflows.tables import COLUMNS, TableRows
 from dataflows.warehouse import quote_identifier
+from scout_contract.streams import STREAMS
 
 HOUR_MS = 3_600_000
 
 #: The event-time column that places a row in time, per table whose rows a replay filters.
 ROW_TIME: dict[str, str] = {
-    "bronze_stt_raw": "ts",
-    "bronze_visual_stream": "ts",
-    "bronze_device_heartbeat": "ts",
-    "bronze_insight_feedback": "ts",
+    **{s.bronze_table: "ts" for s in STREAMS},
     "late_events": "ts",
     "silver_multimodal_aligned": "started_at",
     "silver_annotated_events": "ts",

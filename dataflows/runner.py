@@ -29,7 +29,7 @@ from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
 from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sources import stop
 from dataflows.sources.file import Progress, TopicFileSource
-from dataflows.sources.kafka import KafkaSource, ensure_topics, parse_bootstrap
+from dataflows.sources.kafka import KafkaSource, parse_bootstrap
 from scout_contract import SourceRecord
 
 
@@ -102,13 +102,10 @@ def make_flow(
     dead_letters: KafkaTopicSink[OutgoingRecord] | None = None
     annotated_topic: KafkaTopicSink[SourceRecord] | None = None
     if isinstance(source, KafkaSource) and settings.kafka_outputs and replay is None:
-        out = [settings.topics.dead_letter] + ([] if settings.annotated_out else [settings.topics.annotated])
-        # created with unlimited retention: annotated records carry event time, and a replay of history
-        # would otherwise be expired on arrival (set time retention on the broker if wanted)
-        ensure_topics(source.conf, out, settings.kafka.partitions, {"retention.ms": "-1"})
-        dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter)
+        n = settings.kafka.partitions
+        dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter, n)
         if not settings.annotated_out:
-            annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated)
+            annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated, n)
     return build_flow(
         source,
         sink if sink is not None else clickhouse_sink(settings, client, on_write),

@@ -21,6 +21,8 @@ from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
+from scout_contract.streams import STREAM_OF_SCHEMA
+
 #: An RFC 3339 timestamp that must carry a timezone.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
@@ -141,13 +143,7 @@ Event: TypeAlias = SttV1 | SttV2 | VisualV1 | HeartbeatV1 | FeedbackV1
 Stt: TypeAlias = SttV1 | SttV2
 
 #: Every schema tag this contract can read, mapped to its stream name.
-SCHEMAS: dict[str, str] = {
-    "scout.stt/1": "stt",
-    "scout.stt/2": "stt",
-    "scout.visual/1": "visual",
-    "scout.heartbeat/1": "heartbeat",
-    "scout.feedback/1": "feedback",
-}
+SCHEMAS: dict[str, str] = dict(STREAM_OF_SCHEMA)
 
 STREAM_OF_TYPE: dict[type, str] = {
     SttV1: "stt",

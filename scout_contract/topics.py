@@ -8,11 +8,3 @@ HEARTBEAT = "eh-device-heartbeat"
 FEEDBACK = "eh-insight-feedback"
 ANNOTATED = "eh-pi-annotated-events"
 DEAD_LETTER = "scout-dead-letter"
-
-#: Input topic per stream.
-INPUT_TOPICS: dict[str, str] = {
-    "stt": STT,
-    "visual": VISUAL,
-    "heartbeat": HEARTBEAT,
-    "feedback": FEEDBACK,
-}

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from scout_contract import SourceRecord, encode_record_line
-from scout_contract.topics import INPUT_TOPICS
+from scout_contract.streams import INPUT_TOPICS, STREAM_OF_SCHEMA
 
 T0 = 1_747_641_600_000  # 2025-05-19T08:00:00Z
 #: Processing (ingest) time the tests run at: a day after T0, so no event is "ahead of ingest".
@@ -65,15 +65,11 @@ def feedback(ts: int, action: str = "accepted", store: str = "STORE-0001", insig
     }  # fmt: skip
 
 
-_STREAM_OF_SCHEMA = {"scout.stt/1": "stt", "scout.visual/1": "visual", "scout.heartbeat/1": "heartbeat",
-                     "scout.feedback/1": "feedback"}  # fmt: skip
-
-
 def record(value: dict[str, Any] | bytes | str, record_ts: int | None = None, topic: str | None = None,
            key: str | None = None) -> SourceRecord:  # fmt: skip
     """A record as a broker would deliver it; dict values are encoded as JSON."""
     if isinstance(value, dict):
-        topic = topic or INPUT_TOPICS[_STREAM_OF_SCHEMA.get(value.get("schema", ""), "stt")]
+        topic = topic or INPUT_TOPICS[STREAM_OF_SCHEMA.get(value.get("schema", ""), "stt")]
         key = key or (value.get("store_id") if value.get("schema") == "scout.feedback/1" else value.get("device_id"))
         try:
             ts = int(datetime.fromisoformat(value["ts"]).timestamp() * 1000)

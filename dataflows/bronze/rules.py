@@ -26,11 +26,12 @@ import msgspec
 import yaml
 
 from scout_contract import SCHEMAS, Event, FeedbackV1, SourceRecord, decode_event, stream_of, ts_millis
+from scout_contract.streams import NAMES
 
 Action = Literal["warn", "drop", "fail"]
 #: Parse stages in order: a record failing one is not evaluated by the rules after it.
 STAGES = ("envelope", "json", "schema_known", "contract")
-STREAMS = frozenset({"stt", "visual", "heartbeat", "feedback"})
+STREAMS = frozenset(NAMES)
 _ACTIONS = frozenset({"warn", "drop", "fail"})
 _FIXED_LABELS = frozenset({"face", "person", "hand"})
 

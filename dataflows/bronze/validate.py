@@ -20,7 +20,7 @@ from dataflows.bronze.strict import strict_types
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
 from scout_contract.events import STREAM_OF_TYPE
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
-from scout_contract.topics import INPUT_TOPICS
+from scout_contract.streams import INPUT_TOPICS, NAMES
 
 #: What decoding untrusted bytes may raise besides msgspec's own errors (bytes
 #: that are not UTF-8, nesting deeper than the decoder allows).
@@ -81,9 +81,7 @@ class Validator:
         self.rules = rules
         self.topic_streams = topic_streams or {t: s for s, t in INPUT_TOPICS.items()}
         self.now_ms = now_ms
-        self._by_stream: dict[str, tuple[Rule, ...]] = {
-            s: rules.for_stream(s) for s in ("stt", "visual", "heartbeat", "feedback")
-        }
+        self._by_stream: dict[str, tuple[Rule, ...]] = {s: rules.for_stream(s) for s in NAMES}
         self._stream_of: dict[type, str] = dict(STREAM_OF_TYPE)
         self._strict: msgspec.json.Decoder[Any] | None = None
         self._fast_rules = self._by_stream

@@ -28,10 +28,11 @@ from dataflows.silver.sessions import Interaction, Member, Session, SessionWindo
 from dataflows.tables import TableRows
 from scout_contract import AnnotatedV1, FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.events import SCHEMAS
+from scout_contract.streams import STREAMS
 
 HOUR_MS = 3_600_000
 DUPLICATE_RULE = "unique_event_id"
-_GROUP = {"stt": "join", "visual": "join", "heartbeat": "heartbeat", "feedback": "feedback"}
+_GROUP = {s.name: s.clock_group for s in STREAMS}
 
 
 @dataclass(frozen=True, slots=True)

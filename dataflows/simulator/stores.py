@@ -38,7 +38,7 @@ from scout_contract import (
     Word,
     encode_event,
 )
-from scout_contract.topics import INPUT_TOPICS
+from scout_contract.streams import INPUT_TOPICS
 
 _ENC = msgspec.json.Encoder()
 _ACTIONS: list[Literal["accepted", "dismissed", "snoozed"]] = ["accepted", "dismissed", "snoozed"]

@@ -20,13 +20,11 @@ from clickhouse_connect.driver.client import Client
 from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
 from dataflows.tables import COLUMNS, LAYERS, TableRows
 from dataflows.warehouse import WarehouseError, dedup_token, insert_rows
+from scout_contract.streams import STREAMS
 
 #: table -> (stream label, name of its event-time column) for pipeline_freshness.
 FRESHNESS: dict[str, tuple[str, str]] = {
-    "bronze_stt_raw": ("stt", "ts"),
-    "bronze_visual_stream": ("visual", "ts"),
-    "bronze_device_heartbeat": ("heartbeat", "ts"),
-    "bronze_insight_feedback": ("feedback", "ts"),
+    **{s.bronze_table: (s.name, "ts") for s in STREAMS},
     "quarantine_events": ("quarantine", "record_ts"),
     "late_events": ("late", "ts"),
     "silver_multimodal_aligned": ("interactions", "ended_at"),

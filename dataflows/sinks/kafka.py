@@ -41,9 +41,14 @@ Item = TypeVar("Item", OutgoingRecord, SourceRecord)
 
 
 class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item]):
-    def __init__(self, conf: dict[str, Any], topic: str) -> None:
+    def __init__(self, conf: dict[str, Any], topic: str, partitions: int) -> None:
         from confluent_kafka import Producer
 
+        from dataflows.sources.kafka import ensure_topics
+
+        # created when missing, with unlimited retention: annotated records carry event time, and a
+        # replay of history would otherwise be expired on arrival (set time retention on the broker if wanted)
+        ensure_topics(conf, [topic], partitions, {"retention.ms": "-1"})
         base = {k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}
         self._producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
         self._topic = topic
@@ -92,12 +97,13 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
 class KafkaTopicSink(FixedPartitionedSink[list[Item], None], Generic[Item]):
     """Produces batches of :class:`OutgoingRecord` (or records) to ``topic``."""
 
-    def __init__(self, conf: dict[str, Any], topic: str) -> None:
+    def __init__(self, conf: dict[str, Any], topic: str, partitions: int = 1) -> None:
         self.conf = conf
         self.topic = topic
+        self.partitions = partitions
 
     def list_parts(self) -> list[str]:
         return ["0"]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ProducerPartition[Item]:
-        return _ProducerPartition(self.conf, self.topic)
+        return _ProducerPartition(self.conf, self.topic, self.partitions)

@@ -24,17 +24,13 @@ from dataflows.metrics import RECORDS_IN
 from dataflows.sources.stop import stop_requested
 from dataflows.warehouse import quote_identifier
 from scout_contract import SourceRecord
+from scout_contract.streams import STREAMS
 
 Progress = Callable[[int], None]
 
 HOUR_MS = 3_600_000
 #: bronze table -> the column whose value the producer keyed by.
-BRONZE_KEYS = {
-    "bronze_stt_raw": "device_id",
-    "bronze_visual_stream": "device_id",
-    "bronze_device_heartbeat": "device_id",
-    "bronze_insight_feedback": "store_id",
-}
+BRONZE_KEYS = {s.bronze_table: s.key_field for s in STREAMS}
 
 
 #: Rows of event time in ``[lo, hi)`` (query parameters, ms).

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
+from scout_contract.streams import NAMES
 from tests.e2e.conftest import Scout, assert_same, snapshot
 from tests.edge_fixtures import Broker
 
@@ -29,14 +30,14 @@ _TORN = "startsWith(topic, 'file:')"
 
 def _topics() -> dict[str, str]:
     i = next(_n)
-    return {f"SCOUT_TOPICS__{s.upper()}": f"t{i}-{os.getpid()}-{s}" for s in ("stt", "visual", "heartbeat", "feedback")}
+    return {f"SCOUT_TOPICS__{s.upper()}": f"t{i}-{os.getpid()}-{s}" for s in NAMES}
 
 
 def _sim_config(env: dict[str, str]) -> SimConfig:
     return SimConfig(
         stores=2, devices_per_store=2, hours=0.75, seed=21, malformed_rate=0.01, out_of_order_rate=0.05,
         late_rate=0.01, duplicate_rate=0.01,
-        topics={s: env[f"SCOUT_TOPICS__{s.upper()}"] for s in ("stt", "visual", "heartbeat", "feedback")},
+        topics={s: env[f"SCOUT_TOPICS__{s.upper()}"] for s in NAMES},
     )  # fmt: skip
 
 
@@ -74,7 +75,7 @@ def test_a_resumed_kafka_run_continues_exactly_where_its_snapshot_was(session_br
     from dataflows.simulator import BROKEN_ENVELOPE
     from dataflows.sources.kafka import produce_records
 
-    topics = [env[f"SCOUT_TOPICS__{s.upper()}"] for s in ("stt", "visual", "heartbeat", "feedback")]
+    topics = [env[f"SCOUT_TOPICS__{s.upper()}"] for s in NAMES]
     kept = [r for r in records if r.topic != BROKEN_ENVELOPE]
     produce_records(conf, kept[:half], 2, topics)
     source = f"kafka://{session_broker.bootstrap}"
