@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -124,13 +125,14 @@ def raw_consume(bootstrap: str, counts: dict[tuple[str, int], int]) -> dict[str,
     return {"events": got, "seconds": seconds}
 
 
-def scout(*args: str, env: dict[str, str] | None = None) -> float:
+def scout(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Run ``scout ARGS``; its wall time and its output."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "dataflows.cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **TOPIC_ENV, **(env or {})}, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"scout {' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, proc.stdout
 
 
 def main() -> None:
@@ -157,14 +159,16 @@ def main() -> None:
             counts = produce(bootstrap, events, args.partitions)
             kafka_n = sum(counts.values())
             raw = raw_consume(bootstrap, counts)
-            file_s = scout("run", "--source", f"file:{events}", "--sink", f"chdb://{work / 'file'}", "--no-summary")
+            file_s, _ = scout("run", "--source", f"file:{events}", "--sink", f"chdb://{work / 'file'}", "--no-summary")
             src = f"kafka://{bootstrap}"
-            k1_s = scout("run", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--stop-at-end", "--no-summary")
-            k2_s = scout("run", "--source", src, "--sink", f"chdb://{work / 'k2'}", "--stop-at-end", "--no-summary",
-                         "--processes", "2")  # fmt: skip
+            k1_s, _ = scout("run", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--stop-at-end", "--no-summary")
+            k2_s, _ = scout("run", "--source", src, "--sink", f"chdb://{work / 'k2'}", "--stop-at-end", "--no-summary",
+                            "--processes", "2")  # fmt: skip
             until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SIM_START_S + hours * 3600 + 3600))
-            replay_s = scout("replay", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--since",
-                             "2025-05-19T00:00:00Z", "--until", until)  # fmt: skip
+            replay_s, out = scout("replay", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--since",
+                                  "2025-05-19T00:00:00Z", "--until", until)  # fmt: skip
+            found = re.search(r"from ([\d,]+) records", out)
+            replay_n = int(found.group(1).replace(",", "")) if found else 0
         finally:
             stop(broker)
 
@@ -173,7 +177,7 @@ def main() -> None:
         ("file → chDB (scout run, 1 process)", n, file_s),
         ("Kafka → chDB (1 process)", kafka_n, k1_s),
         ("Kafka → chDB (2 processes)", kafka_n, k2_s),
-        ("replay from Kafka (whole range)", kafka_n, replay_s),
+        ("replay from Kafka (whole range; records it read)", replay_n, replay_s),
     ]
     t = Table(title=f"Kafka pipeline benchmark (Tansu, {args.partitions} partitions)", header_style="bold cyan")
     for col in ("stage", "events", "seconds", "events/s"):
@@ -189,7 +193,9 @@ def main() -> None:
         ratios.add_column(col, justify="left" if col == "measure" else "right")
     ratios.add_row("Kafka → chDB / file → chDB", f"{k1 / rate['file → chDB (scout run, 1 process)']:.2f}", "≥ 0.9")
     ratios.add_row("2 processes / 1 process", f"{k2 / k1:.2f}", "≥ 1.5")
-    ratios.add_row("replay / live (1 process)", f"{rate['replay from Kafka (whole range)'] / k1:.2f}", "≥ 0.8")
+    ratios.add_row(
+        "replay / live (1 process)", f"{rate['replay from Kafka (whole range; records it read)'] / k1:.2f}", "≥ 0.8"
+    )
     ratios.add_row("Kafka → chDB / raw consume", f"{k1 / rate['raw confluent-kafka consume']:.2f}", "")
     console.print(ratios)
     console.print("[dim]wall time of each `scout` process, start-up and migrations included[/dim]")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,32 @@ def snapshot(scout: Scout, skip: str = "") -> dict[str, list[str]]:
 def assert_same(a: dict[str, list[str]], b: dict[str, list[str]]) -> None:
     problems = {t: (sorted(set(a[t]) - set(b[t]))[:2], sorted(set(b[t]) - set(a[t]))[:2]) for t in a if a[t] != b[t]}
     assert not problems, json.dumps(problems, indent=1)
+
+
+def crash_and_resume(scout: Scout, args: list[str], env: dict[str, str], recovery: Path) -> None:
+    """Run ``args`` (a ``scout run`` with ``--recovery-dir recovery``), kill -9 it once its recovery
+    store has grown by several committed epochs, run it again, and check the second run resumed
+    (wrote fewer bronze rows than the table holds) rather than restarted."""
+    proc = subprocess.Popen(args, cwd=scout.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    initial: int | None = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        size = sum(p.stat().st_size for p in recovery.glob("*")) if recovery.exists() else 0
+        if initial is None and size:
+            time.sleep(0.3)  # the store's partitions are created first; its growth is the snapshots
+            initial = sum(p.stat().st_size for p in recovery.glob("*"))
+        elif initial is not None and size > initial + 300_000:
+            break
+    assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    resumed = subprocess.run(args, cwd=scout.workdir, env=env, capture_output=True, text=True, timeout=300,
+                             check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    [finished] = [json.loads(line) for line in resumed.stderr.splitlines() if '"dataflow finished"' in line]
+    [total] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL")
+    assert 0 < finished["rows"]["bronze_visual_stream"] < total["n"], "the second run resumed, not restarted"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from scout_contract.streams import NAMES
-from tests.e2e.conftest import Scout, assert_same, snapshot
+from tests.e2e.conftest import Scout, assert_same, crash_and_resume, snapshot
 from tests.edge_fixtures import Broker
 
 pytestmark = pytest.mark.slow
@@ -280,9 +280,6 @@ def test_two_processes_over_four_partitions_give_the_tables_of_one(session_broke
 
 
 def test_sigkill_mid_run_and_resume_equals_a_clean_run(session_broker: Broker, tmp_path: Path) -> None:
-    import json
-    import signal
-    import subprocess
     import sys
 
     env = _topics()
@@ -296,25 +293,7 @@ def test_sigkill_mid_run_and_resume_equals_a_clean_run(session_broker: Broker, t
             "--stop-at-end", "--recovery-dir", str(recovery), "--batch-size", "200",
             "--close-sessions-at-end"]  # fmt: skip
     run_env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
-    proc = subprocess.Popen(args, cwd=tmp_path, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    initial: int | None = None
-    while time.monotonic() < deadline and proc.poll() is None:  # kill -9 once several epochs are committed
-        time.sleep(0.05)
-        size = sum(p.stat().st_size for p in recovery.glob("*")) if recovery.exists() else 0
-        if initial is None and size:
-            time.sleep(0.3)  # the store's partitions are created first; its growth is the snapshots
-            initial = sum(p.stat().st_size for p in recovery.glob("*"))
-        elif initial is not None and size > initial + 300_000:
-            break
-    assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    resumed = subprocess.run(args, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=300, check=False)
-    assert resumed.returncode == 0, resumed.stderr
-    [finished] = [json.loads(line) for line in resumed.stderr.splitlines() if '"dataflow finished"' in line]
-    [total] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL")
-    assert 0 < finished["rows"]["bronze_visual_stream"] < total["n"], "the second run resumed, not restarted"
+    crash_and_resume(scout, args, run_env, recovery)
     clean = Scout(tmp_path / "clean")
     clean.workdir.mkdir()
     clean("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", clean.sink, env=env, timeout=300)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import msgspec
@@ -15,7 +12,7 @@ import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from scout_contract import AnnotatedV1, decode_record_line
-from tests.e2e.conftest import Scout, assert_same, snapshot
+from tests.e2e.conftest import Scout, assert_same, crash_and_resume, snapshot
 from tests.factories import T0, feedback, heartbeat, record, stt, visual, write_records
 
 pytestmark = pytest.mark.slow
@@ -73,21 +70,7 @@ def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path
             "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "300",
             "--close-sessions-at-end"]  # a finished input: close sessions like the clean run  # fmt: skip
     env = {**os.environ, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    # kill -9 once several epochs are committed (the recovery store grows with each), well before the end
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        if sum(p.stat().st_size for p in recovery.glob("*")) > 700_000:
-            break
-    assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    resumed = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert resumed.returncode == 0, resumed.stderr
-    [finished] = [json.loads(line) for line in resumed.stderr.splitlines() if '"dataflow finished"' in line]
-    [total] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL")
-    assert 0 < finished["rows"]["bronze_visual_stream"] < total["n"], "the second run resumed, not restarted"
+    crash_and_resume(scout, args, env, recovery)
     crashed = snapshot(scout)
     assert all(t["ok"] for t in scout.verify())
 
