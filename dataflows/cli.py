@@ -96,6 +96,7 @@ def _handled() -> Iterator[None]:
     from dataflows.bronze.rules import RulesError
     from dataflows.bronze.validate import QualityRuleFailure
     from dataflows.runner import SourceError
+    from dataflows.sources.eventhubs import EventHubsSourceError
     from dataflows.sources.file import RecoveryStateError
     from dataflows.sources.kafka import KafkaSourceError
     from dataflows.warehouse import WarehouseError
@@ -113,7 +114,7 @@ def _handled() -> Iterator[None]:
             raise _fail(Exit.WAREHOUSE, "warehouse error", found) from exc
         if (found := _cause(exc, (UsageError, SourceError, RulesError, RecoveryStateError))) is not None:
             raise _fail(Exit.USAGE, "error", found) from exc
-        if (found := _cause(exc, (KafkaSourceError,))) is not None:
+        if (found := _cause(exc, (KafkaSourceError, EventHubsSourceError))) is not None:
             raise _fail(Exit.SOURCE, "source error", found) from exc
         if (found := _cause(exc, (ClickHouseError,))) is not None:
             raise _fail(Exit.WAREHOUSE, "warehouse error", str(found).strip().splitlines()[0]) from exc
@@ -425,7 +426,7 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
 
     timings = timings or _Timings([])
     with _handled():
-        kafka = any(x.startswith("kafka://") for x in sources)
+        kafka = any(x.startswith(("kafka://", "eventhubs://")) for x in sources)
         paths = [] if kafka else [parse_source(x) for x in sources]  # checked before anything is created
         if s.metrics_port:
             _serve_metrics(s.metrics_port, s.metrics_host)

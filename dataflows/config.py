@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     topics: Topics = Topics()
     kafka: KafkaSettings = KafkaSettings()
+    #: ``--source eventhubs://NAMESPACE`` (native AMQP): the namespace connection string (env or file only).
+    eventhubs_connection_string: SecretStr | None = None
+    eventhubs_connection_string_file: Path | None = None
+    eventhubs_consumer_group: str = "$Default"
 
     @field_validator("day_timezone")
     @classmethod
@@ -238,6 +242,9 @@ class Settings(BaseSettings):
         if self.clickhouse_password is None and self.clickhouse_password_file is not None:
             secret = self.clickhouse_password_file.read_text("utf-8").strip()
             self.clickhouse_password = SecretStr(secret)
+        if self.eventhubs_connection_string is None and self.eventhubs_connection_string_file is not None:
+            conn = self.eventhubs_connection_string_file.read_text("utf-8").strip()
+            self.eventhubs_connection_string = SecretStr(conn)
         return self
 
     @classmethod

@@ -28,6 +28,7 @@ from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
 from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sources import stop
+from dataflows.sources.eventhubs import EventHubsSource
 from dataflows.sources.file import Progress, TopicFileSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap
 from scout_contract import SourceRecord
@@ -58,6 +59,18 @@ def parse_source(spec: str, base: Path | None = None) -> Path:
 
 def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Source[list[SourceRecord]]:
     """The input for ``--source`` values: topic files, or the Kafka input topics (one ``kafka://``)."""
+    if any(s.startswith("eventhubs://") for s in specs):
+        if len(specs) != 1:
+            raise SourceError("give one eventhubs://… source")
+        if settings.eventhubs_connection_string is None:
+            raise SourceError(
+                "eventhubs:// needs the namespace connection string "
+                "(SCOUT_EVENTHUBS_CONNECTION_STRING or eventhubs_connection_string_file)"
+            )
+        return EventHubsSource(
+            settings.eventhubs_connection_string.get_secret_value(), settings.topics.input_topics(),
+            settings.eventhubs_consumer_group, settings.batch_size, progress,
+        )  # fmt: skip
     kafka = [s for s in specs if s.startswith("kafka://")]
     if kafka:
         if len(kafka) != 1 or len(specs) != 1:

@@ -21,11 +21,8 @@ Apache Kafka: consumer groups, transactions and broker failover are not exercise
 
 from __future__ import annotations
 
-import heapq
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +30,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.metrics import RECORDS_IN
+from dataflows.sources.aligned import TimeAligned
 from dataflows.sources.stop import stop_requested
 from scout_contract import SourceRecord
 
@@ -93,13 +91,6 @@ def topic_partitions(conf: dict[str, Any], topics: list[str], timeout_s: float =
     return {t: len(meta.topics[t].partitions) for t in topics}
 
 
-@dataclass(order=True, slots=True)
-class _Head:
-    timestamp_ms: int
-    topic_rank: int
-    offset: int
-
-
 class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]]):
     def __init__(
         self,
@@ -142,9 +133,8 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
                 self._ends[t] = ends[(t, number)] if ends and (t, number) in ends else high
                 self._next.setdefault(t, low)
         self._consumer.assign(assignment)
-        self._buffers: dict[str, deque[SourceRecord]] = {t: deque() for t in topics}
+        self._merge = TimeAligned(topics)
         self._caught_up: dict[str, bool] = dict.fromkeys(topics, False)
-        self._rank = {t: i for i, t in enumerate(topics)}
 
     def _done(self, topic: str) -> bool:
         if self._stop_at_end:
@@ -171,7 +161,8 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
             self._caught_up[topic] = False
             _, ts = msg.timestamp()
             key, value = msg.key(), msg.value()
-            self._buffers[topic].append(
+            self._merge.add(
+                topic,
                 to_record(topic, self._number, offset, ts, key if isinstance(key, bytes) else None,
                           value if isinstance(value, bytes) else None)
             )  # fmt: skip
@@ -180,21 +171,10 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         if stop_requested():
             raise StopIteration()  # SIGTERM/SIGINT: end cleanly, offsets of what was handed on are snapshotted
         self._fetch()
-        out: list[SourceRecord] = []
-        heads = [(_Head(b[0].timestamp_ms, self._rank[t], b[0].offset), t) for t, b in self._buffers.items() if b]
-        heapq.heapify(heads)
-        waiting = {t for t, b in self._buffers.items() if not b and not self._done(t)}
-        while heads and not waiting and len(out) < self._batch_size:
-            _, topic = heapq.heappop(heads)
-            buf = self._buffers[topic]
-            rec = buf.popleft()
-            out.append(rec)
-            self._next[topic] = rec.offset + 1
-            if buf:
-                heapq.heappush(heads, (_Head(buf[0].timestamp_ms, self._rank[topic], buf[0].offset), topic))
-            elif not self._done(topic):
-                waiting.add(topic)
-        if not out and self._stop_at_end and all(self._done(t) and not self._buffers[t] for t in self._topics):
+        out = self._merge.take(self._batch_size, self._done)
+        for rec in out:
+            self._next[rec.topic] = rec.offset + 1
+        if not out and self._stop_at_end and self._merge.empty() and all(self._done(t) for t in self._topics):
             raise StopIteration()
         if out:
             RECORDS_IN.labels(f"kafka/{self._number}").inc(len(out))
