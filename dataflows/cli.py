@@ -352,6 +352,12 @@ def run(
     processes: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes of one Bytewax cluster on this machine")
     ] = 1,
+    topics: Annotated[
+        list[str] | None, typer.Option("--topics", help="STREAM=TOPIC (repeatable): input topic names")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Kafka consumer group that progress is committed to (for lag)")
+    ] = None,
 ) -> None:
     """Run the dataflow from topic files or Kafka into ClickHouse (bronze → silver → gold).
 
@@ -360,7 +366,10 @@ def run(
     """
     s = _settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
                   metrics_port=metrics_port, annotated_out=annotated_out,
-                  close_sessions_at_end=close_sessions_at_end, stop_at_end=stop_at_end)  # fmt: skip
+                  close_sessions_at_end=close_sessions_at_end, stop_at_end=stop_at_end,
+                  kafka_group=group)  # fmt: skip
+    if topics:
+        s = s.model_copy(update={"topics": s.topics.model_copy(update=_topic_flags(topics))})
     if processes == 1:
         _run(s, source, summary)
         return
@@ -387,6 +396,18 @@ def run(
 
         with _handled():
             print_summary(_client(s), console)
+
+
+def _topic_flags(values: list[str]) -> dict[str, str]:
+    from scout_contract.streams import NAMES
+
+    out = {}
+    for value in values:
+        stream, sep, topic = value.partition("=")
+        if not sep or stream not in NAMES or not topic:
+            raise _fail(Exit.USAGE, "error", f"--topics {value!r}: expected STREAM=TOPIC with STREAM one of {NAMES}")
+        out[stream] = topic
+    return out
 
 
 @app.command(hidden=True)

@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     recovery_dir: Path | None = None
     #: Kafka: end once the end offsets captured at start are reached (a bounded run) instead of tailing.
     stop_at_end: bool = False
+    #: Kafka consumer group the source commits its progress to (for lag dashboards; positions used on
+    #: resume are Bytewax's, not the group's). Unset: nothing is committed.
+    kafka_group: str | None = None
     #: Reading Kafka: produce dead letters and annotated events to their topics on the same brokers.
     kafka_outputs: bool = True
     #: Tailing Kafka: close a device's open sessions after it sent nothing for this long (processing time).

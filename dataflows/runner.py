@@ -77,8 +77,9 @@ def build_source(settings: Settings, specs: list[str], progress: Progress | None
             raise SourceError("give one kafka://… source, or topic files; not both")
         conf = settings.kafka.librdkafka(parse_bootstrap(kafka[0]))
         return KafkaSource(
-            conf, settings.topics.input_topics(), settings.batch_size, settings.stop_at_end, progress=progress
-        )
+            conf, settings.topics.input_topics(), settings.batch_size, settings.stop_at_end, progress=progress,
+            group=settings.kafka_group,
+        )  # fmt: skip
     paths = [parse_source(s) for s in specs]
     return TopicFileSource(
         paths,

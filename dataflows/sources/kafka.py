@@ -103,8 +103,11 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         starts: dict[tuple[str, int], int],
         progress: Progress | None,
         ends: dict[tuple[str, int], int] | None = None,
+        group: str | None = None,
     ) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+        self._group = group
 
         self._topics = topics
         self._number = number
@@ -114,7 +117,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         offsets = _resume_offsets(resume)
         self._consumer = Consumer({
             **conf,
-            "group.id": "scout-dataflow",  # required by librdkafka; offsets live in Bytewax's recovery store
+            "group.id": group or "scout-dataflow",  # offsets used on resume live in Bytewax's recovery store
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
@@ -187,6 +190,14 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         return None  # consume() above waits up to 100 ms when there is nothing to read
 
     def snapshot(self) -> dict[str, Any]:
+        if self._group and self._next:  # progress for lag dashboards only; never read back
+            from confluent_kafka import KafkaException, TopicPartition
+
+            try:
+                marks = [TopicPartition(t, self._number, o) for t, o in self._next.items()]
+                self._consumer.commit(offsets=marks, asynchronous=True)
+            except KafkaException as exc:
+                log.warning("could not commit progress to the consumer group", group=self._group, error=str(exc))
         return {"version": STATE_VERSION, "offsets": dict(self._next)}
 
     def close(self) -> None:
@@ -219,7 +230,9 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         starts: dict[tuple[str, int], int] | None = None,
         progress: Progress | None = None,
         ends: dict[tuple[str, int], int] | None = None,
+        group: str | None = None,
     ) -> None:
+        self.group = group
         self.conf = conf
         self.topics = topics
         self.batch_size = batch_size
@@ -240,7 +253,7 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, Any] | None) -> _AlignedPartition:
         return _AlignedPartition(
             self.conf, self.topics, int(for_part[1:]), resume_state, self.batch_size, self.stop_at_end,
-            self.starts, self.progress, self.ends,
+            self.starts, self.progress, self.ends, self.group,
         )  # fmt: skip
 
 

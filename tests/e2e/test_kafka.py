@@ -308,3 +308,24 @@ def test_an_unreachable_broker_is_one_line_and_exit_5(tmp_path: Path) -> None:
                  check=False, timeout=120)  # fmt: skip
     assert proc.returncode == 5 and "cannot reach the Kafka brokers" in proc.stderr, proc.stderr[-1000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_topic_flags_and_a_consumer_group_for_lag(session_broker: Broker, tmp_path: Path) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    env = _topics()
+    scout = Scout(tmp_path)
+    scout("simulate", "--kafka", session_broker.bootstrap, *_SIM, env=env, timeout=120)
+    flags = [f"--topics={s}={env[f'SCOUT_TOPICS__{s.upper()}']}" for s in NAMES]
+    group = f"lag-{next(_n)}"
+    scout("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+          scout.sink, *flags, "--group", group, timeout=180)  # fmt: skip
+    assert scout.accounted()["bronze"] > 1_000  # the topics came from the flags (no SCOUT_TOPICS__* here)
+    check = Consumer({"bootstrap.servers": session_broker.bootstrap, "group.id": group})
+    try:
+        parts = [TopicPartition(env[f"SCOUT_TOPICS__{s.upper()}"], p) for s in NAMES for p in range(2)]
+        committed = {(tp.topic, tp.partition): tp.offset for tp in check.committed(parts, timeout=15)}
+        ends = {(tp.topic, tp.partition): check.get_watermark_offsets(tp, timeout=15)[1] for tp in parts}
+    finally:
+        check.close()
+    assert committed == ends  # the group's lag is zero once the run has read everything
