@@ -538,7 +538,12 @@ def replay(
                 topics = s.topics.input_topics()
                 starts, ends = partition_offsets(conf, topics, plan)
                 total = sum(max(0, ends[k] - starts[k]) for k in ends)
-                reader = KafkaSource(conf, topics, s.batch_size, starts=starts, ends=ends, progress=advance)
+                per_number: dict[int, int] = {}
+                for (_topic, number), end in ends.items():
+                    per_number[number] = per_number.get(number, 0) + max(0, end - starts[(_topic, number)])
+                tasks = {n: bar.add_task(f"  partition {n}", total=t) for n, t in sorted(per_number.items())}
+                reader = KafkaSource(conf, topics, s.batch_size, starts=starts, ends=ends, progress=advance,
+                                     part_progress=lambda n, k: bar.advance(tasks[n], k))  # fmt: skip
                 origin = f"{len(ends)} partitions"
                 client = _client(s, create=True, migrated=False)
                 migrate(client)

@@ -144,7 +144,7 @@ class _HubPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]])
                     continue
                 self._caught_up[hub] = False
                 self._merge.add(hub, event_record(hub, self._number, event))
-        out = self._merge.take(self._batch_size, lambda hub: self._caught_up[hub])
+        out = self._merge.take(lambda hub: self._caught_up[hub])
         for rec in out:
             self._positions[rec.topic] = rec.offset
         if not out:

@@ -104,10 +104,12 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         progress: Progress | None,
         ends: dict[tuple[str, int], int] | None = None,
         group: str | None = None,
+        part_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         self._group = group
+        self._part_progress = part_progress
 
         self._topics = topics
         self._number = number
@@ -174,7 +176,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         if stop_requested():
             raise StopIteration()  # SIGTERM/SIGINT: end cleanly, offsets of what was handed on are snapshotted
         self._fetch()
-        out = self._merge.take(self._batch_size, self._done)
+        out = self._merge.take(self._done)
         for rec in out:
             self._next[rec.topic] = rec.offset + 1
         if not out and self._stop_at_end and self._merge.empty() and all(self._done(t) for t in self._topics):
@@ -183,6 +185,8 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
             RECORDS_IN.labels(f"kafka/{self._number}").inc(len(out))
             if self._progress:
                 self._progress(len(out))
+            if self._part_progress:
+                self._part_progress(self._number, len(out))
             return [out]
         return []
 
@@ -215,6 +219,7 @@ def _resume_offsets(state: object) -> dict[str, int]:
 class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
     """Reads the input topics; one Bytewax partition per Kafka partition number (see module doc).
 
+    ``part_progress(number, records)``: progress per partition number (replay bars).
     ``stop_at_end``: end once every partition reached the end offsets captured when it started
     (a bounded run); otherwise tail forever. ``starts`` / ``ends``: per (topic, partition) start
     and end offsets (replay; ``ends`` implies ``stop_at_end``); without them and without resume
@@ -231,8 +236,10 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         progress: Progress | None = None,
         ends: dict[tuple[str, int], int] | None = None,
         group: str | None = None,
+        part_progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.group = group
+        self.part_progress = part_progress
         self.conf = conf
         self.topics = topics
         self.batch_size = batch_size
@@ -253,7 +260,7 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, Any] | None) -> _AlignedPartition:
         return _AlignedPartition(
             self.conf, self.topics, int(for_part[1:]), resume_state, self.batch_size, self.stop_at_end,
-            self.starts, self.progress, self.ends, self.group,
+            self.starts, self.progress, self.ends, self.group, self.part_progress,
         )  # fmt: skip
 
 
