@@ -374,11 +374,11 @@ def run(
         _run(s, source, summary)
         return
     from dataflows.cluster import run_cluster
-    from dataflows.runner import parse_source
+    from dataflows.runner import is_broker, parse_source
 
     with _handled():
         for spec in source:
-            if not spec.startswith("kafka://"):
+            if not is_broker(spec):
                 parse_source(spec)  # a missing file is a usage error before anything starts
         if s.recovery_partitions < processes:
             raise UsageError(f"recovery_partitions ({s.recovery_partitions}) must be at least --processes")
@@ -441,13 +441,13 @@ def _serve_metrics(port: int, addr: str) -> None:
 
 
 def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
-    from dataflows.runner import RunStats, build_source, make_flow, parse_source, run_flow
+    from dataflows.runner import RunStats, build_source, is_broker, make_flow, parse_source, run_flow
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
 
     timings = timings or _Timings([])
     with _handled():
-        kafka = any(x.startswith(("kafka://", "eventhubs://")) for x in sources)
+        kafka = any(is_broker(x) for x in sources)
         paths = [] if kafka else [parse_source(x) for x in sources]  # checked before anything is created
         if s.metrics_port:
             _serve_metrics(s.metrics_port, s.metrics_host)

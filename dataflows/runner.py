@@ -48,13 +48,28 @@ def parse_source(spec: str, base: Path | None = None) -> Path:
     """
     kind, sep, rest = spec.partition(":")
     if not sep or kind != "file" or not rest:
-        raise SourceError(f"unsupported source {spec!r}: expected file:PATH or kafka://HOST:PORT[,HOST:PORT]")
+        raise SourceError(
+            f"unsupported source {spec!r}: expected file:PATH, kafka://HOST:PORT[,…] or eventhubs://NAMESPACE"
+        )
     path = Path(rest)
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     if not path.is_file():
         raise SourceError(f"source file not found: {path}")
     return path
+
+
+#: ``--source`` prefixes of the brokers (everything else is ``file:PATH``).
+BROKERS = ("kafka://", "eventhubs://")
+
+
+def is_broker(spec: str) -> bool:
+    """Whether a ``--source`` names a broker rather than a topic file.
+
+    >>> is_broker("kafka://127.0.0.1:9092"), is_broker("file:events.jsonl")
+    (True, False)
+    """
+    return spec.startswith(BROKERS)
 
 
 def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Source[list[SourceRecord]]:

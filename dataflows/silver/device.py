@@ -162,7 +162,7 @@ class DeviceClock:
         if stream == "visual":
             vis = cast(VisualV1, acc.event)
             labels = [d.label for d in vis.detections]
-            out.rows.add(*bronze_row(acc, now, late=False))
+            out.rows.add(*bronze_row(acc, now, late=False, labels=labels))
             brands = tuple(lbl[6:] for lbl in labels if lbl[:6] == "brand:")
             people = labels.count("face") + labels.count("person")
             if people:
@@ -234,8 +234,9 @@ class DeviceClock:
             out.facts.append(Fact("interaction", it.store_id, it.device_id, it.started_at, it.interaction_id, it))
 
 
-def bronze_row(acc: Accepted, now: int, late: bool) -> tuple[str, tuple[object, ...]]:
-    """The bronze table and row of an accepted event (``late``: after its key's watermark)."""
+def bronze_row(acc: Accepted, now: int, late: bool, labels: list[str] | None = None) -> tuple[str, tuple[object, ...]]:
+    """The bronze table and row of an accepted event (``late``: after its key's watermark;
+    ``labels``: a visual event's detection labels, when the caller has them already)."""
     rec = acc.record
     coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now, late)
     warnings = list(acc.warnings)
@@ -243,7 +244,8 @@ def bronze_row(acc: Accepted, now: int, late: bool) -> tuple[str, tuple[object, 
     stream = acc.stream  # most frequent first
     if stream == "visual":
         vis = cast(VisualV1, acc.event)
-        labels = [d.label for d in vis.detections]
+        if labels is None:
+            labels = [d.label for d in vis.detections]
         return "bronze_visual_stream", (
             vis.event_id, vis.device_id, vis.store_id, ts, _schema(vis), vis.frame_id, vis.width,
             vis.height, vis.model_version, labels, warnings, rec.value, *coords,

@@ -44,12 +44,12 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
     def __init__(self, conf: dict[str, Any], topic: str, partitions: int) -> None:
         from confluent_kafka import Producer
 
-        from dataflows.sources.kafka import ensure_topics
+        from dataflows.sources.kafka import client_conf, ensure_topics
 
         # created when missing, with unlimited retention: annotated records carry event time, and a
         # replay of history would otherwise be expired on arrival (set time retention on the broker if wanted)
         ensure_topics(conf, [topic], partitions, {"retention.ms": "-1"})
-        base = {k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}
+        base = client_conf(conf)
         self._producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
         self._topic = topic
         self._failures: list[str] = []

@@ -80,7 +80,7 @@ def topic_partitions(conf: dict[str, Any], topics: list[str], timeout_s: float =
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**{k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}})
+    admin = AdminClient(client_conf(conf))
     try:
         meta = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
@@ -91,35 +91,26 @@ def topic_partitions(conf: dict[str, Any], topics: list[str], timeout_s: float =
     return {t: len(meta.topics[t].partitions) for t in topics}
 
 
+#: librdkafka settings that only consumers accept.
+CONSUMER_ONLY = frozenset({"fetch.queue.backoff.ms"})
+
+
+def client_conf(conf: dict[str, Any]) -> dict[str, Any]:
+    """The settings for an admin client or a producer: without the consumer-only ones."""
+    return {k: v for k, v in conf.items() if k not in CONSUMER_ONLY}
+
+
 class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]]):
-    def __init__(
-        self,
-        conf: dict[str, Any],
-        topics: list[str],
-        number: int,
-        resume: object,
-        batch_size: int,
-        stop_at_end: bool,
-        starts: dict[tuple[str, int], int],
-        progress: Progress | None,
-        ends: dict[tuple[str, int], int] | None = None,
-        group: str | None = None,
-        part_progress: Callable[[int, int], None] | None = None,
-    ) -> None:
+    def __init__(self, source: KafkaSource, number: int, resume: object) -> None:
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-        self._group = group
-        self._part_progress = part_progress
-
-        self._topics = topics
+        self._source = source
+        self._topics = topics = source.topics
         self._number = number
-        self._batch_size = batch_size
-        self._stop_at_end = stop_at_end
-        self._progress = progress
         offsets = _resume_offsets(resume)
         self._consumer = Consumer({
-            **conf,
-            "group.id": group or "scout-dataflow",  # offsets used on resume live in Bytewax's recovery store
+            **source.conf,
+            "group.id": source.group or "scout-dataflow",  # offsets used on resume live in Bytewax's recovery store
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
@@ -128,28 +119,29 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         self._next: dict[str, int] = {}
         self._ends: dict[str, int] = {}
         assignment = []
+        ends = source.ends or {}
         for t in topics:
-            start = offsets.get(t, starts.get((t, number), OFFSET_BEGINNING))
+            start = offsets.get(t, source.starts.get((t, number), OFFSET_BEGINNING))
             assignment.append(TopicPartition(t, number, start))
             if start >= 0:
                 self._next[t] = start
-            if stop_at_end:
+            if source.stop_at_end:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(t, number), timeout=15)
-                self._ends[t] = ends[(t, number)] if ends and (t, number) in ends else high
+                self._ends[t] = ends.get((t, number), high)
                 self._next.setdefault(t, low)
         self._consumer.assign(assignment)
         self._merge = TimeAligned(topics)
         self._caught_up: dict[str, bool] = dict.fromkeys(topics, False)
 
     def _done(self, topic: str) -> bool:
-        if self._stop_at_end:
+        if self._source.stop_at_end:
             return self._next.get(topic, 0) >= self._ends[topic]
         return self._caught_up[topic]
 
     def _fetch(self) -> None:
         from confluent_kafka import KafkaError
 
-        for msg in self._consumer.consume(num_messages=self._batch_size, timeout=0.1):
+        for msg in self._consumer.consume(num_messages=self._source.batch_size, timeout=0.1):
             err = msg.error()
             topic = str(msg.topic())
             if err is not None:
@@ -161,7 +153,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
                 log.warning("kafka consume error, retrying", topic=topic, error=err.str())
                 continue
             offset = int(msg.offset() or 0)
-            if self._stop_at_end and offset >= self._ends[topic]:
+            if self._source.stop_at_end and offset >= self._ends[topic]:
                 continue  # produced after the run started: beyond this bounded run
             self._caught_up[topic] = False
             _, ts = msg.timestamp()
@@ -179,14 +171,14 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         out = self._merge.take(self._done)
         for rec in out:
             self._next[rec.topic] = rec.offset + 1
-        if not out and self._stop_at_end and self._merge.empty() and all(self._done(t) for t in self._topics):
+        if not out and self._source.stop_at_end and self._merge.empty() and all(self._done(t) for t in self._topics):
             raise StopIteration()
         if out:
             RECORDS_IN.labels(f"kafka/{self._number}").inc(len(out))
-            if self._progress:
-                self._progress(len(out))
-            if self._part_progress:
-                self._part_progress(self._number, len(out))
+            if self._source.progress:
+                self._source.progress(len(out))
+            if self._source.part_progress:
+                self._source.part_progress(self._number, len(out))
             return [out]
         return []
 
@@ -194,14 +186,14 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         return None  # consume() above waits up to 100 ms when there is nothing to read
 
     def snapshot(self) -> dict[str, Any]:
-        if self._group and self._next:  # progress for lag dashboards only; never read back
+        if self._source.group and self._next:  # progress for lag dashboards only; never read back
             from confluent_kafka import KafkaException, TopicPartition
 
             try:
                 marks = [TopicPartition(t, self._number, o) for t, o in self._next.items()]
                 self._consumer.commit(offsets=marks, asynchronous=True)
             except KafkaException as exc:
-                log.warning("could not commit progress to the consumer group", group=self._group, error=str(exc))
+                log.warning("could not commit progress to the consumer group", group=self._source.group, error=str(exc))
         return {"version": STATE_VERSION, "offsets": dict(self._next)}
 
     def close(self) -> None:
@@ -258,10 +250,7 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         return [f"p{n}" for n in range(max(counts.values()))]
 
     def build_part(self, step_id: str, for_part: str, resume_state: dict[str, Any] | None) -> _AlignedPartition:
-        return _AlignedPartition(
-            self.conf, self.topics, int(for_part[1:]), resume_state, self.batch_size, self.stop_at_end,
-            self.starts, self.progress, self.ends, self.group, self.part_progress,
-        )  # fmt: skip
+        return _AlignedPartition(self, int(for_part[1:]), resume_state)
 
 
 def ensure_topics(
@@ -271,7 +260,7 @@ def ensure_topics(
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"})
+    admin = AdminClient(client_conf(conf))
     try:
         existing = admin.list_topics(timeout=15).topics
         new = [NewTopic(t, partitions, 1, config=config or {}) for t in topics if t not in existing]
@@ -294,7 +283,7 @@ def produce_records(
     Idempotent producer; returns how many were acknowledged; any delivery error raises."""
     from confluent_kafka import Producer
 
-    base = {k: v for k, v in conf.items() if k != "fetch.queue.backoff.ms"}
+    base = client_conf(conf)
     ensure_topics(conf, topics, partitions, {"retention.ms": "-1"})
     producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
     failures: list[str] = []
