@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,22 @@ def test_alert_rules_in_the_provisioning_file_survive_grafanas_env_expansion(tmp
     assert provisioning_file()["groups"][0]["folder"] == "Scout stream"
     for rule in api_rules():
         assert rule["condition"] == "C" and [d["refId"] for d in rule["data"]] == ["A", "B", "C"]
+
+
+def test_every_panel_says_what_it_shows_and_reads_replacing_tables_with_final(
+    dashboards: list[dict[str, Any]],
+) -> None:
+    replacing = ("gold_", "silver_", "quarantine_events", "late_events")
+    for d in dashboards:
+        for p in d["panels"]:
+            if p["type"] == "row":
+                continue
+            where = f"{d['uid']} / {p['title']}"
+            assert len(p.get("description", "")) > 20, where
+            assert p["fieldConfig"]["defaults"].get("unit"), where
+            sql = p["targets"][0]["rawSql"]
+            for table in re.findall(r"FROM\s+(\w+)(\s+FINAL)?", sql):
+                if table[0].startswith(replacing):
+                    assert table[1], f"{where}: {table[0]} without FINAL"
+            if p["type"] in {"timeseries", "state-timeline"}:
+                assert "$__timeFilter(" in sql, where
