@@ -42,8 +42,9 @@ from edge_runtime.speech.listener import Listener  # noqa: E402
 from edge_runtime.speech.stt import VoskEngine  # noqa: E402
 from edge_runtime.speech.vad import SileroVad, SpeechSegmenter  # noqa: E402
 from edge_runtime.vision.brands import BrandCatalog, BrandReader, load_catalog  # noqa: E402
-from edge_runtime.vision.build import build_face_models, held_out_photos, matched  # noqa: E402
+from edge_runtime.vision.build import build_face_models, held_out_photos  # noqa: E402
 from edge_runtime.vision.detector import FaceDetector  # noqa: E402
+from edge_runtime.vision.evaluate import matched  # noqa: E402
 from tests.edge_fixtures import KOREAN_SSML, fit, labelled_shelf, synthesize  # noqa: E402
 
 

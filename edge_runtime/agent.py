@@ -10,6 +10,15 @@ log line and one heartbeat problem per attempt, not a crash loop that fills
 the disk. With ``exit_when_done`` (file sources) a failed capture is final.
 A file source that ends marks its worker *done*.
 
+Models from bundles (``vision.bundle``, ``[updates]``): at start an
+unfinished update is rolled back; an ``updater`` worker polls the channel and
+installs new versions; the vision worker takes a new detector between two
+frames (:meth:`Agent.reload_face`), so events do not pause.
+
+Event time: with file sources and ``file_clock_start``, heartbeats are stamped
+on the same file clock as the events (the newest event time so far), so a
+recording from weeks ago does not mix its own time with today's.
+
 Shutdown (SIGTERM/SIGINT or sources done): capture workers stop, a last
 heartbeat is written, the publisher drains for up to ``drain_grace_s``;
 whatever is left stays in the outbox for the next start.
@@ -26,10 +35,13 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import structlog
 
 from edge_runtime import metrics
+from edge_runtime.bundles.manifest import FILES, Manifest
+from edge_runtime.bundles.store import ModelStore
 from edge_runtime.capture.audio import AudioChunk, MicrophoneSource, WavSource
 from edge_runtime.capture.video import VideoSource
 from edge_runtime.config import EdgeConfig
@@ -41,6 +53,11 @@ from edge_runtime.events import EventClock, EventFactory
 from edge_runtime.heartbeat import HealthProbe
 from edge_runtime.resources import sha256_of
 from scout_contract.events import HeartbeatV1, SttV1, VisualV1, encode_event
+
+if TYPE_CHECKING:
+    from edge_runtime.bundles.updater import Updater
+    from edge_runtime.vision.detector import FaceDetector
+    from edge_runtime.vision.watcher import Watcher
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +140,17 @@ class Agent:
         self.supervisor = Supervisor(self.capture_stop, final_failures=config.exit_when_done)
         self.probe = HealthProbe(config.outbox.path)
         self._heartbeat_seq = 0
+        self._newest_event: datetime | None = None
+        self._face_lock = threading.Lock()
+        self._watcher: Watcher | None = None
+        self.face_store = (
+            ModelStore(config.updates.store, config.vision.bundle, config.updates.keep_versions)
+            if config.vision.bundle
+            else None
+        )
+        resolved = self.face_store.resolve() if self.face_store else None
+        self.model_update: str | None = resolved.message if resolved else None
+        self.updater: Updater | None = None
 
     # ---- outbox --------------------------------------------------------
     def _put(self, events: list[SttV1 | VisualV1 | HeartbeatV1]) -> None:
@@ -137,22 +165,49 @@ class Agent:
                 topic, stream, priority = topics.heartbeat, "heartbeat", 1
             items.append(OutboxItem(topic, ev.device_id, ev.event_id, encode_event(ev), priority))
             metrics.EVENTS.labels(stream).inc()
+            if stream != "heartbeat" and (self._newest_event is None or ev.ts > self._newest_event):
+                self._newest_event = ev.ts
         self.outbox.put(items)
         metrics.OUTBOX_DEPTH.set(self.outbox.depth())
 
     # ---- workers -------------------------------------------------------
-    def _vision(self) -> None:
+    def _face_model(self) -> tuple[Path, str]:
+        """The detector to run: the installed bundle's, else ``vision.model``; with its version label."""
+        cfg = self.config
+        if self.face_store is not None and (manifest := self.face_store.current_manifest()) is not None:
+            path = self.face_store.model_path()
+            assert path is not None
+            return path, manifest.label
+        model = cfg.model_path(cfg.vision.model)
+        return model, cfg.vision.model_version or f"centerface-{sha256_of(model)[:12]}"
+
+    def _detector(self, path: Path) -> FaceDetector:
         from edge_runtime.vision.detector import FaceDetector
+
+        v = self.config.vision
+        return FaceDetector(path, threshold=v.threshold, nms_iou=v.nms_iou, threads=v.threads)
+
+    def reload_face(self, folder: Path, manifest: Manifest) -> None:
+        """Load a newly installed detector and hand it to the running watcher (between two frames).
+
+        Raises if it does not load: the store then rolls back, and the old detector never stopped.
+        """
+        detector = self._detector(folder / FILES / manifest.model)
+        with self._face_lock:
+            if self._watcher is not None:
+                self._watcher.detector = detector
+                self._watcher.model_version = manifest.label
+            self.models["face"] = manifest.label
+
+    def _vision(self) -> None:
         from edge_runtime.vision.watcher import Watcher
         from edge_runtime.vision.zones import Zones
 
         cfg = self.config
-        model = cfg.model_path(cfg.vision.model)
-        detector = FaceDetector(
-            model, threshold=cfg.vision.threshold, nms_iou=cfg.vision.nms_iou, threads=cfg.vision.threads
-        )
-        model_version = cfg.vision.model_version or f"centerface-{sha256_of(model)[:12]}"
-        self.models["face"] = model_version
+        with self._face_lock:
+            model, model_version = self._face_model()
+            detector = self._detector(model)
+            self.models["face"] = model_version
         source = VideoSource(cfg.camera.source, cfg.camera.analyse_fps)
         clock = self.clock if source.is_file else EventClock.live()
         zones = Zones([(z.name, z.polygon) for z in cfg.vision.zones])
@@ -164,25 +219,31 @@ class Agent:
             catalog = BrandCatalog(brands.catalog or load_catalog(), brands.min_similarity)
             reader = BrandReader(catalog, threads=cfg.vision.threads, min_text_score=brands.min_text_score)
             self.models["ocr"] = "pp-ocrv4-rapidocr"
-        watcher = Watcher(
-            detector,
-            zones,
-            self.factory,
-            clock,
-            model_version=model_version,
-            identical_threshold=cfg.camera.identical_threshold,
-            brand_reader=reader,
-            brand_every=brands.every_n_frames,
-        )
+        with self._face_lock:
+            watcher = self._watcher = Watcher(
+                detector,
+                zones,
+                self.factory,
+                clock,
+                model_version=self.models["face"],
+                identical_threshold=cfg.camera.identical_threshold,
+                brand_reader=reader,
+                brand_every=brands.every_n_frames,
+            )
+            if self.models["face"] != model_version:  # an update landed while this worker was starting
+                model, _ = self._face_model()
+                watcher.detector = self._detector(model)
         try:
             for event in watcher.watch(source):
                 metrics.FRAMES.inc()
-                metrics.INFERENCE_MS.observe(detector.last_inference_ms)
+                metrics.INFERENCE_MS.observe(watcher.detector.last_inference_ms)
                 self._put([event])
                 if self.capture_stop.is_set():
                     break
             metrics.FRAMES_SKIPPED.inc(watcher.stats.skipped_identical)
         finally:
+            with self._face_lock:
+                self._watcher = None
             source.close()
 
     def _speech(self) -> None:
@@ -245,7 +306,7 @@ class Agent:
             problems.append(f"outbox: dropped oldest events under the disk budget {dropped}")
         self._heartbeat_seq += 1
         return self.factory.heartbeat(
-            datetime.now(UTC),
+            self._clock_now(),
             self._heartbeat_seq,
             uptime_s=health.uptime_s,
             cpu_pct=health.cpu_pct,
@@ -258,11 +319,43 @@ class Agent:
             interval_s=self.config.heartbeat_interval_s,
             status="degraded" if problems else "ok",
             problems=problems or None,
+            model_update=(self.updater.last_outcome if self.updater else None) or self.model_update,
         )
+
+    def _clock_now(self) -> datetime:
+        """Now on the run's clock: the file clock when recordings are replayed, else the wall clock."""
+        cfg = self.config
+        files = (cfg.camera.enabled and isinstance(cfg.camera.source, Path)) or (
+            cfg.microphone.enabled and str(cfg.microphone.source).lower().endswith(".wav")
+        )
+        if cfg.file_clock_start is None or not files:
+            return datetime.now(UTC)
+        return self._newest_event or self.clock.start
 
     def _heartbeats(self) -> None:
         while not self.stop.wait(self.config.heartbeat_interval_s):
             self._put([self.heartbeat()])
+
+    def _start_updater(self) -> None:
+        from edge_runtime.bundles.registry import Registry
+        from edge_runtime.bundles.signing import TrustedKeys
+        from edge_runtime.bundles.updater import Updater
+
+        up, bundle = self.config.updates, self.config.vision.bundle
+        assert up.registry is not None and bundle is not None
+        self.updater = Updater(
+            Registry(up.registry),
+            up.channel,
+            TrustedKeys.parse(up.trusted_keys),
+            up.store,
+            {bundle: self.reload_face},
+            max_bytes=int(up.max_bundle_mb * 2**20),
+            keep=up.keep_versions,
+        )
+        updater = self.updater
+        threading.Thread(
+            target=lambda: updater.run(self.capture_stop, up.poll_interval_s), name="scout-edge-updater", daemon=True
+        ).start()
 
     # ---- lifecycle -----------------------------------------------------
     def request_stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -301,6 +394,8 @@ class Agent:
             self.supervisor.spawn("vision", self._vision)
         if cfg.microphone.enabled:
             self.supervisor.spawn("speech", self._speech)
+        if cfg.updates.enabled and self.face_store is not None:
+            self._start_updater()
         heartbeat_thread = threading.Thread(target=self._heartbeats, name="scout-edge-heartbeat", daemon=True)
         heartbeat_thread.start()
         log.info(

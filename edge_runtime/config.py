@@ -65,6 +65,8 @@ class BrandConfig(BaseModel):
 class VisionConfig(BaseModel):
     model: str = "centerface_640x448.int8.onnx"
     model_version: str | None = None
+    #: The installed bundle that provides the detector (see ``[updates]``); ``model`` until one is installed.
+    bundle: str | None = None
     threshold: float = Field(default=0.5, gt=0, lt=1)
     nms_iou: float = Field(default=0.3, gt=0, lt=1)
     threads: int = Field(default=1, ge=1, le=8)
@@ -136,6 +138,31 @@ class PublisherConfig(BaseModel):
     topics: EdgeTopics = EdgeTopics()
 
 
+class UpdatesConfig(BaseModel):
+    """Model bundles from a registry (docs/models.md)."""
+
+    enabled: bool = False
+    #: The registry: a folder, or the ``http(s)://`` URL of a static server holding it.
+    registry: str | None = None
+    #: The device group's channel (``canary``, ``stable``, a store chain's own …).
+    channel: str = "stable"
+    poll_interval_s: float = Field(default=300.0, ge=1)
+    #: Public keys whose signatures are accepted (``ed25519:<base64>``); two during a key rotation.
+    trusted_keys: list[str] = []
+    max_bundle_mb: float = Field(default=300.0, gt=0)
+    keep_versions: int = Field(default=3, ge=2)
+    #: Installed bundles (relative to the config file's folder).
+    store: Path = Path("bundles")
+
+    @field_validator("trusted_keys")
+    @classmethod
+    def _keys(cls, keys: list[str]) -> list[str]:
+        from edge_runtime.bundles.signing import TrustedKeys
+
+        TrustedKeys.parse(keys)
+        return keys
+
+
 class EdgeConfig(BaseSettings):
     """Everything ``scout-edge`` reads; see ``edge.example.toml``."""
 
@@ -150,6 +177,7 @@ class EdgeConfig(BaseSettings):
     speech: SpeechConfig = SpeechConfig()
     outbox: OutboxConfig = OutboxConfig()
     publisher: PublisherConfig = PublisherConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     heartbeat_interval_s: float = Field(default=60.0, ge=1, le=3600)
     #: Event time of the first frame/sample of a *file* source (RFC 3339); live sources use the clock.
     file_clock_start: str | None = None
@@ -197,6 +225,12 @@ def _anchor(config: EdgeConfig, base: Path) -> EdgeConfig:
     if hubs.connection_string is None and hubs.connection_string_file is not None:
         hubs.connection_string = _read_secret(fix(hubs.connection_string_file))
     config.outbox.path = fix(config.outbox.path)
+    config.updates.store = fix(config.updates.store)
+    reg = config.updates.registry
+    if reg and not reg.startswith(("http://", "https://")):
+        config.updates.registry = str(fix(Path(reg)))
+    if config.updates.enabled and not (reg and config.updates.trusted_keys and config.vision.bundle):
+        raise ValueError("[updates] enabled needs registry, trusted_keys and vision.bundle")
     config.publisher.file = fix(config.publisher.file)
     if isinstance(config.camera.source, Path):
         config.camera.source = fix(config.camera.source)

@@ -111,6 +111,8 @@ class HeartbeatV1(_EventBase, frozen=True, kw_only=True, tag="scout.heartbeat/1"
     status: str | None = None
     #: Optional: what is wrong when ``status`` is ``degraded`` (a missing camera, a model that failed to load, …).
     problems: list[str] | None = None
+    #: Optional, additive: the last model update's outcome ("centerface 2.0.0: installed …", "… rejected …").
+    model_update: str | None = None
 
 
 class FeedbackV1(_EventBase, frozen=True, kw_only=True, tag="scout.feedback/1"):

