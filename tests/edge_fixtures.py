@@ -16,13 +16,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from dataflows.bundles.make import make_bundle
+from edge_runtime.bundles.signing import TrustedKeys, generate, public_text
 from edge_runtime.vision.build import build_face_models, held_out_photos
 from edge_runtime.vision.detector import Frame
 
@@ -223,3 +227,29 @@ def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]
         yield b
     finally:
         b.stop()
+
+
+# ---- model bundles (signed, from the real CenterFace models) ----
+INT8 = "centerface_640x448.int8.onnx"
+FP32 = "centerface_640x448.onnx"
+
+
+@dataclass(frozen=True)
+class Bundles:
+    key: Ed25519PrivateKey
+    trusted: TrustedKeys
+    public: str
+    v1: Path  # fp32 detector, version 1.0.0
+    v2: Path  # int8 detector, version 2.0.0
+    models: Path
+
+
+@pytest.fixture(scope="session")
+def bundles(face_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    out = tmp_path_factory.mktemp("bundles")
+    key = generate()
+    v1 = out / "centerface-1.0.0.tar.gz"
+    v2 = out / "centerface-2.0.0.tar.gz"
+    make_bundle(face_models / FP32, name="centerface", kind="detector", version="1.0.0", private=key, out=v1)
+    make_bundle(face_models / INT8, name="centerface", kind="detector", version="2.0.0", private=key, out=v2)
+    return Bundles(key, TrustedKeys.parse([public_text(key)]), public_text(key), v1, v2, face_models)

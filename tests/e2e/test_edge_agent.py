@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,10 @@ def test_agent_turns_recordings_into_events_the_dataflow_accepts(
     assert len(by_schema["scout.stt/1"]) == KOREAN_SENTENCES
     beats = by_schema["scout.heartbeat/1"]
     assert beats and beats[-1]["status"] == "ok"
+    # one clock for the whole run: heartbeats of a replayed recording carry its file clock, not today's date
+    start = datetime.fromisoformat("2026-11-01T09:00:00+08:00")
+    newest = max(datetime.fromisoformat(e["ts"]) for e in visual + by_schema["scout.stt/1"])
+    assert all(start <= datetime.fromisoformat(b["ts"]) <= newest for b in beats), [b["ts"] for b in beats]
     assert set(beats[-1]["models"]) == {"face", "vad", "stt", "ocr"}
     assert all(e["key"] == "SCOUTPI-0042" for e in events)
     # no pixels, no audio leave the device: small events, no audio_url

@@ -1,0 +1,232 @@
+"""A bad bundle never becomes active: every tampering case, a failed health check, a failed reload, a crash."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from edge_runtime.bundles.archive import verify_archive
+from edge_runtime.bundles.manifest import BundleError, BundleFile, decode_manifest, encode_manifest
+from edge_runtime.bundles.registry import Registry, publish, read_channel, set_channel
+from edge_runtime.bundles.signing import TrustedKeys, generate, public_text, sign
+from edge_runtime.bundles.store import ModelStore
+from edge_runtime.bundles.updater import Updater
+from tests.edge_fixtures import Bundles
+from tests.edge_runtime.bundles.helpers import members, rebuild
+
+LIMIT = 50 * 2**20
+
+
+def _resign(files: dict[str, bytes], key: object, **changes: object) -> dict[str, bytes]:
+    """Change the manifest (and so its signature) of a member dict; hashes follow the files given."""
+    import hashlib
+
+    manifest = decode_manifest(files["manifest.json"])
+    listed = [
+        BundleFile(name.removeprefix("files/"), hashlib.sha256(data).hexdigest(), len(data))
+        for name, data in sorted(files.items())
+        if name.startswith("files/")
+    ]
+    manifest = msgspec.structs.replace(manifest, files=listed, **changes)
+    data = encode_manifest(manifest)
+    return files | {"manifest.json": data, "manifest.sig": sign(key, data)}  # type: ignore[arg-type]
+
+
+def _tamper_cases(b: Bundles) -> dict[str, tuple[Callable[[dict[str, bytes]], dict[str, bytes]], str, dict[str, str]]]:
+    other = generate()
+    model = "files/centerface_640x448.int8.onnx"
+    return {
+        "bad signature": (lambda f: f | {"manifest.sig": sign(other, f["manifest.json"])}, "does not trust", {}),
+        "forged signature": (
+            lambda f: f | {"manifest.sig": json.dumps({**json.loads(f["manifest.sig"]), "signature": "AAAA"}).encode()},
+            "bad signature",
+            {},
+        ),
+        "manifest edited after signing": (
+            lambda f: f | {"manifest.json": f["manifest.json"].replace(b'"2.0.0"', b'"2.0.1"')},
+            "bad signature",
+            {},
+        ),
+        "bad hash": (lambda f: f | {model: f[model][:-1] + bytes([f[model][-1] ^ 1])}, "SHA-256 differs", {}),
+        "extra file": (lambda f: f | {"files/evil.sh": b"#!/bin/sh\n"}, "files not in the manifest", {}),
+        "missing file": (lambda f: {k: v for k, v in f.items() if k != model}, "missing from the archive", {}),
+        "../ path": (lambda f: f | {"files/../../escaped.txt": b"x"}, "unsafe path", {}),
+        "absolute path": (lambda f: f | {"/tmp/scout-escaped.txt": b"x"}, "unsafe path", {}),
+        "symlink": (lambda f: f, "link", {"files/link.onnx": "/etc/passwd"}),
+        "no signature": (lambda f: {k: v for k, v in f.items() if k != "manifest.sig"}, "no manifest.sig", {}),
+    }
+
+
+@pytest.fixture
+def store_with_v1(bundles: Bundles, tmp_path: Path) -> ModelStore:
+    store = ModelStore(tmp_path / "store", "centerface")
+    assert store.install(verify_archive(bundles.v1, bundles.trusted, LIMIT)).ok
+    return store
+
+
+def test_a_good_bundle_verifies_installs_and_swaps_atomically(bundles: Bundles, store_with_v1: ModelStore) -> None:
+    store = store_with_v1
+    assert store.current_version() == "1.0.0"
+    outcome = store.install(verify_archive(bundles.v2, bundles.trusted, LIMIT))
+    assert outcome.ok and "reference output reproduced" in outcome.message
+    assert store.current_version() == "2.0.0" and os.readlink(store.link) == "versions/2.0.0"
+    assert store.model_path() == store.versions / "2.0.0" / "files" / "centerface_640x448.int8.onnx"
+    journal = store.journal()
+    assert (journal.current, journal.previous, journal.pending) == ("2.0.0", "1.0.0", None)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bad signature", "forged signature", "manifest edited after signing", "bad hash", "extra file",
+     "missing file", "../ path", "absolute path", "symlink", "no signature"],
+)  # fmt: skip
+def test_a_tampered_bundle_is_rejected_and_never_active(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path, case: str
+) -> None:
+    change, expected, links = _tamper_cases(bundles)[case]
+    bad = rebuild(tmp_path / "bad.tar.gz", change(members(bundles.v2)), links)
+    with pytest.raises(BundleError, match=expected):
+        verify_archive(bad, bundles.trusted, LIMIT)
+    # through the device's own command, as an operator would try it
+    proc = _edge("models", "install", str(bad), "--config", str(_config(tmp_path, bundles, store_with_v1)))
+    assert proc.returncode == 1 and "rejected, 1.0.0 stays active" in proc.stdout, proc.stdout + proc.stderr
+    assert store_with_v1.current_version() == "1.0.0"
+    assert sorted(p.name for p in store_with_v1.versions.iterdir()) == ["1.0.0"]
+    assert not (tmp_path / "escaped.txt").exists() and not Path("/tmp/scout-escaped.txt").exists()
+
+
+def test_an_oversized_bundle_is_refused_before_it_is_read(bundles: Bundles) -> None:
+    with pytest.raises(BundleError, match="over the limit"):
+        verify_archive(bundles.v2, bundles.trusted, 1_000_000)
+    # a manifest that declares more than the limit is refused even if the archive is small
+    with pytest.raises(BundleError, match="over the limit"):
+        verify_archive(bundles.v2, bundles.trusted, bundles.v2.stat().st_size + 10)
+
+
+def test_a_signed_bundle_that_fails_its_health_check_is_rolled_back(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path
+) -> None:
+    good = members(bundles.v2)
+    wrong = members(bundles.v1)["files/health/expected.npz"]  # the fp32 model's outputs, not the int8's
+    bad = rebuild(tmp_path / "sick.tar.gz", _resign(good | {"files/health/expected.npz": wrong}, bundles.key))
+    verified = verify_archive(bad, bundles.trusted, LIMIT)  # signed by a trusted key: it verifies
+    outcome = store_with_v1.install(verified)
+    assert not outcome.ok and "health check: output" in outcome.message
+    assert store_with_v1.current_version() == "1.0.0"
+    assert store_with_v1.journal().failed == ["2.0.0"]
+    assert sorted(p.name for p in store_with_v1.versions.iterdir()) == ["1.0.0"]
+
+
+def test_a_model_the_worker_cannot_load_is_swapped_back(bundles: Bundles, store_with_v1: ModelStore) -> None:
+    seen: list[str] = []
+
+    def reload(folder: Path, manifest: object) -> None:
+        seen.append(os.readlink(store_with_v1.link))  # current already points at the new version here
+        raise RuntimeError("CUDA out of memory")  # whatever the worker hits
+
+    outcome = store_with_v1.install(verify_archive(bundles.v2, bundles.trusted, LIMIT), reload)
+    assert seen == ["versions/2.0.0"]
+    assert not outcome.ok and "RuntimeError: CUDA out of memory" in outcome.message
+    assert store_with_v1.current_version() == "1.0.0"
+
+
+def _edge(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_runtime.cli", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _config(tmp_path: Path, b: Bundles, store: ModelStore, registry: Path | None = None) -> Path:
+    lines = [
+        'device_id = "SCOUTPI-0042"', 'store_id = "STORE-0042"', f'models_dir = "{b.models}"',
+        "[vision]", 'bundle = "centerface"',
+        "[updates]", f'store = "{store.dir.parent}"', f'registry = "{registry or tmp_path}"', 'channel = "canary"',
+        f'trusted_keys = ["{b.public}"]',
+    ]  # fmt: skip
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg
+
+
+def test_sigkill_during_install_leaves_the_old_model_active_after_restart(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path
+) -> None:
+    cfg = _config(tmp_path, bundles, store_with_v1)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_runtime.cli", "models", "install", str(bundles.v2), "--config", str(cfg)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    killed_pending = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        journal = store_with_v1.journal()
+        if journal.pending is not None and journal.pending.version == "2.0.0":
+            os.kill(proc.pid, signal.SIGKILL)
+            killed_pending = True
+            break
+        time.sleep(0.002)
+    proc.wait(timeout=30)
+    assert killed_pending, "the install finished before it could be killed mid-way"
+    status = json.loads(_edge("models", "status", "--config", str(cfg)).stdout)
+    assert status["active"] == "1.0.0" and status["pending"] is None
+    assert "update interrupted (attempt 1); rolled back to 1.0.0" in status["resolved"]
+    assert sorted(p.name for p in store_with_v1.versions.iterdir()) == ["1.0.0"]  # no half-unpacked version left
+    # the next attempt succeeds
+    assert _edge("models", "install", str(bundles.v2), "--config", str(cfg)).returncode == 0
+    assert store_with_v1.current_version() == "2.0.0"
+
+
+def test_only_the_newest_versions_are_kept(bundles: Bundles, tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "store", "centerface", keep=2)
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        files = _resign(members(bundles.v1), bundles.key, version=version)
+        archive = rebuild(tmp_path / f"{version}.tar.gz", files)
+        assert store.install(verify_archive(archive, bundles.trusted, LIMIT)).ok
+        time.sleep(0.01)
+    assert sorted(p.name for p in store.versions.iterdir()) == ["1.1.0", "1.2.0"]
+
+
+def test_the_channel_index_is_signed_and_never_goes_back(bundles: Bundles, tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    manifest = verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest
+    publish(registry, bundles.v1, manifest, "canary", bundles.key)
+    updater = Updater(Registry(str(registry)), "canary", bundles.trusted, tmp_path / "store",
+                      {"centerface": lambda f, m: None}, max_bytes=LIMIT)  # fmt: skip
+    assert [o.ok for o in updater.poll_once()] == [True]
+    index = registry / "channels/canary.json"
+    old_index, old_sig = index.read_bytes(), (registry / "channels/canary.json.sig").read_bytes()
+    entry = verify_archive(bundles.v2, bundles.trusted, LIMIT).manifest
+    publish(registry, bundles.v2, entry, "canary", bundles.key)
+    assert [o.message.split(":")[0] for o in updater.poll_once()] == ["centerface 2.0.0"]
+    # an attacker who can write the web server replays the old (signed) index: refused
+    index.write_bytes(old_index)
+    (registry / "channels/canary.json.sig").write_bytes(old_sig)
+    with pytest.raises(BundleError, match="older than"):
+        updater.poll_once()
+    # or edits the index: the signature no longer matches
+    index.write_bytes(old_index.replace(b'"1.0.0"', b'"0.9.0"'))
+    with pytest.raises(BundleError, match="bad signature"):
+        updater.poll_once()
+    # a signed index that names a version its archive does not hold (a publishing mistake)
+    current = read_channel(registry, "canary").bundles["centerface"]
+    set_channel(registry, "canary", "centerface", msgspec.structs.replace(current, version="3.0.0"), bundles.key)
+    outcomes = updater.poll_once()
+    assert outcomes and not outcomes[0].ok and "archive holds centerface@" in outcomes[0].message
+
+
+def test_trusted_keys_in_the_config_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ed25519"):
+        TrustedKeys.parse(["ssh-ed25519 AAAA"])
+    with pytest.raises(ValueError, match="not an ed25519 public key"):
+        TrustedKeys.parse(["ed25519:AAAA"])
+    two = TrustedKeys.parse([public_text(generate()), public_text(generate())])  # key rotation: two at once
+    assert len(two.keys) == 2
