@@ -55,6 +55,7 @@ bench: $(STAMP) system-tools
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/kafka_pipeline.py
 	$(BIN)/python bench/edge.py
+	$(BIN)/python bench/model_update.py
 
 # The edge agent on aarch64 under qemu (root; ~10 min the first time). Not part of `make test`.
 check-arm64: $(STAMP) system-tools

@@ -12,7 +12,12 @@
 4. runs ``scout-edge run`` inside it on the same recording the x86 tests use
    (a video made of real photos, Korean speech from espeak-ng), and checks the
    published events: faces per scene, the brand on the shelf, three
-   utterances with words, a final ``ok`` heartbeat.
+   utterances with words, a final ``ok`` heartbeat;
+5. before that, inside the same root filesystem, verifies and installs a
+   signed int8 detector bundle (``scout-edge models verify`` / ``install``:
+   ed25519 with ``cryptography``'s aarch64 wheel, the health check on
+   onnxruntime's) and sees a tampered copy refused; the agent then runs the
+   installed bundle's detector (``model_version = centerface@2.0.0``).
 
 Exit status 0 when every check holds.
 """
@@ -39,7 +44,8 @@ PLATFORMS = ["manylinux_2_28_aarch64", "manylinux2014_aarch64", "manylinux_2_17_
 EDGE_PACKAGES = [
     "msgspec", "onnxruntime", "opencv-python-headless", "numpy", "sounddevice", "confluent-kafka",
     "azure-eventhub", "psutil", "pydantic-settings", "typer", "rich", "structlog", "prometheus-client",
-    "tenacity", "cffi", "requests", "tqdm", "websockets", "pyclipper", "shapely", "six", "pyyaml", "pillow",
+    "tenacity", "cffi", "cryptography", "requests", "tqdm", "websockets", "pyclipper", "shapely", "six", "pyyaml",
+    "pillow",
 ]  # fmt: skip
 
 
@@ -85,7 +91,7 @@ def install_wheels() -> None:
 def copy_project_and_inputs() -> Path:
     app = ROOTFS / APP.lstrip("/")
     shutil.rmtree(app, ignore_errors=True)
-    for package in ("scout_contract", "edge_runtime"):
+    for package in ("scout_contract", "edge_runtime"):  # the device needs no dataflows code
         shutil.copytree(ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__"))
     work = ROOTFS / WORK.lstrip("/")
     shutil.rmtree(work, ignore_errors=True)
@@ -98,6 +104,7 @@ def copy_project_and_inputs() -> Path:
     from tests.edge_fixtures import KOREAN_SSML, VIDEO_FPS, VIDEO_SCRIPT, fit, labelled_shelf, synthesize
 
     build_face_models(work / "models")
+    make_test_bundles(work)
     photos = {**held_out_photos(), "nescafe-label": labelled_shelf()}
     writer = cv2.VideoWriter(str(work / "counter.avi"), cv2.VideoWriter.fourcc(*"MJPG"), VIDEO_FPS, (1280, 720))
     for name, frames, _ in VIDEO_SCRIPT:
@@ -110,21 +117,63 @@ def copy_project_and_inputs() -> Path:
         'device_id = "SCOUTPI-ARM64"\nstore_id = "STORE-ARM64"\nmodels_dir = "models"\n'
         'file_clock_start = "2026-11-01T09:00:00+08:00"\nexit_when_done = true\n'
         f'[camera]\nsource = "counter.avi"\nanalyse_fps = {VIDEO_FPS}\n'
-        "[vision]\nbrands = {enabled = true, every_n_frames = 1}\n"
+        '[vision]\nbundle = "centerface"\nbrands = {enabled = true, every_n_frames = 1}\n'
         '[microphone]\nsource = "korean.wav"\n[publisher]\nkind = "file"\nfile = "published.jsonl"\n'
+        f'[updates]\nstore = "bundles"\nregistry = "registry"\ntrusted_keys = ["{(work / "key.pub").read_text()}"]\n'
     )
     return work
 
 
-def run_agent() -> float:
+def make_test_bundles(work: Path) -> None:
+    """A signed int8 detector bundle (made on this machine, as the cloud does) and a tampered copy."""
+    import io
+    import tarfile
+
+    from dataflows.bundles.make import make_bundle
+    from edge_runtime.bundles.signing import generate, public_text
+
+    key = generate()
+    (work / "key.pub").write_text(public_text(key))
+    bundle = work / "centerface-2.0.0.tar.gz"
+    make_bundle(work / "models" / "centerface_640x448.int8.onnx", name="centerface", kind="detector",
+                version="2.0.0", private=key, out=bundle)  # fmt: skip
+    with tarfile.open(bundle, "r:gz") as src, tarfile.open(work / "tampered.tar.gz", "w:gz") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name.endswith(".onnx"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            dst.addfile(member, io.BytesIO(data))
+
+
+def bundle_commands() -> list[str]:
+    """Verify and install the bundle inside the arm64 root; the tampered copy must be refused."""
+    edge = f"cd {WORK} && python3 -m edge_runtime.cli models"
+    failures = []
+    for args, want_ok, expect in (
+        ("verify centerface-2.0.0.tar.gz", True, "ok: centerface@2.0.0"),
+        ("install tampered.tar.gz", False, "rejected"),
+        ("install centerface-2.0.0.tar.gz", True, "installed"),
+    ):
+        proc = subprocess.run(
+            ["chroot", str(ROOTFS), "/usr/bin/env", f"PYTHONPATH={SITE}:{APP}", "HOME=/root", "sh", "-c",
+             f"{edge} {args} --config edge.toml"], capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        print(f"scout-edge models {args}: exit {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-200:]}")
+        if (proc.returncode == 0) != want_ok or expect not in proc.stdout + proc.stderr:
+            failures.append(f"models {args}: exit {proc.returncode}")
+    return failures
+
+
+def run_agent() -> tuple[float, list[str]]:
     proc_dir, dev_dir = ROOTFS / "proc", ROOTFS / "dev"
     run("mount", "-t", "proc", "proc", str(proc_dir))
     run("mount", "--bind", "/dev", str(dev_dir))
     try:
+        failures = bundle_commands()
         start = time.monotonic()
         run("chroot", str(ROOTFS), "/usr/bin/env", f"PYTHONPATH={SITE}:{APP}", "HOME=/root", "sh", "-c",
             f"cd {WORK} && uname -m && python3 -m edge_runtime.cli run --config edge.toml", timeout=1800)  # fmt: skip
-        return time.monotonic() - start
+        return time.monotonic() - start, failures
     finally:
         subprocess.run(["umount", str(proc_dir)], check=False)
         subprocess.run(["umount", str(dev_dir)], check=False)
@@ -152,6 +201,8 @@ def check(work: Path) -> list[str]:
         failures.append(f"{len(stt)} utterances: {[e['transcript'] for e in stt]}")
     if not beats or beats[-1]["status"] != "ok":
         failures.append(f"last heartbeat {beats[-1] if beats else None}")
+    if {v["model_version"] for v in visual} != {"centerface@2.0.0"}:
+        failures.append(f"detector versions {sorted({v['model_version'] for v in visual})}, not the installed bundle")
     print(f"{len(events)} events: faces per scene {faces}, brands {brands}, "
           f"{len(stt)} utterances {[e['transcript'] for e in stt]}, last heartbeat {beats[-1]['status']}")  # fmt: skip
     return failures
@@ -165,8 +216,8 @@ def main() -> int:
     ensure_rootfs()
     install_wheels()
     work = copy_project_and_inputs()
-    seconds = run_agent()
-    failures = check(work)
+    seconds, failures = run_agent()
+    failures += check(work)
     print(f"agent under qemu-aarch64: {seconds:.0f} s (emulated: not a speed figure)")
     for failure in failures:
         print(f"FAIL: {failure}")
