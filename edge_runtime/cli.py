@@ -129,13 +129,16 @@ def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archiv
 
     cfg = _device(config)
     assert cfg.vision.bundle is not None
-    store = ModelStore(cfg.updates.store, cfg.vision.bundle, cfg.updates.keep_versions)
-    store.resolve()
+    up = cfg.updates
     try:
-        v = verify_archive(archive, TrustedKeys.parse(cfg.updates.trusted_keys), int(cfg.updates.max_bundle_mb * 2**20))
+        v = verify_archive(archive, TrustedKeys.parse(up.trusted_keys), int(up.max_bundle_mb * 2**20))
     except BundleError as exc:
+        store = ModelStore(up.store, cfg.vision.bundle, up.keep_versions)
+        store.resolve()
         outcome = store.refuse(archive.name, str(exc))
     else:
+        store = ModelStore(up.store, v.manifest.name, up.keep_versions)  # the bundle's own store
+        store.resolve()
         outcome = store.install(v)
     typer.echo(outcome.message)
     raise typer.Exit(0 if outcome.ok else 1)
