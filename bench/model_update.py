@@ -95,7 +95,7 @@ def main() -> None:
                 plain = work / f"plain-{run}"
                 start = time.perf_counter()
                 archive = work / f"plain-{run}.tar.gz"
-                with urllib.request.urlopen(url + "bundles/centerface/centerface-2.0.0.tar.gz") as r:  # noqa: S310
+                with urllib.request.urlopen(url + "bundles/centerface/centerface-2.0.0.tar.gz") as r:
                     archive.write_bytes(r.read())
                 with tarfile.open(archive, "r:gz") as tar:
                     tar.extractall(plain, filter="data")

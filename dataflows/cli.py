@@ -892,7 +892,7 @@ def models_promote(
     key: KeyOpt = None,
 ) -> None:
     """Promote a version only if its canary devices reported it healthy long enough (exit 1 if refused)."""
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     from dataflows.bundles.promote import canary_health
     from edge_runtime.bundles.manifest import MODEL_KEY
@@ -906,6 +906,8 @@ def models_promote(
         if entry is None or entry.version != version:
             raise _fail(Exit.USAGE, "error", f"{from_channel} does not carry {name} {version}")
     moment = datetime.fromisoformat(as_of) if as_of else None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a time without a zone is UTC, as the warehouse stores it
     with _handled():
         report = canary_health(
             _client(s), MODEL_KEY[entry.kind], f"{name}@{version}", healthy_for_h=healthy_for_h,

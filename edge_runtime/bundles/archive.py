@@ -87,10 +87,18 @@ def pack(root: Path, manifest: Manifest, private: Ed25519PrivateKey, out: Path) 
     return out
 
 
-def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
-    """Regular files by name; anything else that could write outside a folder is refused."""
+def _members(tar: tarfile.TarFile, max_bytes: int) -> dict[str, tarfile.TarInfo]:
+    """Regular files by name; anything else that could write outside a folder is refused.
+
+    Members are read one header at a time, so an entry declaring more than ``max_bytes`` (in all)
+    stops the read before its data is decompressed (a gzip bomb costs nothing).
+    """
     files: dict[str, tarfile.TarInfo] = {}
-    for member in tar.getmembers():
+    total = 0
+    for member in tar:
+        total += member.size
+        if total > max_bytes:
+            raise BundleError(f"the archive unpacks to more than the limit of {max_bytes:,} bytes")
         name = member.name.removeprefix("./")
         safe_relative(name.rstrip("/"))
         if member.isdir():
@@ -147,7 +155,7 @@ def verify_archive(path: Path, trusted: TrustedKeys, max_bytes: int) -> Verified
         raise BundleError(f"the archive is {path.stat().st_size:,} bytes, over the limit of {max_bytes:,}")
     try:
         with tarfile.open(path, "r:gz") as tar:
-            files = _members(tar)
+            files = _members(tar, max_bytes)
             data = _read_small(tar, files.get(MANIFEST), MANIFEST)
             signature = _read_small(tar, files.get(SIGNATURE), SIGNATURE)
             kid = verify(trusted, data, signature)
@@ -168,7 +176,7 @@ def unpack(verified: Verified, dest: Path) -> None:
     (dest / SIGNATURE).write_bytes(verified.signature)
     expected = {f"{FILES}/{f.path}": f for f in verified.manifest.files}
     with tarfile.open(verified.path, "r:gz") as tar:
-        files = _members(tar)
+        files = _members(tar, verified.manifest.total_bytes + 2 * MAX_META_BYTES)
         for name, f in expected.items():
             target = dest / FILES / safe_relative(f.path)
             target.parent.mkdir(parents=True, exist_ok=True)
