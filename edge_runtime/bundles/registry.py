@@ -95,8 +95,11 @@ class Registry:
         if entry.bytes > max_bytes:
             raise BundleError(f"{entry.archive} is {entry.bytes:,} bytes, over the limit of {max_bytes:,}")
         self.fetch(entry.archive, max_bytes, dest)
-        digest = hashlib.sha256(dest.read_bytes()).hexdigest()
-        if dest.stat().st_size != entry.bytes or digest != entry.sha256:
+        digest = hashlib.sha256()
+        with dest.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        if dest.stat().st_size != entry.bytes or digest.hexdigest() != entry.sha256:
             raise BundleError(f"{entry.archive}: size or SHA-256 differs from the channel index")
         return dest
 
