@@ -774,7 +774,7 @@ def models_quantize(
     import cv2
     import numpy as np
 
-    from edge_runtime.vision.quantize import quantize_detector
+    from edge_runtime.vision.quantize import calibration_photos, quantize_detector
 
     frames = None
     if calibration is not None:
@@ -784,10 +784,10 @@ def models_quantize(
         ]
         if not frames:
             raise _fail(Exit.USAGE, "error", f"no readable photos in {calibration}")
-    with _progress("steps") as bar:
-        task = bar.add_task("quantizing (calibration runs the fp32 model on every photo)", total=1)
-        quantize_detector(fp32, out, frames)
-        bar.update(task, completed=1)
+    photos = frames if frames is not None else calibration_photos()
+    with _progress("photos") as bar:
+        task = bar.add_task("calibrating on photos", total=len(photos))
+        quantize_detector(fp32, out, photos, on_photo=lambda: bar.advance(task))
     sys.stdout.write(f"{out} ({out.stat().st_size:,} bytes; fp32 {fp32.stat().st_size:,})\n")
 
 

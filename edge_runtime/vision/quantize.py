@@ -10,7 +10,7 @@ and that are *not* the ones the tests evaluate on (``t1.jpg`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -66,17 +66,28 @@ def calibration_photos() -> list[Frame]:
 
 
 class _LetterboxReader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no stubs
-    def __init__(self, input_name: str, frames: Sequence[Frame], width: int, height: int) -> None:
+    def __init__(
+        self, input_name: str, frames: Sequence[Frame], width: int, height: int, on_photo: Callable[[], None] | None
+    ) -> None:
         self._batches: Iterator[dict[str, npt.NDArray[np.float32]]] = iter(
             [{input_name: letterbox(f, width, height)[0]} for f in frames]
         )
+        self._on_photo = on_photo
 
     def get_next(self) -> dict[str, npt.NDArray[np.float32]] | None:
-        return next(self._batches, None)
+        batch = next(self._batches, None)
+        if batch is not None and self._on_photo is not None:
+            self._on_photo()
+        return batch
 
 
-def quantize_detector(fp32: Path, int8: Path, frames: Iterable[Frame] | None = None) -> Path:
-    """Write the int8 QDQ model for ``fp32`` to ``int8``; returns ``int8``."""
+def quantize_detector(
+    fp32: Path, int8: Path, frames: Iterable[Frame] | None = None, on_photo: Callable[[], None] | None = None
+) -> Path:
+    """Write the int8 QDQ model for ``fp32`` to ``int8``; returns ``int8``.
+
+    ``on_photo`` is called as calibration feeds each photo to the fp32 model (a progress bar's advance).
+    """
     model = onnx.load(str(fp32))
     graph_input = model.graph.input[0]
     dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
@@ -84,7 +95,7 @@ def quantize_detector(fp32: Path, int8: Path, frames: Iterable[Frame] | None = N
     prepared = int8.with_suffix(".pre.onnx")
     int8.parent.mkdir(parents=True, exist_ok=True)
     quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
-    reader = _LetterboxReader(graph_input.name, list(frames or calibration_photos()), width, height)
+    reader = _LetterboxReader(graph_input.name, list(frames or calibration_photos()), width, height, on_photo)
     try:
         quantize_static(
             str(prepared),

@@ -93,3 +93,14 @@ def test_labelled_boxes_score_each_model(face_models: Path, tmp_path: Path) -> N
     assert scores["fp32"] == {"precision": 1.0, "recall": round(6 / 7, 4)}
     expected_int8 = _optimal_matches(truth, report["photos"]["t1.jpg"]["int8"], 0.5)
     assert scores["int8"]["recall"] == round(expected_int8 / 7, 4)
+
+
+def test_scout_models_quantize_is_the_edge_builds_quantization(face_models: Path, tmp_path: Path) -> None:
+    """One implementation: the cloud command writes the same int8 bytes as `scout-edge models build`."""
+    out = tmp_path / "q.int8.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataflows.cli", "models", "quantize", "--fp32", str(face_models / FP32),
+         "--out", str(out)], capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == (face_models / INT8).read_bytes()
