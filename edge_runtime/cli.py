@@ -146,7 +146,8 @@ def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archiv
 
 @models_app.command("status")
 def models_status(config: ConfigOpt) -> None:
-    """The active version, the journal (pending, failed) and the last outcome, as JSON."""
+    """The active version, the journal (pending, failed) and the last outcome, as JSON (changes nothing:
+    an unfinished update shows as ``pending`` until the agent or an install resolves it)."""
     import msgspec
 
     from edge_runtime.bundles.store import ModelStore
@@ -154,9 +155,7 @@ def models_status(config: ConfigOpt) -> None:
     cfg = _device(config)
     assert cfg.vision.bundle is not None
     store = ModelStore(cfg.updates.store, cfg.vision.bundle, cfg.updates.keep_versions)
-    resolved = store.resolve()
-    journal = msgspec.to_builtins(store.journal())
-    typer.echo(json.dumps({"active": store.current_version(), "resolved": resolved and resolved.message, **journal}))
+    typer.echo(json.dumps({"active": store.current_version(), **msgspec.to_builtins(store.journal())}))
 
 
 @models_app.command("update")

@@ -14,13 +14,20 @@ running worker load the new model, then clears ``pending``. Any failure puts
 mid-update) puts ``current`` back to the previous version and removes the
 unfinished one: :meth:`ModelStore.resolve`. A version that failed its checks
 is remembered and not installed again; one interrupted twice counts as failed.
+
+Installs and start-up resolution hold an exclusive ``flock`` on ``.lock`` in
+the bundle's folder, so the agent's updater and a by-hand ``scout-edge models
+install`` never interleave; reading (``status``) takes no lock and changes
+nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +88,15 @@ class ModelStore:
         self.keep = max(2, keep)
         self.versions.mkdir(parents=True, exist_ok=True)
 
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     # ---- journal ---------------------------------------------------------
     def journal(self) -> Journal:
         if not self.journal_path.exists():
@@ -132,6 +148,10 @@ class ModelStore:
     # ---- start-up --------------------------------------------------------
     def resolve(self) -> Outcome | None:
         """Finish what a crash left: an unfinished update is rolled back; staging folders are removed."""
+        with self._exclusive():
+            return self._resolve()
+
+    def _resolve(self) -> Outcome | None:
         journal = self.journal()
         for leftover in self.versions.glob(STAGING_PREFIX + "*"):
             shutil.rmtree(leftover, ignore_errors=True)
@@ -156,6 +176,10 @@ class ModelStore:
     # ---- install ---------------------------------------------------------
     def install(self, verified: Verified, reload: Reload | None = None) -> Outcome:
         """Install, health-check, swap, reload; roll back on any failure. Never raises for a bad bundle."""
+        with self._exclusive():
+            return self._install(verified, reload)
+
+    def _install(self, verified: Verified, reload: Reload | None) -> Outcome:
         manifest = verified.manifest
         if manifest.name != self.name:
             raise ValueError(f"bundle {manifest.name!r} given to the store of {self.name!r}")
@@ -206,6 +230,10 @@ class ModelStore:
 
     def refuse(self, version: str, reason: str) -> Outcome:
         """Record a version that failed verification before anything was unpacked (never retried)."""
+        with self._exclusive():
+            return self._refuse(version, reason)
+
+    def _refuse(self, version: str, reason: str) -> Outcome:
         journal = self.journal()
         message = f"{self.name} {version}: rejected, {self.current_version() or 'no bundle'} stays active: {reason}"
         journal.failed.append(version)

@@ -177,8 +177,12 @@ def test_sigkill_during_install_leaves_the_old_model_active_after_restart(
     proc.wait(timeout=30)
     assert killed_pending, "the install finished before it could be killed mid-way"
     status = json.loads(_edge("models", "status", "--config", str(cfg)).stdout)
+    assert status["pending"]["version"] == "2.0.0"  # the journal shows the unfinished update (status only reads)
+    # restart: the agent's start-up resolves it (Agent.__init__ calls exactly this)
+    outcome = ModelStore(store_with_v1.dir.parent, "centerface").resolve()
+    assert outcome and "update interrupted (attempt 1); rolled back to 1.0.0" in outcome.message
+    status = json.loads(_edge("models", "status", "--config", str(cfg)).stdout)
     assert status["active"] == "1.0.0" and status["pending"] is None
-    assert "update interrupted (attempt 1); rolled back to 1.0.0" in status["resolved"]
     assert sorted(p.name for p in store_with_v1.versions.iterdir()) == ["1.0.0"]  # no half-unpacked version left
     # the next attempt succeeds
     assert _edge("models", "install", str(bundles.v2), "--config", str(cfg)).returncode == 0
