@@ -13,6 +13,7 @@ one Grafana version (:data:`grafana.datasource.GRAFANA_VERSION`):
 * :mod:`grafana.provisioning` — ``scout grafana build``: files for Grafana's provisioning.
 * :mod:`grafana.push` — ``scout grafana push``: the same objects through Grafana's HTTP API.
 * :mod:`grafana.macros` — the plugin's macros and dashboard variables, expanded offline.
+* :mod:`grafana.panel_data` — a built dashboard's panel queries, run read-only for a time range.
 * :mod:`grafana.checks` — schema and SQL checks the tests run.
 * :mod:`grafana.preview` — ``scout grafana preview``: every panel as a static HTML page.
 """
