@@ -337,21 +337,11 @@ class Agent:
             self._put([self.heartbeat()])
 
     def _start_updater(self) -> None:
-        from edge_runtime.bundles.registry import Registry
-        from edge_runtime.bundles.signing import TrustedKeys
         from edge_runtime.bundles.updater import Updater
 
         up, bundle = self.config.updates, self.config.vision.bundle
-        assert up.registry is not None and bundle is not None
-        self.updater = Updater(
-            Registry(up.registry),
-            up.channel,
-            TrustedKeys.parse(up.trusted_keys),
-            up.store,
-            {bundle: self.reload_face},
-            max_bytes=int(up.max_bundle_mb * 2**20),
-            keep=up.keep_versions,
-        )
+        assert bundle is not None
+        self.updater = Updater.from_config(up, {bundle: self.reload_face})
         updater = self.updater
         threading.Thread(
             target=lambda: updater.run(self.capture_stop, up.poll_interval_s), name="scout-edge-updater", daemon=True

@@ -108,11 +108,10 @@ def models_verify(archive: Annotated[Path, typer.Argument(help="A bundle archive
     """Check a bundle's signature, files and hashes with this device's trusted keys (nothing is written)."""
     from edge_runtime.bundles.archive import verify_archive
     from edge_runtime.bundles.manifest import BundleError
-    from edge_runtime.bundles.signing import TrustedKeys
 
     cfg = _device(config)
     try:
-        v = verify_archive(archive, TrustedKeys.parse(cfg.updates.trusted_keys), int(cfg.updates.max_bundle_mb * 2**20))
+        v = verify_archive(archive, cfg.updates.trusted(), cfg.updates.max_bytes)
     except BundleError as exc:
         typer.echo(f"rejected: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -124,14 +123,13 @@ def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archiv
     """Verify, install, health-check and activate a bundle by hand (exit 1 if rejected; the old one stays)."""
     from edge_runtime.bundles.archive import verify_archive
     from edge_runtime.bundles.manifest import BundleError
-    from edge_runtime.bundles.signing import TrustedKeys
     from edge_runtime.bundles.store import ModelStore
 
     cfg = _device(config)
     assert cfg.vision.bundle is not None
     up = cfg.updates
     try:
-        v = verify_archive(archive, TrustedKeys.parse(up.trusted_keys), int(up.max_bundle_mb * 2**20))
+        v = verify_archive(archive, up.trusted(), up.max_bytes)
     except BundleError as exc:
         store = ModelStore(up.store, cfg.vision.bundle, up.keep_versions)
         store.resolve()
@@ -162,23 +160,18 @@ def models_status(config: ConfigOpt) -> None:
 def models_update(config: ConfigOpt) -> None:
     """Poll the channel once, as the agent's updater does (exit 1 if an update was rejected)."""
     from edge_runtime.bundles.manifest import BundleError
-    from edge_runtime.bundles.registry import Registry
-    from edge_runtime.bundles.signing import TrustedKeys
     from edge_runtime.bundles.store import ModelStore
     from edge_runtime.bundles.updater import Updater
 
     cfg = _device(config)
     up = cfg.updates
-    if not up.registry:
-        typer.echo("error: updates.registry is not set", err=True)
-        raise typer.Exit(2)
     assert cfg.vision.bundle is not None
     ModelStore(up.store, cfg.vision.bundle, up.keep_versions).resolve()
-    trusted = TrustedKeys.parse(up.trusted_keys)
-    updater = Updater(
-        Registry(up.registry), up.channel, trusted, up.store, {cfg.vision.bundle: _no_reload},
-        max_bytes=int(up.max_bundle_mb * 2**20), keep=up.keep_versions,
-    )  # fmt: skip
+    try:
+        updater = Updater.from_config(up, {cfg.vision.bundle: _no_reload})
+    except BundleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         outcomes = updater.poll_once()
     except BundleError as exc:

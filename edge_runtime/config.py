@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -22,6 +22,9 @@ from pydantic_settings import (
 )
 
 from edge_runtime.resources import resolve_model_path
+
+if TYPE_CHECKING:
+    from edge_runtime.bundles.signing import TrustedKeys
 from scout_contract.topics import HEARTBEAT, STT, VISUAL
 
 
@@ -161,6 +164,15 @@ class UpdatesConfig(BaseModel):
 
         TrustedKeys.parse(keys)
         return keys
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_bundle_mb * 2**20)
+
+    def trusted(self) -> TrustedKeys:
+        from edge_runtime.bundles.signing import TrustedKeys
+
+        return TrustedKeys.parse(self.trusted_keys)
 
 
 class EdgeConfig(BaseSettings):

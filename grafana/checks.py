@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 SCHEMAS = Path(__file__).resolve().parent / "schema" / "generated"
 USERS_XML = sql_dir("users.d") / "scout-users.xml"
-_NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal.*)\)?$")
 _TIME = re.compile(r"^(Nullable\()?(DateTime.*|Date)\)?$")
 _TABLE_REF = re.compile(r"\b(?:FROM|(?<!ARRAY )JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 
@@ -172,17 +171,13 @@ def grant_problems(dashboards: list[dict[str, Any]], users_xml: Path = USERS_XML
     ]
 
 
-def _is_numeric(type_name: str) -> bool:
-    return bool(_NUMERIC.match(type_name))
-
-
 def frame_problems(panel: dict[str, Any], frame: Frame) -> list[str]:
     """What is wrong with a result for this panel's type (empty when it can draw)."""
     kind = panel["type"]
     problems: list[str] = []
     if not frame.rows:
         problems.append("the query returned no rows")
-    numeric = [c for c, t in zip(frame.columns, frame.types, strict=True) if _is_numeric(t)]
+    numeric = [frame.columns[i] for i in frame.numeric()]
     if kind in {"timeseries", "state-timeline"}:
         if not frame.columns or frame.columns[0] != "time" or not _TIME.match(frame.types[0]):
             problems.append(f"a time series needs a first column `time` of a time type, got {frame.columns[:1]}")
@@ -207,15 +202,11 @@ def frame_problems(panel: dict[str, Any], frame: Frame) -> list[str]:
 
 
 def sql_problems(
-    client: Client, dashboard: dict[str, Any], selected: dict[str, list[str]] | None = None
+    client: Client, dashboard: dict[str, Any], time_range: TimeRange, values: list[Variable]
 ) -> list[Problem]:
-    """Run every panel of the dashboard over its data's time range; report errors and unusable results."""
-    time_range = data_time_range(client, dashboard)
-    values = variables(client, dashboard, selected)
+    """Run every panel of the dashboard for this range and these variable values; report errors and
+    results its panel cannot draw."""
     found: list[Problem] = []
-    for var in values:
-        if not var.options:
-            found.append(Problem(f"{dashboard['uid']} / ${var.name}", "the variable's query lists no values"))
     for panel in query_panels(dashboard):
         where = f"{dashboard['uid']} / {panel['title']}"
         try:
@@ -227,19 +218,17 @@ def sql_problems(
     return found
 
 
-def alert_problems(client: Client, time_range: TimeRange, variables_: list[Variable] | None = None) -> list[Problem]:
+def alert_problems(client: Client, time_range: TimeRange) -> list[Problem]:
     """Each alert rule's query runs and returns label columns and exactly one number per row."""
     found: list[Problem] = []
     for rule in RULES:
         where = f"alert {rule.uid}"
         try:
-            frame = run_sql(client, expand(rule.sql, time_range, variables_ or []))
+            frame = run_sql(client, expand(rule.sql, time_range))
         except Exception as exc:
             found.append(Problem(where, f"query failed: {str(exc).strip().splitlines()[0][:300]}"))
             continue
-        numeric = [t for t in frame.types if _is_numeric(t)]
-        labels = [t for t in frame.types if "String" in t]
-        if len(numeric) != 1 or len(numeric) + len(labels) != len(frame.types):
+        if len(frame.numeric()) != 1 or len(frame.numeric()) + len(frame.labels()) != len(frame.types):
             found.append(Problem(where, f"needs string labels and one number, got {frame.types}"))
         if not frame.rows:
             found.append(Problem(where, "the query returned no rows"))
@@ -252,13 +241,18 @@ def check_all(client: Client, dashboards: list[dict[str, Any]], alert_rules: lis
     problems = [p for d in dashboards for p in schema_problems(d)]
     problems += consistency_problems(dashboards, alert_rules) + grant_problems(dashboards)
     for d in dashboards:
-        problems += sql_problems(client, d)
-        for var in variables(client, d):
-            if var.options:  # the other branch of $__conditionalAll: one value chosen
-                problems += [
-                    Problem(f"{p.where} (${var.name}={var.options[0]})", p.message)
-                    for p in sql_problems(client, d, {var.name: var.options[:1]})
-                ]
+        time_range, values = data_time_range(client, d), variables(client, d)
+        problems += sql_problems(client, d, time_range, values)
+        for var in values:
+            if not var.options:
+                problems.append(Problem(f"{d['uid']} / ${var.name}", "the variable's query lists no values"))
+                continue
+            # the other branch of $__conditionalAll: one value chosen
+            one = [replace(v, selected=var.options[:1]) if v is var else v for v in values]
+            problems += [
+                Problem(f"{p.where} (${var.name}={var.options[0]})", p.message)
+                for p in sql_problems(client, d, time_range, one)
+            ]
     by_uid = {d["uid"]: d for d in dashboards}
     anchor = by_uid.get("scout-data-quality", dashboards[0])
     problems += alert_problems(client, data_time_range(client, anchor))

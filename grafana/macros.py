@@ -44,8 +44,13 @@ class TimeRange:
     end: datetime
 
     @classmethod
+    def of(cls, start: datetime, end: datetime) -> TimeRange:
+        """A range from two datetimes; one without a zone is UTC (as ClickHouse returns them)."""
+        return cls(_utc(start), _utc(end))
+
+    @classmethod
     def parse(cls, start: str, end: str) -> TimeRange:
-        return cls(_utc(datetime.fromisoformat(start)), _utc(datetime.fromisoformat(end)))
+        return cls.of(datetime.fromisoformat(start), datetime.fromisoformat(end))
 
     @property
     def seconds(self) -> float:

@@ -38,13 +38,29 @@ def duration_s(text: str | None) -> int:
     return int(m.group(1)) * _UNIT_S[m.group(2)]
 
 
+_NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal.*)\)?$")
+
+
 @dataclass(frozen=True)
 class Frame:
-    """A query's result: column names, ClickHouse type names, rows."""
+    """A query's result: column names, ClickHouse type names, rows.
+
+    >>> f = Frame(["time", "store_id", "n"], ["DateTime64(3, 'UTC')", "LowCardinality(String)", "UInt64"], [])
+    >>> f.numeric(), f.labels()
+    ([2], [1])
+    """
 
     columns: list[str]
     types: list[str]
     rows: list[tuple[Any, ...]]
+
+    def numeric(self) -> list[int]:
+        """Indexes of the numeric columns (by ClickHouse type; Bool is not a number)."""
+        return [i for i, t in enumerate(self.types) if _NUMERIC.match(t)]
+
+    def labels(self, skip: frozenset[int] = frozenset()) -> list[int]:
+        """Indexes of the string columns (series or alert labels), but those in ``skip``."""
+        return [i for i, t in enumerate(self.types) if i not in skip and "String" in t]
 
 
 def query_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,7 +82,7 @@ def data_time_range(client: Client, dashboard: dict[str, Any]) -> TimeRange:
     if not isinstance(start, datetime) or not isinstance(end, datetime) or start.year < 2000:
         end = datetime.now(UTC)
         return TimeRange(end - timedelta(days=1), end)
-    return TimeRange.parse(start.isoformat(), end.isoformat())
+    return TimeRange.of(start, end)
 
 
 def variables(

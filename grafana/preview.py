@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 
 from grafana.checks import frame_problems
 from grafana.dashboards import build_all
-from grafana.panel_data import Frame, data_time_range, panel_sql, query_panels, run_sql, variables
+from grafana.panel_data import Frame, data_time_range, panel_sql, run_sql, variables
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -73,20 +73,6 @@ def _unit(panel: dict[str, Any]) -> dict[str, str]:
     return UNITS.get(panel.get("fieldConfig", {}).get("defaults", {}).get("unit", ""), {})
 
 
-def _numeric_columns(frame: Frame) -> list[int]:
-    return [
-        i
-        for i, _ in enumerate(frame.columns)
-        if frame.rows
-        and all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in frame.rows)
-        and not frame.types[i].startswith(("DateTime", "Date"))
-    ]
-
-
-def _label_columns(frame: Frame, skip: set[int]) -> list[int]:
-    return [i for i, t in enumerate(frame.types) if i not in skip and "String" in t]
-
-
 def _cell(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -98,8 +84,8 @@ def _cell(value: object) -> str:
 
 
 def _time_series(panel: dict[str, Any], frame: Frame) -> go.Figure:
-    values = [i for i in _numeric_columns(frame) if i != 0]
-    labels = _label_columns(frame, {0})
+    values = [i for i in frame.numeric() if i != 0]
+    labels = frame.labels(frozenset({0}))
     series: dict[str, tuple[list[Any], list[Any]]] = {}
     for row in frame.rows:
         for i in values:
@@ -116,8 +102,8 @@ def _time_series(panel: dict[str, Any], frame: Frame) -> go.Figure:
 def _state_timeline(panel: dict[str, Any], frame: Frame) -> go.Figure:
     mappings = panel.get("fieldConfig", {}).get("defaults", {}).get("mappings", [])
     states = mappings[0]["options"] if mappings else {}
-    value = _numeric_columns(frame)[-1]
-    label = _label_columns(frame, {0})[0]
+    value = frame.numeric()[-1]
+    label = frame.labels(frozenset({0}))[0]
     traces = []
     for code, state in sorted(states.items()):
         rows = [r for r in frame.rows if str(r[value]) == code]
@@ -134,7 +120,7 @@ def _state_timeline(panel: dict[str, Any], frame: Frame) -> go.Figure:
 
 
 def _stat(panel: dict[str, Any], frame: Frame) -> go.Figure:
-    i = _numeric_columns(frame)[0]
+    i = frame.numeric()[0]
     value = frame.rows[0][i]
     unit = _unit(panel)
     number: dict[str, Any] = {"font": {"color": threshold_colour(panel, value), "size": 40}}
@@ -156,15 +142,15 @@ def _bars(panel: dict[str, Any], frame: Frame) -> go.Figure:
     x = frame.columns.index(panel["options"]["xField"])
     fig = go.Figure(
         [go.Bar(x=[r[x] for r in frame.rows], y=[r[i] for r in frame.rows], name=frame.columns[i])
-         for i in _numeric_columns(frame) if i != x]
+         for i in frame.numeric() if i != x]
     )  # fmt: skip
     fig.update_layout(barmode="group")
     return fig
 
 
 def _bar_gauge(panel: dict[str, Any], frame: Frame) -> go.Figure:
-    value = _numeric_columns(frame)[-1]
-    label = _label_columns(frame, {value})[0]
+    value = frame.numeric()[-1]
+    label = frame.labels(frozenset({value}))[0]
     xs = [r[value] for r in frame.rows]
     return go.Figure(
         go.Bar(
@@ -238,7 +224,6 @@ def render(client: Client, out: Path, sink_label: str) -> PreviewReport:
     for dashboard in build_all():
         time_range = data_time_range(client, dashboard)
         values = variables(client, dashboard)
-        queried = {id(p) for p in query_panels(dashboard)}
         parts = [
             f"<h2>{html.escape(dashboard['title'])}</h2>",
             f'<p class="meta">{time_range.start:%Y-%m-%d %H:%M} – {time_range.end:%Y-%m-%d %H:%M} UTC. '
@@ -246,7 +231,7 @@ def render(client: Client, out: Path, sink_label: str) -> PreviewReport:
             '<div class="grid">',
         ]
         for panel in dashboard["panels"]:
-            if id(panel) not in queried:
+            if not panel.get("targets"):  # a row: layout only
                 parts.append(f'<h3 class="row">{html.escape(panel.get("title", ""))}</h3>')
                 continue
             key = f"{dashboard['uid']}-{panel['id']}"

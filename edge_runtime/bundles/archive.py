@@ -32,6 +32,7 @@ from edge_runtime.bundles.manifest import (
     validate,
 )
 from edge_runtime.bundles.signing import TrustedKeys, sign, verify
+from edge_runtime.resources import sha256_of
 
 #: The manifest and its signature are small; a bigger member under these names is refused unread.
 MAX_META_BYTES = 1 << 20
@@ -56,11 +57,7 @@ def describe_files(root: Path) -> list[BundleFile]:
         if path.is_symlink():
             raise BundleError(f"{path} is a symbolic link; a bundle holds regular files only")
         if path.is_file():
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(CHUNK), b""):
-                    digest.update(block)
-            found.append(BundleFile(path.relative_to(root).as_posix(), digest.hexdigest(), path.stat().st_size))
+            found.append(BundleFile(path.relative_to(root).as_posix(), sha256_of(path), path.stat().st_size))
     return found
 
 

@@ -10,7 +10,6 @@ made. :func:`reference_for_onnx` makes the pair on the publishing side.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import wave
 from pathlib import Path
@@ -49,7 +48,7 @@ def reference_for_onnx(model: Path, inputs: dict[str, npt.NDArray[np.generic]], 
 
 
 def _npz(path: Path) -> dict[str, npt.NDArray[np.generic]]:
-    with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
+    with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 

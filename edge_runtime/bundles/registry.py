@@ -16,6 +16,7 @@ publishing (:func:`publish`, :func:`set_channel`) writes a directory.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import urllib.error
@@ -23,13 +24,14 @@ import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_runtime.bundles.manifest import BundleError, Manifest, safe_relative
 from edge_runtime.bundles.signing import TrustedKeys, sign, verify
-from edge_runtime.resources import resolve_inside
+from edge_runtime.resources import resolve_inside, sha256_of
 
 MAX_INDEX_BYTES = 1 << 20
 
@@ -65,21 +67,24 @@ class Registry:
     def _url(self, relative: str) -> str:
         return urllib.parse.urljoin(self.location.rstrip("/") + "/", safe_relative(relative))
 
-    def fetch(self, relative: str, max_bytes: int, dest: Path | None = None) -> bytes:
-        """The file at ``relative`` (at most ``max_bytes``); written to ``dest`` instead of returned if given."""
+    def _open(self, relative: str) -> BinaryIO:
         if self.is_http:
             try:
-                response = urllib.request.urlopen(self._url(relative), timeout=self.timeout_s)
+                response: BinaryIO = urllib.request.urlopen(self._url(relative), timeout=self.timeout_s)
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 raise BundleError(f"cannot fetch {relative} from {self.location}: {exc}") from exc
-            stream = response
-        else:
-            path = resolve_inside(Path(self.location), relative)
-            if not path.is_file():
-                raise BundleError(f"{relative} is not in the registry {self.location}")
-            stream = path.open("rb")
-        with stream:
-            return _limited_copy(stream, max_bytes, relative, dest)
+            return response
+        path = resolve_inside(Path(self.location), relative)
+        if not path.is_file():
+            raise BundleError(f"{relative} is not in the registry {self.location}")
+        return path.open("rb")
+
+    def fetch(self, relative: str, max_bytes: int) -> bytes:
+        """The file at ``relative`` (at most ``max_bytes``)."""
+        sink = io.BytesIO()
+        with self._open(relative) as stream:
+            _copy(stream, sink, max_bytes, relative)
+        return sink.getvalue()
 
     def index(self, channel: str, trusted: TrustedKeys) -> ChannelIndex:
         data = self.fetch(index_path(channel), MAX_INDEX_BYTES)
@@ -91,39 +96,31 @@ class Registry:
             raise BundleError(f"channel index {channel}: {exc}") from exc
 
     def download(self, entry: ChannelEntry, dest: Path, max_bytes: int) -> Path:
-        """The archive of ``entry`` in ``dest``, its size and SHA-256 as the signed index says."""
+        """The archive of ``entry`` in ``dest``, its size and SHA-256 (hashed as it streams) as the index says."""
         if entry.bytes > max_bytes:
             raise BundleError(f"{entry.archive} is {entry.bytes:,} bytes, over the limit of {max_bytes:,}")
-        self.fetch(entry.archive, max_bytes, dest)
-        digest = hashlib.sha256()
-        with dest.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        if dest.stat().st_size != entry.bytes or digest.hexdigest() != entry.sha256:
+        try:
+            with self._open(entry.archive) as stream, dest.open("wb") as out:
+                size, digest = _copy(stream, out, max_bytes, entry.archive)
+        except BundleError:
+            dest.unlink(missing_ok=True)
+            raise
+        if size != entry.bytes or digest != entry.sha256:
             raise BundleError(f"{entry.archive}: size or SHA-256 differs from the channel index")
         return dest
 
 
-def _limited_copy(stream: object, max_bytes: int, what: str, dest: Path | None) -> bytes:
-    read = stream.read  # type: ignore[attr-defined]
-    chunks: list[bytes] = []
+def _copy(stream: BinaryIO, sink: BinaryIO, max_bytes: int, what: str) -> tuple[int, str]:
+    """Copy at most ``max_bytes``; returns the size and the SHA-256 of what was copied."""
+    digest = hashlib.sha256()
     total = 0
-    out = dest.open("wb") if dest is not None else None
-    try:
-        while block := read(1 << 20):
-            total += len(block)
-            if total > max_bytes:
-                raise BundleError(f"{what} is larger than the limit of {max_bytes:,} bytes")
-            if out is not None:
-                out.write(block)
-            else:
-                chunks.append(block)
-    finally:
-        if out is not None:
-            out.close()
-            if total > max_bytes:
-                dest.unlink(missing_ok=True)  # type: ignore[union-attr]
-    return b"".join(chunks)
+    while block := stream.read(1 << 20):
+        total += len(block)
+        if total > max_bytes:
+            raise BundleError(f"{what} is larger than the limit of {max_bytes:,} bytes")
+        digest.update(block)
+        sink.write(block)
+    return total, digest.hexdigest()
 
 
 # ---- publishing (a directory) ------------------------------------------------
@@ -164,10 +161,8 @@ def publish(root: Path, archive: Path, manifest: Manifest, channel: str, private
     relative = f"bundles/{manifest.name}/{manifest.name}-{manifest.version}.tar.gz"
     target = root / relative
     target.parent.mkdir(parents=True, exist_ok=True)
-    if (
-        target.exists()
-        and hashlib.sha256(target.read_bytes()).digest() != hashlib.sha256(archive.read_bytes()).digest()
-    ):
+    digest = sha256_of(archive)
+    if target.exists() and sha256_of(target) != digest:
         raise BundleError(f"{relative} already exists with other contents; publish a new version instead")
     shutil.copyfile(archive, target.with_name(target.name + ".tmp"))
     os.replace(target.with_name(target.name + ".tmp"), target)
@@ -175,7 +170,7 @@ def publish(root: Path, archive: Path, manifest: Manifest, channel: str, private
         version=manifest.version,
         kind=manifest.kind,
         archive=relative,
-        sha256=hashlib.sha256(target.read_bytes()).hexdigest(),
+        sha256=digest,
         bytes=target.stat().st_size,
     )
     set_channel(root, channel, manifest.name, entry, private)

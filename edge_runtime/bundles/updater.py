@@ -16,6 +16,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import structlog
@@ -25,6 +26,9 @@ from edge_runtime.bundles.manifest import BundleError
 from edge_runtime.bundles.registry import Registry
 from edge_runtime.bundles.signing import TrustedKeys
 from edge_runtime.bundles.store import ModelStore, Outcome, Reload
+
+if TYPE_CHECKING:
+    from edge_runtime.config import UpdatesConfig
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +48,13 @@ class Updater:
     max_bytes: int
     keep: int = 3
     outcomes: list[Outcome] = field(default_factory=list)
+
+    @classmethod
+    def from_config(cls, up: UpdatesConfig, bundles: dict[str, Reload]) -> Updater:
+        """The updater ``[updates]`` describes (the agent's worker and ``scout-edge models update``)."""
+        if not up.registry:
+            raise BundleError("updates.registry is not set")
+        return cls(Registry(up.registry), up.channel, up.trusted(), up.store, bundles, up.max_bytes, up.keep_versions)
 
     @property
     def last_outcome(self) -> str | None:

@@ -4,7 +4,6 @@ bundle, and reports both in heartbeats; promotion reads canary heartbeats that w
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import subprocess
 import sys
@@ -14,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import msgspec
 import numpy as np
 import pytest
 
 from edge_runtime.bundles.archive import verify_archive
-from edge_runtime.bundles.manifest import BundleFile, decode_manifest, encode_manifest
 from edge_runtime.bundles.registry import publish, read_channel
-from edge_runtime.bundles.signing import sign, write_private
+from edge_runtime.bundles.signing import write_private
 from edge_runtime.events import EventFactory
 from scout_contract.events import encode_event
 from scout_contract.records import SourceRecord, encode_record_line
@@ -29,7 +26,7 @@ from scout_contract.topics import HEARTBEAT
 from tests.e2e.conftest import Scout
 from tests.e2e.test_edge_agent import published
 from tests.edge_fixtures import Bundles, fit
-from tests.edge_runtime.bundles.helpers import members, rebuild
+from tests.edge_runtime.bundles.helpers import members, rebuild, resign
 
 pytestmark = pytest.mark.slow
 FPS = 10.0
@@ -50,16 +47,8 @@ def busy_counter(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, np.
 
 def _sick(b: Bundles, out: Path, version: str) -> Path:
     """A correctly signed bundle whose model does not reproduce its own reference output."""
-    files = members(b.v2)
-    files["files/health/expected.npz"] = members(b.v1)["files/health/expected.npz"]
-    manifest = decode_manifest(files["manifest.json"])
-    listed = [
-        BundleFile(n.removeprefix("files/"), hashlib.sha256(d).hexdigest(), len(d))
-        for n, d in sorted(files.items())
-        if n.startswith("files/")
-    ]
-    data = encode_manifest(msgspec.structs.replace(manifest, files=listed, version=version))
-    return rebuild(out, files | {"manifest.json": data, "manifest.sig": sign(b.key, data)})
+    files = members(b.v2) | {"files/health/expected.npz": members(b.v1)["files/health/expected.npz"]}
+    return rebuild(out, resign(files, b.key, version=version))
 
 
 def _visual(path: Path) -> list[dict[str, Any]]:

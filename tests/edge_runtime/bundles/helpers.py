@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from pathlib import Path
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge_runtime.bundles.manifest import BundleFile, decode_manifest, encode_manifest
+from edge_runtime.bundles.signing import sign
 
 
 def members(archive: Path) -> dict[str, bytes]:
@@ -28,3 +35,16 @@ def rebuild(out: Path, files: dict[str, bytes], links: dict[str, str] | None = N
             info.linkname = target
             tar.addfile(info)
     return out
+
+
+def resign(files: dict[str, bytes], key: Ed25519PrivateKey, **changes: object) -> dict[str, bytes]:
+    """Change the manifest of a member dict (its file list follows the files given) and sign it again:
+    a bundle that verifies, whatever was changed in it."""
+    manifest = decode_manifest(files["manifest.json"])
+    listed = [
+        BundleFile(name.removeprefix("files/"), hashlib.sha256(data).hexdigest(), len(data))
+        for name, data in sorted(files.items())
+        if name.startswith("files/")
+    ]
+    data = encode_manifest(msgspec.structs.replace(manifest, files=listed, **changes))
+    return files | {"manifest.json": data, "manifest.sig": sign(key, data)}

@@ -15,30 +15,15 @@ import msgspec
 import pytest
 
 from edge_runtime.bundles.archive import verify_archive
-from edge_runtime.bundles.manifest import BundleError, BundleFile, decode_manifest, encode_manifest
+from edge_runtime.bundles.manifest import BundleError
 from edge_runtime.bundles.registry import Registry, publish, read_channel, set_channel
 from edge_runtime.bundles.signing import TrustedKeys, generate, public_text, sign
 from edge_runtime.bundles.store import ModelStore
 from edge_runtime.bundles.updater import Updater
 from tests.edge_fixtures import Bundles
-from tests.edge_runtime.bundles.helpers import members, rebuild
+from tests.edge_runtime.bundles.helpers import members, rebuild, resign
 
 LIMIT = 50 * 2**20
-
-
-def _resign(files: dict[str, bytes], key: object, **changes: object) -> dict[str, bytes]:
-    """Change the manifest (and so its signature) of a member dict; hashes follow the files given."""
-    import hashlib
-
-    manifest = decode_manifest(files["manifest.json"])
-    listed = [
-        BundleFile(name.removeprefix("files/"), hashlib.sha256(data).hexdigest(), len(data))
-        for name, data in sorted(files.items())
-        if name.startswith("files/")
-    ]
-    manifest = msgspec.structs.replace(manifest, files=listed, **changes)
-    data = encode_manifest(manifest)
-    return files | {"manifest.json": data, "manifest.sig": sign(key, data)}  # type: ignore[arg-type]
 
 
 def _tamper_cases(b: Bundles) -> dict[str, tuple[Callable[[dict[str, bytes]], dict[str, bytes]], str, dict[str, str]]]:
@@ -117,7 +102,7 @@ def test_a_signed_bundle_that_fails_its_health_check_is_rolled_back(
 ) -> None:
     good = members(bundles.v2)
     wrong = members(bundles.v1)["files/health/expected.npz"]  # the fp32 model's outputs, not the int8's
-    bad = rebuild(tmp_path / "sick.tar.gz", _resign(good | {"files/health/expected.npz": wrong}, bundles.key))
+    bad = rebuild(tmp_path / "sick.tar.gz", resign(good | {"files/health/expected.npz": wrong}, bundles.key))
     verified = verify_archive(bad, bundles.trusted, LIMIT)  # signed by a trusted key: it verifies
     outcome = store_with_v1.install(verified)
     assert not outcome.ok and "health check: output" in outcome.message
@@ -192,7 +177,7 @@ def test_sigkill_during_install_leaves_the_old_model_active_after_restart(
 def test_only_the_newest_versions_are_kept(bundles: Bundles, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "store", "centerface", keep=2)
     for version in ("1.0.0", "1.1.0", "1.2.0"):
-        files = _resign(members(bundles.v1), bundles.key, version=version)
+        files = resign(members(bundles.v1), bundles.key, version=version)
         archive = rebuild(tmp_path / f"{version}.tar.gz", files)
         assert store.install(verify_archive(archive, bundles.trusted, LIMIT)).ok
         time.sleep(0.01)
