@@ -6,6 +6,7 @@ chDB allows one data path per process, so every step runs as its own
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,6 +103,15 @@ def assert_same(a: dict[str, list[str]], b: dict[str, list[str]]) -> None:
     assert not problems, json.dumps(problems, indent=1)
 
 
+def _store_size(recovery: Path) -> int:
+    """Bytes in the recovery store; a SQLite ``-wal`` file may vanish between listing and stat (a checkpoint)."""
+    total = 0
+    for path in recovery.glob("*") if recovery.exists() else ():
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+    return total
+
+
 def crash_and_resume(scout: Scout, args: list[str], env: dict[str, str], recovery: Path) -> None:
     """Run ``args`` (a ``scout run`` with ``--recovery-dir recovery``), kill -9 it once its recovery
     store has grown by several committed epochs, run it again, and check the second run resumed
@@ -111,10 +121,10 @@ def crash_and_resume(scout: Scout, args: list[str], env: dict[str, str], recover
     initial: int | None = None
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-        size = sum(p.stat().st_size for p in recovery.glob("*")) if recovery.exists() else 0
+        size = _store_size(recovery)
         if initial is None and size:
             time.sleep(0.3)  # the store's partitions are created first; its growth is the snapshots
-            initial = sum(p.stat().st_size for p in recovery.glob("*"))
+            initial = _store_size(recovery)
         elif initial is not None and size > initial + 300_000:
             break
     assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
