@@ -25,7 +25,7 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
 from dataflows.bronze.rules import RuleSet
-from dataflows.bronze.validate import QUARANTINE_COLUMNS, Accepted, ValidationResult, Validator
+from dataflows.bronze.validate import Accepted, ValidationResult, Validator
 from dataflows.config import WindowConfig
 from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
@@ -33,7 +33,7 @@ from dataflows.silver.annotate import Lexicon
 from dataflows.silver.device import DeviceClock, Fact, KeyOutput, annotated_events
 from dataflows.silver.sessions import Interaction, SessionWindows
 from dataflows.sinks.kafka import OutgoingRecord
-from dataflows.tables import TableRows
+from dataflows.tables import LateRow, TableRows
 from scout_contract import SourceRecord, encode_event, ts_millis
 from scout_contract.topics import ANNOTATED
 
@@ -99,8 +99,8 @@ class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, StoreGold]):
 
 def _rejected_rows(result: ValidationResult) -> TableRows:
     rows = TableRows()
-    rows.extend("quarantine_events", result.quarantine_rows)
-    rows.extend("dq_rule_metrics", result.dq_rows)
+    rows.extend(result.quarantine_rows)
+    rows.extend(result.dq_rows)
     QUARANTINED.inc(len(result.quarantine_rows))
     return rows
 
@@ -118,8 +118,8 @@ def _by_clock_key(result: ValidationResult) -> list[tuple[str, list[Accepted]]]:
 
 def _key_rows(key_out: tuple[str, KeyOutput]) -> TableRows:
     rows = key_out[1].rows
-    for row in rows.rows.get("late_events", ()):
-        LATE.labels(str(row[5])).inc()
+    for row in rows.of(LateRow):
+        LATE.labels(row.stream).inc()
     return rows
 
 
@@ -147,20 +147,16 @@ def dead_letters(result: ValidationResult) -> list[OutgoingRecord]:
     (``scout.*``); the dead letter's timestamp is the time it was rejected, so a topic's time
     retention counts from the rejection, not from a replayed record's age."""
     out = []
-    for row in result.quarantine_rows:
-        q = dict(zip(QUARANTINE_COLUMNS, row, strict=True))
+    for q in result.quarantine_rows:
         headers: list[tuple[str, str | bytes | None]] = [
-            ("scout.rules", ",".join(q["rules"]).encode()),  # type: ignore[arg-type]
-            ("scout.reasons", "; ".join(q["reasons"]).encode()),  # type: ignore[arg-type]
-            ("scout.topic", str(q["topic"]).encode()),
-            ("scout.partition", str(q["partition"]).encode()),
-            ("scout.offset", str(q["offset"]).encode()),
-            ("scout.record_ts", str(q["record_ts"]).encode()),
+            ("scout.rules", ",".join(q.rules).encode()),
+            ("scout.reasons", "; ".join(q.reasons).encode()),
+            ("scout.topic", q.topic.encode()),
+            ("scout.partition", str(q.partition).encode()),
+            ("scout.offset", str(q.offset).encode()),
+            ("scout.record_ts", str(q.record_ts).encode()),
         ]
-        payload = q["payload"]
-        value = payload if isinstance(payload, bytes) else str(payload).encode()
-        rejected_at = int(q["quarantined_at"])  # type: ignore[call-overload]
-        out.append(OutgoingRecord(str(q["key"]) or None, value, rejected_at, headers))
+        out.append(OutgoingRecord(q.key or None, q.payload, q.quarantined_at, headers))
     return out
 
 

@@ -37,13 +37,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
 from dataflows.config import WindowConfig
-from dataflows.tables import COLUMNS, TableRows
+from dataflows.tables import TableRows
 from dataflows.warehouse import quote_identifier
 from scout_contract.streams import STREAMS
 
@@ -62,7 +63,7 @@ ROW_TIME: dict[str, str] = {
     "gold_brand_performance": "window_start",
     "gold_insight_feedback": "window_start",
 }
-_INDEX = {t: COLUMNS[t].index(c) for t, c in ROW_TIME.items()}
+_ROW_TIME = {t: attrgetter(c) for t, c in ROW_TIME.items()}
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,12 @@ class ReplayPlan:
         """The rows a replay may write (see module doc)."""
         out = TableRows()
         for table, table_rows in rows.rows.items():
-            idx = _INDEX.get(table)
-            if idx is None:
-                out.extend(table, table_rows)
+            when = _ROW_TIME.get(table)
+            if when is None:
+                out.extend(table_rows)
                 continue
             lo, hi = self.write_start, self.write_end
-            out.extend(table, [r for r in table_rows if lo <= int(r[idx]) < hi])  # type: ignore[call-overload]
+            out.extend([r for r in table_rows if lo <= when(r) < hi])
         return out
 
 

@@ -1,101 +1,408 @@
-"""Column order of every table the dataflow writes (DDL lives in clickhouse/).
+"""One typed row per table the dataflow writes (the DDL lives in clickhouse/migrations).
 
-Rows travel through the dataflow as plain tuples in these orders, grouped in
-a :class:`TableRows` batch; the ClickHouse sink inserts them by name.
-Timestamps are integer milliseconds since the epoch (UTC).
+Each table's row is a :class:`~typing.NamedTuple`: fields in the table's column
+order, each annotated with its Python type *and* its exact ClickHouse column type
+(``Annotated[int, "DateTime64(3, 'UTC')"]``). A test migrates a warehouse and
+checks every row class against ``system.columns`` — names, order and types — so
+the code and the migrations cannot drift apart. Columns the dataflow never writes
+(a bronze table's ``version``) have a DDL default and are not fields.
+
+Why named tuples: the stages build them positionally (the cheapest Python object
+that still has names); everything that reads a row reads it by name
+(``row.watermark``); and a named tuple *is* a tuple, which is exactly what the
+row-oriented clickhouse-connect insert — the fastest insert path into chDB
+measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
+
+Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns
+take :class:`datetime.date`.
+
+>>> row = DqRow(minute=0, stream="stt", rule="unique_event_id", action="drop", passed=3, failed=1)
+>>> rows = TableRows()
+>>> rows.add(row)
+>>> rows.of(DqRow)[0].failed, TABLE_OF[DqRow], COLUMNS["dq_rule_metrics"][:2]
+(1, 'dq_rule_metrics', ('minute', 'stream'))
 """
 
 from __future__ import annotations
 
+import typing
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-from dataflows.bronze.validate import DQ_COLUMNS, QUARANTINE_COLUMNS
+# ClickHouse column types, as system.columns spells them.
+String = Annotated[str, "String"]
+Lc = Annotated[str, "LowCardinality(String)"]
+NullString = Annotated[str | None, "Nullable(String)"]
+Ms = Annotated[int, "DateTime64(3, 'UTC')"]
+NullMs = Annotated[int | None, "Nullable(DateTime64(3, 'UTC'))"]
+Day = Annotated[date, "Date"]
+Flag = Annotated[bool, "Bool"]
+U16 = Annotated[int, "UInt16"]
+U32 = Annotated[int, "UInt32"]
+NullU32 = Annotated[int | None, "Nullable(UInt32)"]
+U64 = Annotated[int, "UInt64"]
+I32 = Annotated[int, "Int32"]
+I64 = Annotated[int, "Int64"]
+F32 = Annotated[float, "Float32"]
+F64 = Annotated[float, "Float64"]
+NullF64 = Annotated[float | None, "Nullable(Float64)"]
+LcList = Annotated[list[str] | tuple[str, ...], "Array(LowCardinality(String))"]
+StrList = Annotated[list[str], "Array(String)"]
+StrMap = Annotated[dict[str, str], "Map(String, String)"]
+CountMap = Annotated[dict[str, int], "Map(String, UInt32)"]
+#: A record's payload: the bytes as received (quarantine keeps bytes that are not UTF-8).
+Payload = Annotated[bytes, "String"]
 
-#: Where a bronze row came from, and whether it arrived after its key's watermark (``late``:
-#: kept in bronze, counted in no streamed window; see clickhouse/migrations/0007).
-_COORDS = ("topic", "partition", "offset", "record_ts", "ingested_at", "late")
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "bronze_stt_raw": (
-        "event_id", "device_id", "store_id", "ts", "schema", "duration_ms", "transcript",
-        "confidence", "lang", "engine", "model_version", "n_words_reported", "audio_url",
-        "warnings", "payload", *_COORDS,
-    ),
-    "bronze_visual_stream": (
-        "event_id", "device_id", "store_id", "ts", "schema", "frame_id", "width", "height",
-        "model_version", "labels", "warnings", "payload", *_COORDS,
-    ),
-    "bronze_device_heartbeat": (
-        "event_id", "device_id", "store_id", "ts", "schema", "uptime_s", "cpu_pct", "mem_pct",
-        "cpu_temp_c", "disk_free_mb", "outbox_depth", "models", "sw_version", "interval_s",
-        "warnings", "payload", *_COORDS,
-    ),
-    "bronze_insight_feedback": (
-        "event_id", "device_id", "store_id", "ts", "schema", "insight_id", "advisor_id",
-        "insight_type", "action", "comment", "warnings", "payload", *_COORDS,
-    ),
-    "quarantine_events": QUARANTINE_COLUMNS,
-    "late_events": (
-        "topic", "partition", "offset", "record_ts", "key", "stream", "event_id", "device_id",
-        "store_id", "ts", "watermark", "reason", "payload", "detected_at",
-    ),
-    "dq_rule_metrics": DQ_COLUMNS,
-    "silver_multimodal_aligned": (
-        "interaction_id", "store_id", "device_id", "started_at", "ended_at", "duration_ms",
-        "n_utterances", "n_frames", "max_people", "n_words", "transcript", "brands_mentioned",
-        "brands_seen", "greeted", "asked", "sentiment", "has_speech", "has_vision", "processed_at",
-    ),
-    "silver_annotated_events": (
-        "interaction_id", "event_id", "store_id", "device_id", "ts", "kind", "greeting",
-        "question", "brands", "people", "sentiment", "lang", "n_words", "processed_at",
-    ),
-    "silver_device_heartbeat": (
-        "event_id", "device_id", "store_id", "ts", "cpu_pct", "mem_pct", "cpu_temp_c",
-        "disk_free_mb", "outbox_depth", "interval_s", "models", "sw_version", "status",
-        "processed_at",
-    ),
-    "gold_store_interaction_metrics": (
-        "store_id", "window_start", "window_end", "interactions", "avg_dwell_s", "p90_dwell_s",
-        "greeted_interactions", "greeted_rate", "speech_interactions", "speech_rate",
-        "brand_mentions", "avg_sentiment", "active_devices", "updated_at",
-    ),
-    "gold_device_health_summary": (
-        "device_id", "window_start", "window_end", "store_id", "heartbeats_received",
-        "heartbeats_expected", "uptime_pct", "cpu_pct_avg", "cpu_pct_max", "mem_pct_max",
-        "cpu_temp_max", "disk_free_min_mb", "outbox_depth_max", "model_versions", "sw_version",
-        "last_seen", "status", "updated_at",
-    ),
-    "gold_transcript_sentiment_analysis": (
-        "store_id", "window_start", "window_end", "utterances", "positive", "neutral",
-        "negative", "avg_sentiment", "language_mix", "updated_at",
-    ),
-    "gold_brand_performance": (
-        "store_id", "day", "brand", "window_start", "window_end", "mentions", "sightings",
-        "interactions", "updated_at",
-    ),
-    "gold_insight_feedback": (
-        "store_id", "day", "insight_type", "window_start", "window_end", "accepted", "dismissed",
-        "snoozed", "acceptance_rate", "updated_at",
-    ),
-}  # fmt: skip
+# -- bronze: every accepted event, as received (plus where it came from) -------
+# The last six fields of each bronze row: topic, partition, offset, record_ts,
+# ingested_at and ``late`` (after its key's watermark: kept in bronze, counted in no
+# streamed window; see clickhouse/migrations/0007).
+
+
+class BronzeSttRow(NamedTuple):
+    event_id: String
+    device_id: Lc
+    store_id: Lc
+    ts: Ms
+    schema: Lc
+    duration_ms: U32
+    transcript: String
+    confidence: F32
+    lang: Lc
+    engine: Lc
+    model_version: Lc
+    n_words_reported: NullU32
+    audio_url: NullString
+    warnings: LcList
+    payload: Payload
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    ingested_at: Ms
+    late: Flag
+
+
+class BronzeVisualRow(NamedTuple):
+    event_id: String
+    device_id: Lc
+    store_id: Lc
+    ts: Ms
+    schema: Lc
+    frame_id: I64
+    width: U32
+    height: U32
+    model_version: Lc
+    labels: LcList
+    warnings: LcList
+    payload: Payload
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    ingested_at: Ms
+    late: Flag
+
+
+class BronzeHeartbeatRow(NamedTuple):
+    event_id: String
+    device_id: Lc
+    store_id: Lc
+    ts: Ms
+    schema: Lc
+    uptime_s: F64
+    cpu_pct: F64
+    mem_pct: F64
+    cpu_temp_c: NullF64
+    disk_free_mb: F64
+    outbox_depth: I64
+    models: StrMap
+    sw_version: Lc
+    interval_s: F64
+    warnings: LcList
+    payload: Payload
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    ingested_at: Ms
+    late: Flag
+
+
+class BronzeFeedbackRow(NamedTuple):
+    event_id: String
+    device_id: Lc
+    store_id: Lc
+    ts: Ms
+    schema: Lc
+    insight_id: String
+    advisor_id: String
+    insight_type: Lc
+    action: Lc
+    comment: NullString
+    warnings: LcList
+    payload: Payload
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    ingested_at: Ms
+    late: Flag
+
+
+# -- quality --------------------------------------------------------------------
+
+
+class QuarantineRow(NamedTuple):
+    """A record that broke a ``drop`` rule or could not be read."""
+
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    key: String
+    stream: Lc
+    schema: Lc
+    event_id: String
+    device_id: String
+    store_id: String
+    rules: LcList
+    reasons: StrList
+    payload: Payload
+    quarantined_at: Ms
+
+
+class LateRow(NamedTuple):
+    """An event older than its key's watermark, or than the gold retention."""
+
+    topic: Lc
+    partition: I32
+    offset: I64
+    record_ts: Ms
+    key: String
+    stream: Lc
+    event_id: String
+    device_id: String
+    store_id: String
+    ts: Ms
+    watermark: Ms
+    reason: Lc
+    payload: Payload
+    detected_at: Ms
+
+
+class DqRow(NamedTuple):
+    """Per minute, stream and rule: records that passed and failed it."""
+
+    minute: Ms
+    stream: Lc
+    rule: Lc
+    action: Lc
+    passed: U64
+    failed: U64
+
+
+# -- silver -----------------------------------------------------------------------
+
+
+class InteractionRow(NamedTuple):
+    """``silver_multimodal_aligned``: one closed session of a device."""
+
+    interaction_id: String
+    store_id: Lc
+    device_id: Lc
+    started_at: Ms
+    ended_at: Ms
+    duration_ms: I64
+    n_utterances: U32
+    n_frames: U32
+    max_people: U16
+    n_words: U32
+    transcript: String
+    brands_mentioned: LcList
+    brands_seen: LcList
+    greeted: Flag
+    asked: Flag
+    sentiment: F64
+    has_speech: Flag
+    has_vision: Flag
+    processed_at: Ms
+
+
+class AnnotatedRow(NamedTuple):
+    """``silver_annotated_events``: the tags of one member (utterance or people frame) of a session."""
+
+    interaction_id: String
+    event_id: String
+    store_id: Lc
+    device_id: Lc
+    ts: Ms
+    kind: Lc
+    greeting: Flag
+    question: Flag
+    brands: LcList
+    people: U16
+    sentiment: F64
+    lang: Lc
+    n_words: U32
+    processed_at: Ms
+
+
+class HeartbeatRow(NamedTuple):
+    """``silver_device_heartbeat``: a heartbeat with its derived status."""
+
+    event_id: String
+    device_id: Lc
+    store_id: Lc
+    ts: Ms
+    cpu_pct: F64
+    mem_pct: F64
+    cpu_temp_c: NullF64
+    disk_free_mb: F64
+    outbox_depth: I64
+    interval_s: F64
+    models: StrMap
+    sw_version: Lc
+    status: Lc
+    processed_at: Ms
+
+
+# -- gold -------------------------------------------------------------------------
+
+
+class StoreInteractionsRow(NamedTuple):
+    store_id: Lc
+    window_start: Ms
+    window_end: Ms
+    interactions: U32
+    avg_dwell_s: F64
+    p90_dwell_s: F64
+    greeted_interactions: U32
+    greeted_rate: F64
+    speech_interactions: U32
+    speech_rate: F64
+    brand_mentions: CountMap
+    avg_sentiment: F64
+    active_devices: U16
+    updated_at: Ms
+
+
+class DeviceHealthRow(NamedTuple):
+    device_id: Lc
+    window_start: Ms
+    window_end: Ms
+    store_id: Lc
+    heartbeats_received: U32
+    heartbeats_expected: U32
+    uptime_pct: F64
+    cpu_pct_avg: F64
+    cpu_pct_max: F64
+    mem_pct_max: F64
+    cpu_temp_max: NullF64
+    disk_free_min_mb: F64
+    outbox_depth_max: I64
+    model_versions: StrMap
+    sw_version: Lc
+    last_seen: NullMs
+    status: Lc
+    updated_at: Ms
+
+
+class SentimentRow(NamedTuple):
+    store_id: Lc
+    window_start: Ms
+    window_end: Ms
+    utterances: U32
+    positive: U32
+    neutral: U32
+    negative: U32
+    avg_sentiment: F64
+    language_mix: CountMap
+    updated_at: Ms
+
+
+class BrandRow(NamedTuple):
+    store_id: Lc
+    day: Day
+    brand: Lc
+    window_start: Ms
+    window_end: Ms
+    mentions: U32
+    sightings: U32
+    interactions: U32
+    updated_at: Ms
+
+
+class FeedbackRow(NamedTuple):
+    """``gold_insight_feedback``: advisors' actions per store, day and insight type."""
+
+    store_id: Lc
+    day: Day
+    insight_type: Lc
+    window_start: Ms
+    window_end: Ms
+    accepted: U32
+    dismissed: U32
+    snoozed: U32
+    acceptance_rate: F64
+    updated_at: Ms
+
+
+#: Table name → its row class.
+TABLES: dict[str, type[tuple[Any, ...]]] = {
+    "bronze_stt_raw": BronzeSttRow,
+    "bronze_visual_stream": BronzeVisualRow,
+    "bronze_device_heartbeat": BronzeHeartbeatRow,
+    "bronze_insight_feedback": BronzeFeedbackRow,
+    "quarantine_events": QuarantineRow,
+    "late_events": LateRow,
+    "dq_rule_metrics": DqRow,
+    "silver_multimodal_aligned": InteractionRow,
+    "silver_annotated_events": AnnotatedRow,
+    "silver_device_heartbeat": HeartbeatRow,
+    "gold_store_interaction_metrics": StoreInteractionsRow,
+    "gold_device_health_summary": DeviceHealthRow,
+    "gold_transcript_sentiment_analysis": SentimentRow,
+    "gold_brand_performance": BrandRow,
+    "gold_insight_feedback": FeedbackRow,
+}
+TABLE_OF: dict[type, str] = {cls: table for table, cls in TABLES.items()}
+#: Column names of each table, in insert order (the row class's fields).
+COLUMNS: dict[str, tuple[str, ...]] = {t: cls._fields for t, cls in TABLES.items()}  # type: ignore[attr-defined]
 
 LAYERS: dict[str, str] = {t: t.split("_", 1)[0] for t in COLUMNS}
 LAYERS.update(quarantine_events="quarantine", late_events="quarantine", dq_rule_metrics="quality")
+
+
+def clickhouse_types(cls: type) -> dict[str, str]:
+    """``{column: ClickHouse type}`` declared by a row class (what the DDL test compares)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return {name: hints[name].__metadata__[0] for name in cls._fields}  # type: ignore[attr-defined]
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
 
 
 @dataclass
 class TableRows:
     """Rows for several tables, the unit every step hands to the sink."""
 
-    rows: dict[str, list[tuple[object, ...]]] = field(default_factory=lambda: defaultdict(list))
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
 
-    def add(self, table: str, row: tuple[object, ...]) -> None:
-        self.rows[table].append(row)
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows[TABLE_OF[type(row)]].append(row)
 
-    def extend(self, table: str, rows: list[tuple[object, ...]]) -> None:
+    def extend(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
-            self.rows[table].extend(rows)
+            self.rows[TABLE_OF[type(rows[0])]].extend(rows)
+
+    def of(self, cls: type[R]) -> list[R]:
+        """The rows of one table, typed (empty when there are none)."""
+        return self.rows.get(TABLE_OF[cls], [])  # type: ignore[return-value]
 
     def merge(self, other: TableRows) -> None:
         for table, rows in other.rows.items():

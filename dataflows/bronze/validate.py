@@ -17,6 +17,7 @@ import msgspec
 
 from dataflows.bronze.rules import Rule, RuleContext, RuleSet, stage_failure
 from dataflows.bronze.strict import strict_types
+from dataflows.tables import DqRow, QuarantineRow
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
 from scout_contract.events import STREAM_OF_TYPE
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
@@ -51,21 +52,11 @@ class Accepted:
     warnings: tuple[str, ...] = ()
 
 
-#: Column order of ``quarantine_events`` rows (see clickhouse/migrations).
-QUARANTINE_COLUMNS = (
-    "topic", "partition", "offset", "record_ts", "key", "stream", "schema",
-    "event_id", "device_id", "store_id", "rules", "reasons", "payload", "quarantined_at",
-)  # fmt: skip
-
-#: Column order of ``dq_rule_metrics`` rows.
-DQ_COLUMNS = ("minute", "stream", "rule", "action", "passed", "failed")
-
-
 @dataclass
 class ValidationResult:
     accepted: list[Accepted] = field(default_factory=list)
-    quarantine_rows: list[tuple[object, ...]] = field(default_factory=list)
-    dq_rows: list[tuple[object, ...]] = field(default_factory=list)
+    quarantine_rows: list[QuarantineRow] = field(default_factory=list)
+    dq_rows: list[DqRow] = field(default_factory=list)
 
 
 class Validator:
@@ -159,13 +150,11 @@ class Validator:
             key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
             out.accepted.append(Accepted(event, rec, stream, ts_ms, key, tuple(warnings or ())))
 
-    def _dq_rows(
-        self, minute: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]
-    ) -> list[tuple[object, ...]]:
+    def _dq_rows(self, minute: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]) -> list[DqRow]:
         """Per (stream, rule): passed = evaluated - failed. A stage is evaluated
         for records that passed the stages before it; a record rule for records
         that passed every stage."""
-        rows: list[tuple[object, ...]] = []
+        rows: list[DqRow] = []
         stages = list(self.rules.stage_rules.values())
         streams = set(decoded) | {s for s, _ in failed}
         for stream in sorted(streams):
@@ -174,14 +163,14 @@ class Validator:
                 f = failed.get((stream, stage.name), 0)
                 passed = decoded.get(stream, 0) + later_failures
                 if passed or f:
-                    rows.append((minute, stream, stage.name, stage.action, passed, f))
+                    rows.append(DqRow(minute, stream, stage.name, stage.action, passed, f))
                 later_failures += f
             n = decoded.get(stream, 0)
             if not n:
                 continue
             for rule in self._by_stream.get(stream, ()):
                 f = failed.get((stream, rule.name), 0)
-                rows.append((minute, stream, rule.name, rule.action, n - f, f))
+                rows.append(DqRow(minute, stream, rule.name, rule.action, n - f, f))
         return rows
 
     def _reject(
@@ -208,19 +197,23 @@ class Validator:
         event: Event | None,
         rules: list[str],
         reasons: list[str],
-    ) -> tuple[object, ...]:
-        return (
-            *_storable_coordinates(rec),
-            rec.key or "",
-            stream,
-            _schema_of(event),
-            event.event_id if event else _peek(rec.value, "event_id"),
-            event.device_id if event else _peek(rec.value, "device_id"),
-            event.store_id if event else _peek(rec.value, "store_id"),
-            rules,
-            reasons,
-            rec.value,
-            now,
+    ) -> QuarantineRow:
+        topic, partition, offset, record_ts = _storable_coordinates(rec)
+        return QuarantineRow(
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            record_ts=record_ts,
+            key=rec.key or "",
+            stream=stream,
+            schema=_schema_of(event),
+            event_id=event.event_id if event else _peek(rec.value, "event_id"),
+            device_id=event.device_id if event else _peek(rec.value, "device_id"),
+            store_id=event.store_id if event else _peek(rec.value, "store_id"),
+            rules=rules,
+            reasons=reasons,
+            payload=rec.value,
+            quarantined_at=now,
         )
 
 

@@ -30,14 +30,22 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Annotation
 from dataflows.silver.device import HOUR_MS, Fact
 from dataflows.silver.sessions import Interaction
-from dataflows.tables import TableRows
+from dataflows.tables import (
+    BrandRow,
+    DeviceHealthRow,
+    FeedbackRow,
+    LateRow,
+    SentimentRow,
+    StoreInteractionsRow,
+    TableRows,
+)
 from scout_contract import FeedbackV1, HeartbeatV1
 
 DAY_MS = 24 * HOUR_MS
@@ -162,7 +170,7 @@ class StoreGold:
                     else hour <= self.evicted_hour
                 )
                 if window_gone:
-                    out.add("late_events", self._evicted_row(f, now))
+                    out.add(self._evicted_row(f, now))
                     continue
             if f.kind == "activity":
                 h = self._hour(f.ts)
@@ -337,11 +345,23 @@ class StoreGold:
                 del self.days[d]
             self.evicted_day = max(self.evicted_day, *old_days)
 
-    def _evicted_row(self, f: Fact, now: int) -> tuple[object, ...]:
-        return (
-            "", -1, -1, f.ts, "", f.kind, f.event_id, f.device_id, f.store_id, f.ts,
-            self.evicted_hour, "gold window already evicted (older than gold retention)", b"", now,
-        )  # fmt: skip
+    def _evicted_row(self, f: Fact, now: int) -> LateRow:
+        return LateRow(
+            topic="",
+            partition=-1,
+            offset=-1,
+            record_ts=f.ts,
+            key="",
+            stream=f.kind,
+            event_id=f.event_id,
+            device_id=f.device_id,
+            store_id=f.store_id,
+            ts=f.ts,
+            watermark=self.evicted_hour,
+            reason="gold window already evicted (older than gold retention)",
+            payload=b"",
+            detected_at=now,
+        )
 
     # -- rows ------------------------------------------------------------------
 
@@ -354,68 +374,64 @@ class StoreGold:
 
     def _emit(self, out: TableRows, now: int) -> None:
         for hour in sorted(self._dirty_hours):
-            out.add("gold_store_interaction_metrics", self._interaction_row(hour, now))
+            out.add(self._interaction_row(hour, now))
         for hour in sorted(self._dirty_sentiment):
-            out.add("gold_transcript_sentiment_analysis", self._sentiment_row(hour, now))
+            out.add(self._sentiment_row(hour, now))
         for day, brands in sorted(self._dirty_days.items()):
             d = self.days[day]
             for brand in sorted(brands):
                 m, s, i = d.brands[brand]
-                out.add(
-                    "gold_brand_performance",
-                    (self.store_id, self._date(day), brand, day, day + DAY_MS, m, s, i, now),
-                )
+                out.add(BrandRow(self.store_id, self._date(day), brand, day, day + DAY_MS, m, s, i, now))
         for day, types in sorted(self._dirty_feedback.items()):
             d = self.days[day]
             for kind in sorted(types):
                 a, dis, s = d.feedback[kind]
                 out.add(
-                    "gold_insight_feedback",
-                    (
-                        self.store_id,
-                        self._date(day),
-                        kind,
-                        day,
-                        day + DAY_MS,
-                        a,
-                        dis,
-                        s,
-                        a / (a + dis + s),
-                        now,
-                    ),
+                    FeedbackRow(
+                        store_id=self.store_id,
+                        day=self._date(day),
+                        insight_type=kind,
+                        window_start=day,
+                        window_end=day + DAY_MS,
+                        accepted=a,
+                        dismissed=dis,
+                        snoozed=s,
+                        acceptance_rate=a / (a + dis + s),
+                        updated_at=now,
+                    )
                 )
         for key in sorted(self._dirty_device_hours):
-            out.add("gold_device_health_summary", self._device_row(key, now))
+            out.add(self._device_row(key, now))
         self._dirty_hours.clear()
         self._dirty_sentiment.clear()
         self._dirty_days.clear()
         self._dirty_feedback.clear()
         self._dirty_device_hours.clear()
 
-    def _date(self, day: int) -> object:
+    def _date(self, day: int) -> date:
         return datetime.fromtimestamp(day / 1000, ZoneInfo(self.cfg.day_timezone)).date()
 
-    def _interaction_row(self, hour: int, now: int) -> tuple[object, ...]:
+    def _interaction_row(self, hour: int, now: int) -> StoreInteractionsRow:
         h = self.hours[hour]
         n = len(h.dwell_s)
         dwell = sorted(h.dwell_s)
         p90 = dwell[math.ceil(0.9 * n) - 1] if n else 0.0
         speech = len(h.speech_sentiments)
-        return (
+        return StoreInteractionsRow(
             self.store_id, hour, hour + HOUR_MS, n, _mean(dwell), p90,
             h.greeted, h.greeted / n if n else 0.0, speech, speech / n if n else 0.0,
             dict(h.mentions), _mean(h.speech_sentiments), len(h.devices), now,
         )  # fmt: skip
 
-    def _sentiment_row(self, hour: int, now: int) -> tuple[object, ...]:
+    def _sentiment_row(self, hour: int, now: int) -> SentimentRow:
         h = self.hours[hour]
         n = len(h.utterance_sentiments)
-        return (
+        return SentimentRow(
             self.store_id, hour, hour + HOUR_MS, n, h.positive, n - h.positive - h.negative, h.negative,
             _mean(h.utterance_sentiments), dict(h.langs), now,
         )  # fmt: skip
 
-    def _device_row(self, key: tuple[str, int], now: int) -> tuple[object, ...]:
+    def _device_row(self, key: tuple[str, int], now: int) -> DeviceHealthRow:
         device, hour = key
         dh = self.device_hours[key]
         cfg = self.cfg
@@ -425,14 +441,14 @@ class StoreGold:
             assert latest is not None
             ratio = dh.received / expected
             status = "HEALTHY" if ratio >= cfg.healthy_ratio else "STALE"
-            return (
+            return DeviceHealthRow(
                 device, hour, hour + HOUR_MS, self.store_id, dh.received, expected,
                 min(100.0, 100.0 * ratio), _mean(dh.cpu), dh.cpu_max, dh.mem_max, dh.temp_max,
                 dh.disk_min, dh.outbox_max, latest[3], latest[4], latest[0], status, now,
             )  # fmt: skip
         before = self._latest_before(device, hour)
         expected = max(1, int(3600 // before[2])) if before else 1
-        return (
+        return DeviceHealthRow(
             device, hour, hour + HOUR_MS, self.store_id, 0, expected, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0,
             before[3] if before else {}, before[4] if before else "", before[0] if before else None,
             "OFFLINE", now,

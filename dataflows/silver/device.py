@@ -25,7 +25,18 @@ from dataflows.bronze.validate import Accepted
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Annotation, Lexicon
 from dataflows.silver.sessions import Interaction, Member, Session, SessionWindows, summarise
-from dataflows.tables import TableRows
+from dataflows.tables import (
+    AnnotatedRow,
+    BronzeFeedbackRow,
+    BronzeHeartbeatRow,
+    BronzeSttRow,
+    BronzeVisualRow,
+    DqRow,
+    HeartbeatRow,
+    InteractionRow,
+    LateRow,
+    TableRows,
+)
 from scout_contract import AnnotatedV1, FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.events import SCHEMAS
 from scout_contract.streams import STREAMS
@@ -104,9 +115,8 @@ class DeviceClock:
             group = _GROUP[acc.stream]
             newest = self.max_ts.get(group)
             if newest is not None and acc.ts_ms < newest - ooo:
-                rows.add("late_events", self._late_row(acc, newest - ooo, now_ms))
-                table, row = bronze_row(acc, now_ms, late=True)  # bronze keeps every accepted event
-                rows.add(table, row)
+                rows.add(self._late_row(acc, newest - ooo, now_ms))
+                rows.add(bronze_row(acc, now_ms, late=True))  # bronze keeps every accepted event
                 continue
             if acc.event.event_id in self.seen:
                 duplicates[acc.stream] = duplicates.get(acc.stream, 0) + 1
@@ -120,10 +130,7 @@ class DeviceClock:
             out.facts.append(Fact("activity", store_id, device_id, hour, ""))
         minute = now_ms - now_ms % 60_000
         for stream in on_time.keys() | duplicates.keys():
-            rows.add(
-                "dq_rule_metrics",
-                (minute, stream, DUPLICATE_RULE, "drop", on_time.get(stream, 0), duplicates.get(stream, 0)),
-            )
+            rows.add(DqRow(minute, stream, DUPLICATE_RULE, "drop", on_time.get(stream, 0), duplicates.get(stream, 0)))
         self._forget_seen()
         wm = self.watermark("join")
         if wm is not None:
@@ -143,7 +150,7 @@ class DeviceClock:
         session closes, replace them (same key, newer ``processed_at``)."""
         out = KeyOutput()
         for session in self.sessions.open:
-            out.rows.extend("silver_annotated_events", annotated_rows(summarise(session), now_ms, PENDING))
+            out.rows.extend(annotated_rows(summarise(session), now_ms, PENDING))
         return out
 
     # -- internals -----------------------------------------------------------
@@ -162,7 +169,7 @@ class DeviceClock:
         if stream == "visual":
             vis = cast(VisualV1, acc.event)
             labels = [d.label for d in vis.detections]
-            out.rows.add(*bronze_row(acc, now, late=False, labels=labels))
+            out.rows.add(bronze_row(acc, now, late=False, labels=labels))
             brands = tuple(lbl[6:] for lbl in labels if lbl[:6] == "brand:")
             people = labels.count("face") + labels.count("person")
             if people:
@@ -178,7 +185,7 @@ class DeviceClock:
         elif stream == "stt":
             stt = cast(SttV1 | SttV2, acc.event)
             note = self.lexicon.annotate(stt.transcript)
-            out.rows.add(*bronze_row(acc, now, late=False))
+            out.rows.add(bronze_row(acc, now, late=False))
             self.sessions.add(
                 Member(
                     start=ts, end=ts + stt.duration_ms, event_id=stt.event_id, kind="utterance",
@@ -190,10 +197,9 @@ class DeviceClock:
             active.add((stt.store_id, stt.device_id, hour))
         elif stream == "heartbeat":
             hb = cast(HeartbeatV1, acc.event)
-            out.rows.add(*bronze_row(acc, now, late=False))
+            out.rows.add(bronze_row(acc, now, late=False))
             out.rows.add(
-                "silver_device_heartbeat",
-                (
+                HeartbeatRow(
                     hb.event_id, hb.device_id, hb.store_id, ts, hb.cpu_pct, hb.mem_pct, hb.cpu_temp_c,
                     hb.disk_free_mb, hb.outbox_depth, hb.interval_s, hb.models, hb.sw_version,
                     heartbeat_status(hb, self.cfg), now,
@@ -203,39 +209,42 @@ class DeviceClock:
             active.add((hb.store_id, hb.device_id, hour))
         else:
             fb = cast(FeedbackV1, acc.event)
-            out.rows.add(*bronze_row(acc, now, late=False))
+            out.rows.add(bronze_row(acc, now, late=False))
             out.facts.append(Fact("feedback", fb.store_id, fb.device_id, ts, fb.event_id, fb))
 
     @staticmethod
-    def _late_row(acc: Accepted, watermark: int, now: int) -> tuple[object, ...]:
+    def _late_row(acc: Accepted, watermark: int, now: int) -> LateRow:
         ev, rec = acc.event, acc.record
-        return (
-            rec.topic,
-            rec.partition,
-            rec.offset,
-            rec.timestamp_ms,
-            rec.key or "",
-            acc.stream,
-            ev.event_id,
-            ev.device_id,
-            ev.store_id,
-            acc.ts_ms,
-            watermark,
-            "event time older than the key's watermark",
-            rec.value,
-            now,
+        return LateRow(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            record_ts=rec.timestamp_ms,
+            key=rec.key or "",
+            stream=acc.stream,
+            event_id=ev.event_id,
+            device_id=ev.device_id,
+            store_id=ev.store_id,
+            ts=acc.ts_ms,
+            watermark=watermark,
+            reason="event time older than the key's watermark",
+            payload=rec.value,
+            detected_at=now,
         )
 
     def _emit_sessions(self, sessions: list[Session], now: int, out: KeyOutput) -> None:
         for session in sessions:
             it = summarise(session)
-            out.rows.add("silver_multimodal_aligned", interaction_row(it, now))
-            out.rows.extend("silver_annotated_events", annotated_rows(it, now))
+            out.rows.add(interaction_row(it, now))
+            out.rows.extend(annotated_rows(it, now))
             out.facts.append(Fact("interaction", it.store_id, it.device_id, it.started_at, it.interaction_id, it))
 
 
-def bronze_row(acc: Accepted, now: int, late: bool, labels: list[str] | None = None) -> tuple[str, tuple[object, ...]]:
-    """The bronze table and row of an accepted event (``late``: after its key's watermark;
+BronzeRow = BronzeSttRow | BronzeVisualRow | BronzeHeartbeatRow | BronzeFeedbackRow
+
+
+def bronze_row(acc: Accepted, now: int, late: bool, labels: list[str] | None = None) -> BronzeRow:
+    """The bronze row of an accepted event (``late``: after its key's watermark;
     ``labels``: a visual event's detection labels, when the caller has them already)."""
     rec = acc.record
     coords = (rec.topic, rec.partition, rec.offset, rec.timestamp_ms, now, late)
@@ -246,13 +255,13 @@ def bronze_row(acc: Accepted, now: int, late: bool, labels: list[str] | None = N
         vis = cast(VisualV1, acc.event)
         if labels is None:
             labels = [d.label for d in vis.detections]
-        return "bronze_visual_stream", (
+        return BronzeVisualRow(
             vis.event_id, vis.device_id, vis.store_id, ts, _schema(vis), vis.frame_id, vis.width,
             vis.height, vis.model_version, labels, warnings, rec.value, *coords,
         )  # fmt: skip
     if stream == "stt":
         stt = cast(SttV1 | SttV2, acc.event)
-        return "bronze_stt_raw", (
+        return BronzeSttRow(
             stt.event_id, stt.device_id, stt.store_id, ts, _schema(stt), stt.duration_ms,
             stt.transcript, stt.confidence, stt.lang, stt.engine, stt.model_version,
             len(stt.words) if stt.words is not None else None,
@@ -261,20 +270,20 @@ def bronze_row(acc: Accepted, now: int, late: bool, labels: list[str] | None = N
         )  # fmt: skip
     if stream == "heartbeat":
         hb = cast(HeartbeatV1, acc.event)
-        return "bronze_device_heartbeat", (
+        return BronzeHeartbeatRow(
             hb.event_id, hb.device_id, hb.store_id, ts, _schema(hb), hb.uptime_s, hb.cpu_pct,
             hb.mem_pct, hb.cpu_temp_c, hb.disk_free_mb, hb.outbox_depth, hb.models, hb.sw_version,
             hb.interval_s, warnings, rec.value, *coords,
         )  # fmt: skip
     fb = cast(FeedbackV1, acc.event)
-    return "bronze_insight_feedback", (
+    return BronzeFeedbackRow(
         fb.event_id, fb.device_id, fb.store_id, ts, _schema(fb), fb.insight_id, fb.advisor_id,
         fb.insight_type, fb.action, fb.comment, warnings, rec.value, *coords,
     )  # fmt: skip
 
 
-def interaction_row(it: Interaction, now: int) -> tuple[object, ...]:
-    return (
+def interaction_row(it: Interaction, now: int) -> InteractionRow:
+    return InteractionRow(
         it.interaction_id, it.store_id, it.device_id, it.started_at, it.ended_at, it.dwell_ms,
         it.n_utterances, it.n_frames, it.max_people, it.n_words, it.transcript,
         list(it.brands_mentioned), list(it.brands_seen), it.greeted, it.asked, it.sentiment,
@@ -296,10 +305,10 @@ def _member_tags(it: Interaction) -> Iterator[tuple[Member, Annotation, list[str
 PENDING = ""
 
 
-def annotated_rows(it: Interaction, now: int, interaction_id: str | None = None) -> list[tuple[object, ...]]:
+def annotated_rows(it: Interaction, now: int, interaction_id: str | None = None) -> list[AnnotatedRow]:
     """``silver_annotated_events`` rows of a session (closed, unless ``interaction_id`` is :data:`PENDING`)."""
     return [
-        (
+        AnnotatedRow(
             it.interaction_id if interaction_id is None else interaction_id,
             m.event_id,
             it.store_id,

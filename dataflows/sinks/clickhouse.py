@@ -13,12 +13,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from operator import attrgetter
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from clickhouse_connect.driver.client import Client
 
 from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
-from dataflows.tables import COLUMNS, LAYERS, TableRows
+from dataflows.tables import LAYERS, TableRows
 from dataflows.warehouse import WarehouseError, dedup_token, insert_rows
 from scout_contract.streams import STREAMS
 
@@ -36,7 +37,7 @@ FRESHNESS: dict[str, tuple[str, str]] = {
     "gold_brand_performance": ("brand_performance", "window_start"),
     "gold_insight_feedback": ("insight_feedback", "window_start"),
 }
-_TS_INDEX = {t: COLUMNS[t].index(col) for t, (_, col) in FRESHNESS.items()}
+_EVENT_TIME = {t: attrgetter(col) for t, (_, col) in FRESHNESS.items()}
 FRESHNESS_COLUMNS = ["layer", "stream", "newest_event_ts", "newest_ingest_ts", "rows_written"]
 
 
@@ -55,8 +56,7 @@ def write_table_rows(client: Client, batch: TableRows) -> dict[str, int]:
         ROWS_WRITTEN.labels(table).inc(len(rows))
         counts[table] = len(rows)
         if table in FRESHNESS:
-            idx = _TS_INDEX[table]
-            newest = max(int(r[idx]) for r in rows)  # type: ignore[call-overload]
+            newest = max(map(_EVENT_TIME[table], rows))
             freshness.append([LAYERS[table], FRESHNESS[table][0], newest, now, len(rows)])
     if freshness:
         client.insert("pipeline_freshness", freshness, column_names=FRESHNESS_COLUMNS)

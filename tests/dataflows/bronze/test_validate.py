@@ -15,7 +15,7 @@ def _quarantined_rules(rules: RuleSet, value: Any, record_ts: int | None = None)
     assert len(result.accepted) + len(result.quarantine_rows) == 1, "a record is never silently dropped"
     if not result.quarantine_rows:
         return []
-    broken = result.quarantine_rows[0][10]
+    broken = result.quarantine_rows[0].rules
     assert isinstance(broken, list)
     return broken
 
@@ -64,16 +64,16 @@ def test_a_record_breaking_several_rules_lists_them_all(rules: RuleSet) -> None:
 def test_quarantine_row_keeps_raw_payload_and_coordinates(rules: RuleSet) -> None:
     rec = record(b"{oops", record_ts=T0 + 5)
     row = Validator(rules).validate([rec]).quarantine_rows[0]
-    assert row[:4] == (rec.topic, rec.partition, rec.offset, T0 + 5)
-    assert row[12] == b"{oops"
-    assert "invalid JSON" in row[11][0]  # type: ignore[index]
+    assert (row.topic, row.partition, row.offset, row.record_ts) == (rec.topic, rec.partition, rec.offset, T0 + 5)
+    assert row.payload == b"{oops"
+    assert "invalid JSON" in row.reasons[0]
 
 
 def test_warn_rules_keep_the_record_and_count(rules: RuleSet) -> None:
     result = Validator(rules).validate([record(stt(T0, text="")), record(stt(T0, text="hi po"))])
     assert len(result.accepted) == 2
     assert result.accepted[0].warnings == ("stt_transcript_not_empty",)
-    counts = {r[2]: (r[4], r[5]) for r in result.dq_rows if r[1] == "stt"}
+    counts = {r.rule: (r.passed, r.failed) for r in result.dq_rows if r.stream == "stt"}
     assert counts["stt_transcript_not_empty"] == (1, 1)
     assert counts["json_parse"] == (2, 0)
 
@@ -81,7 +81,7 @@ def test_warn_rules_keep_the_record_and_count(rules: RuleSet) -> None:
 def test_dq_counts_add_up_per_stage(rules: RuleSet) -> None:
     recs = [record(b"{bad"), record({**stt(T0), "schema": "x/1"}), record(stt(T0))]
     rows = Validator(rules).validate(recs).dq_rows
-    stt_counts = {r[2]: (r[4], r[5]) for r in rows if r[1] == "stt"}
+    stt_counts = {r.rule: (r.passed, r.failed) for r in rows if r.stream == "stt"}
     assert stt_counts["json_parse"] == (2, 1)
     assert stt_counts["schema_known"] == (1, 1)
     assert stt_counts["required_fields_and_types"] == (1, 0)
@@ -108,7 +108,7 @@ def test_v2_transcripts_validate_like_v1(rules: RuleSet) -> None:
 def test_an_event_on_a_topic_not_configured_for_its_schema_is_kept_with_a_warning(rules: RuleSet) -> None:
     result = Validator(rules).validate([record(stt(T0), topic="eh-pi-visual-stream"), record(stt(T0))])
     assert [a.warnings for a in result.accepted] == [("topic_matches_schema",), ()]
-    counted = {(r[1], r[2]): (r[4], r[5]) for r in result.dq_rows}
+    counted = {(r.stream, r.rule): (r.passed, r.failed) for r in result.dq_rows}
     assert counted[("stt", "topic_matches_schema")] == (1, 1)
 
 
@@ -116,7 +116,7 @@ def test_an_event_ahead_of_the_time_it_is_read_is_quarantined(rules: RuleSet) ->
     ahead = T0 + 2 * 3_600_000
     result = Validator(rules, now_ms=lambda: T0).validate([record(stt(ahead), record_ts=ahead), record(stt(T0))])
     assert len(result.accepted) == 1
-    assert result.quarantine_rows[0][10] == ["ts_not_after_ingest"]
+    assert result.quarantine_rows[0].rules == ["ts_not_after_ingest"]
 
 
 def test_no_exception_from_a_record_escapes_the_validator(rules: RuleSet) -> None:
@@ -129,5 +129,6 @@ def test_no_exception_from_a_record_escapes_the_validator(rules: RuleSet) -> Non
     ]
     result = Validator(rules).validate(weird)
     assert len(result.quarantine_rows) == 3 and not result.accepted
-    assert [r[10] for r in result.quarantine_rows] == [["record_envelope"], ["record_envelope"], ["json_parse"]]
-    assert result.quarantine_rows[0][1:4] == (-1, -1, 0)  # storable stand-ins; the reason names the originals
+    assert [r.rules for r in result.quarantine_rows] == [["record_envelope"], ["record_envelope"], ["json_parse"]]
+    q = result.quarantine_rows[0]
+    assert (q.partition, q.offset, q.record_ts) == (-1, -1, 0)  # storable stand-ins; the reason names the originals

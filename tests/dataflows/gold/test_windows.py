@@ -10,7 +10,7 @@ from dataflows.gold.windows import StoreGold
 from dataflows.silver.annotate import Annotation
 from dataflows.silver.device import HOUR_MS, Fact
 from dataflows.silver.sessions import Interaction
-from dataflows.tables import COLUMNS
+from dataflows.tables import COLUMNS, LateRow
 from scout_contract import FeedbackV1, HeartbeatV1, decode_event
 from tests.factories import T0, feedback, heartbeat
 
@@ -105,7 +105,7 @@ def test_state_is_evicted_and_late_contributions_are_reported() -> None:
     out = gold.apply([_interaction(HOUR + 5 * HOUR_MS, 30)], now=2)
     assert HOUR not in gold.hours
     late = gold.apply([_interaction(HOUR + 60_000, 30)], now=3)
-    assert [r[11] for r in late.rows["late_events"]] == ["gold window already evicted (older than gold retention)"]
+    assert [r.reason for r in late.of(LateRow)] == ["gold window already evicted (older than gold retention)"]
     assert "gold_store_interaction_metrics" not in late.rows
     assert out.rows["gold_store_interaction_metrics"]
 

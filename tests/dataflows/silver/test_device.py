@@ -6,7 +6,7 @@ from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.device import DeviceClock
 from dataflows.silver.sessions import Interaction
-from dataflows.tables import COLUMNS
+from dataflows.tables import BronzeSttRow, DqRow, HeartbeatRow, InteractionRow, LateRow
 from scout_contract import SourceRecord
 from tests.factories import T0, heartbeat, record, stt, visual
 
@@ -25,13 +25,13 @@ def test_late_event_is_logged_kept_in_bronze_marked_and_counted_nowhere(
 ) -> None:
     clock = DeviceClock(windows, lexicon)
     out = clock.process(_accept(rules, record(visual(T0 + 60_000)), record(stt(T0, event_id="old"))), now_ms=1)
-    assert [r[6] for r in out.rows.rows["late_events"]] == ["old"]
-    [kept] = out.rows.rows["bronze_stt_raw"]
-    assert dict(zip(COLUMNS["bronze_stt_raw"], kept, strict=True))["late"] is True
+    assert [r.event_id for r in out.rows.of(LateRow)] == ["old"]
+    [kept] = out.rows.of(BronzeSttRow)
+    assert kept.late is True
     assert not [f for f in out.facts if f.event_id == "old"]
     assert all(m.event_id != "old" for session in clock.sessions.open for m in session.members)
-    late = out.rows.rows["late_events"][0]
-    assert late[10] == T0 + 60_000 - windows.out_of_orderness_ms  # the watermark it missed
+    late = out.rows.of(LateRow)[0]
+    assert late.watermark == T0 + 60_000 - windows.out_of_orderness_ms  # the watermark it missed
 
 
 def test_disorder_within_the_bound_is_on_time(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
@@ -48,7 +48,7 @@ def test_duplicate_event_id_is_processed_once(rules: RuleSet, lexicon: Lexicon, 
     out2 = clock.process(_accept(rules, record(ev), record(visual(T0 + 1_000))), now_ms=2)
     assert len(out1.rows.rows["bronze_stt_raw"]) == 1
     assert "bronze_stt_raw" not in out2.rows.rows
-    dq = {(r[1], r[2]): (r[4], r[5]) for r in out2.rows.rows["dq_rule_metrics"]}
+    dq = {(r.stream, r.rule): (r.passed, r.failed) for r in out2.rows.of(DqRow)}
     assert dq[("stt", "unique_event_id")] == (0, 1)
     assert [f.kind for f in out2.facts].count("utterance") == 0
 
@@ -69,8 +69,8 @@ def test_session_joins_speech_and_vision(rules: RuleSet, lexicon: Lexicon, windo
     assert it.greeted and it.asked and it.brands_mentioned == ("coca-cola",) and it.brands_seen == ("milo",)
     assert it.transcript.startswith("Magandang umaga") and it.sentiment == 0.5
     assert len(out.rows.rows["silver_annotated_events"]) == 4
-    row = out.rows.rows["silver_multimodal_aligned"][0]
-    assert row[0] == it.interaction_id and row[16] is True and row[17] is True
+    row = out.rows.of(InteractionRow)[0]
+    assert row.interaction_id == it.interaction_id and row.has_speech is True and row.has_vision is True
 
 
 def test_session_across_an_hour_boundary_is_one_interaction(
@@ -88,7 +88,7 @@ def test_empty_transcript_is_an_utterance_without_words(
 ) -> None:
     clock = DeviceClock(windows, lexicon)
     out = clock.process(_accept(rules, record(stt(T0, text=""))), now_ms=1)
-    assert out.rows.rows["bronze_stt_raw"][0][13] == ["stt_transcript_not_empty"]
+    assert out.rows.of(BronzeSttRow)[0].warnings == ["stt_transcript_not_empty"]
     [it] = _interactions(clock, clock.flush(2))
     assert it.n_utterances == 1 and it.n_words == 0 and not it.has_vision
 
@@ -97,9 +97,9 @@ def test_heartbeats_have_their_own_clock(rules: RuleSet, lexicon: Lexicon, windo
     clock = DeviceClock(windows, lexicon)
     out = clock.process(_accept(rules, record(visual(T0 + 600_000)), record(heartbeat(T0))), now_ms=1)
     assert "late_events" not in out.rows.rows
-    assert out.rows.rows["silver_device_heartbeat"][0][12] == "OK"
+    assert out.rows.of(HeartbeatRow)[0].status == "OK"
     hot = clock.process(_accept(rules, record(heartbeat(T0 + 60_000, cpu_temp_c=85.0))), now_ms=2)
-    assert hot.rows.rows["silver_device_heartbeat"][0][12] == "HOT"
+    assert hot.rows.of(HeartbeatRow)[0].status == "HOT"
 
 
 def test_seen_ids_are_forgotten_behind_the_watermark(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:

@@ -18,12 +18,10 @@ from hypothesis import strategies as st
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.sources.file import TopicFileSource, file_topic
-from dataflows.tables import COLUMNS
+from dataflows.tables import QuarantineRow
 from scout_contract import SourceRecord
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
 from tests.factories import NOW, T0, heartbeat, stt, visual
-
-_Q = COLUMNS["quarantine_events"]
 
 
 def drain(path: Path, keep_partial: bool = False, resume: object = None) -> tuple[list[SourceRecord], object]:
@@ -94,12 +92,12 @@ def hostile_line(draw: st.DrawFn) -> bytes:
     return b"{" + b",".join(b'"' + k + b'":' + fields[k] for k in keep) + b"}"
 
 
-def _check_storable(row: tuple[object, ...]) -> None:
+def _check_storable(row: QuarantineRow) -> None:
     """What the quarantine insert needs: coordinates inside their column types, text that is UTF-8."""
-    r = dict(zip(_Q, row, strict=True))
-    assert -1 <= int(r["partition"]) <= PARTITION_MAX  # type: ignore[call-overload]
-    assert -1 <= int(r["offset"]) <= OFFSET_MAX  # type: ignore[call-overload]
-    assert 0 <= int(r["record_ts"]) <= TIMESTAMP_MS_MAX  # type: ignore[call-overload]
+    r = row._asdict()
+    assert -1 <= row.partition <= PARTITION_MAX
+    assert -1 <= row.offset <= OFFSET_MAX
+    assert 0 <= row.record_ts <= TIMESTAMP_MS_MAX
     for col in ("topic", "key", "event_id", "device_id", "store_id"):
         value = r[col]
         assert isinstance(value, str)
@@ -173,7 +171,7 @@ def test_each_reported_crash_is_a_quarantine_row_with_its_raw_bytes(
     records, _ = drain(path)
     result = Validator(rules, now_ms=lambda: NOW).validate(records)
     assert not result.accepted
-    rows = [dict(zip(_Q, r, strict=True)) for r in result.quarantine_rows]
+    rows = [r._asdict() for r in result.quarantine_rows]
     assert [r["rules"] for r in rows] == [["record_envelope"], ["record_envelope"]]
     assert reason in str(rows[1]["reasons"]) and rows[1]["payload"] == line
     assert (rows[1]["topic"], rows[1]["partition"], rows[1]["offset"]) == (file_topic(path), -1, len(b"{oops\n"))
