@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
@@ -449,7 +449,8 @@ def _serve_metrics(port: int, addr: str) -> None:
 def _run(
     s: Settings, sources: list[str], summary: bool, timings: _Timings | None = None, preview: Path | None = None
 ) -> None:
-    from dataflows.runner import RunStats, build_source, is_broker, make_flow, parse_source, run_flow
+    from dataflows.runner import RunStats, build_source, client_spec, is_broker, make_flow, parse_source, run_flow
+    from dataflows.sinks.writer import ProcessWriter
     from dataflows.summary import print_summary
     from dataflows.warehouse import migrate
 
@@ -459,26 +460,38 @@ def _run(
         paths = [] if kafka else [parse_source(x) for x in sources]  # checked before anything is created
         if s.metrics_port:
             _serve_metrics(s.metrics_port, s.metrics_host)
-        client = _client(s, create=True, migrated=False)
-        with timings.stage("migrate"):
-            migrate(client)
         stats = RunStats()
-        total = None if kafka else sum(p.stat().st_size for p in paths)
-        with timings.stage("dataflow") as st, _progress("records" if kafka else "bytes") as bar:
-            task = bar.add_task("bronze → silver → gold", total=total)
-            source = build_source(s, sources, lambda k: bar.advance(task, k))
-            run_flow(make_flow(s, source, client, stats.on_write), s)
-            st["detail"] = f"{sum(stats.rows.values()):,} rows written"
+        client = None
+        with ExitStack() as stack:
+            writer = None
+            with timings.stage("migrate") as st:
+                if s.sink_writer == "process":  # it owns the warehouse for the run, and migrates it
+                    writer = stack.enter_context(ProcessWriter(client_spec(s, create=True), stats.on_write))
+                    st["detail"] = "by the writer process"
+                else:
+                    client = _client(s, create=True, migrated=False)
+                    migrate(client)
+            total = None if kafka else sum(p.stat().st_size for p in paths)
+            with timings.stage("dataflow") as st, _progress("records" if kafka else "bytes") as bar:
+                task = bar.add_task("bronze → silver → gold", total=total)
+                source = build_source(s, sources, lambda k: bar.advance(task, k))
+                run_flow(make_flow(s, source, client, stats.on_write, writer=writer), s)
+                st["detail"] = f"{sum(stats.rows.values()):,} rows written"
+        if client is None and (summary or preview is not None):
+            client = _client(s)  # the writer process has ended: the warehouse is this process's now
         from dataflows.sources.stop import stopped_by
 
         if (signal_name := stopped_by()) is not None:
             log.info("dataflow stopped cleanly", signal=signal_name, rows=stats.rows)
         log.info("dataflow finished", rows=stats.rows)
         if summary:
+            assert client is not None
             with timings.stage("summary"):
                 print_summary(client, console)
         if preview is not None:
             from grafana.preview import render
+
+            assert client is not None
 
             with timings.stage("preview") as st:
                 report = render(client, preview, s.sink)

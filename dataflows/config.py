@@ -199,8 +199,13 @@ class Settings(BaseSettings):
     healthy_ratio: float = Field(default=0.8, gt=0, le=1)
     #: A silent device gets OFFLINE rows for at most this many hours after its last heartbeat hour.
     offline_rows_h: int = Field(default=48, ge=0, le=24 * 366)
-    #: Rows the sink may hold before writing (it always writes at each epoch end).
+    #: Rows the sink may hold before handing them to the writer (it always does at each epoch end);
+    #: with ``sink_writer = "process"`` at most two such batches wait for the writer besides.
     sink_flush_rows: int = Field(default=200_000, ge=1)
+    #: Who inserts the rows of ``scout run``: ``process`` — a writer process beside the dataflow
+    #: (the second core: serialisation and chDB's insert overlap the dataflow's work), or
+    #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing rows").
+    sink_writer: Literal["process", "inline"] = "process"
     #: Publish eh-pi-annotated-events to this topic file (the Kafka sink comes later).
     annotated_out: Path | None = None
     metrics_port: int | None = None

@@ -27,10 +27,12 @@ from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
 from dataflows.sinks.topic_file import TopicFileSink
+from dataflows.sinks.writer import InlineWriter, TableWriter
 from dataflows.sources import stop
 from dataflows.sources.eventhubs import EventHubsSource
 from dataflows.sources.file import Progress, TopicFileSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+from dataflows.warehouse import ClientSpec
 from scout_contract import SourceRecord
 
 
@@ -121,12 +123,15 @@ def make_flow(
     on_write: Callable[[dict[str, int]], None] | None = None,
     replay: ReplayPlan | None = None,
     sink: ClickHouseSink | None = None,
+    writer: TableWriter | None = None,
 ) -> Dataflow:
     """The dataflow for ``settings``: ``source`` in, ClickHouse (and optionally
     the annotated-events topic file) out. Reading Kafka (``kafka_outputs``), rejected
     records also go to the dead-letter topic and annotated events to their topic on the
     same brokers; a tailing Kafka source closes idle devices' sessions after ``idle_close_s``.
-    ``replay``: write only the rows of the plan's whole windows, produce nothing to Kafka."""
+    ``replay``: write only the rows of the plan's whole windows, produce nothing to Kafka.
+    ``writer``: who writes the rows (e.g. a :class:`~dataflows.sinks.writer.ProcessWriter`);
+    by default this process, through ``client``."""
     live = isinstance(source, KafkaSource) and not source.stop_at_end
     dead_letters: KafkaTopicSink[OutgoingRecord] | None = None
     annotated_topic: KafkaTopicSink[SourceRecord] | None = None
@@ -137,7 +142,7 @@ def make_flow(
             annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated, n)
     return build_flow(
         source,
-        sink if sink is not None else clickhouse_sink(settings, client, on_write),
+        sink if sink is not None else clickhouse_sink(settings, client, on_write, writer=writer),
         load_rules(settings.rules_file),
         load_lexicon(settings.lexicon_file),
         settings.windows(),
@@ -154,20 +159,26 @@ def make_flow(
     )
 
 
-def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callable[[dict[str, int]], None] | None,
-                    workers: int = 1) -> ClickHouseSink:  # fmt: skip
-    """The warehouse sink: one writer for chDB (opened only by the process that writes), one per
-    worker against a server. ``client``: an open client to reuse (single process)."""
-    from dataflows.warehouse import chdb_path, connect
+def client_spec(settings: Settings, create: bool = False) -> ClientSpec:
+    """How to open the settings' warehouse (picklable: a writer process opens it with this)."""
+    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
+    return ClientSpec(settings.sink, settings.clickhouse_user, password, settings.connect_options(), create)
 
-    def open_client() -> Client:
-        if client is not None:
-            return client
-        password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else None
-        return connect(settings.sink, settings.clickhouse_user, password, settings.connect_options())
+
+def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callable[[dict[str, int]], None] | None,
+                    workers: int = 1, writer: TableWriter | None = None) -> ClickHouseSink:  # fmt: skip
+    """The warehouse sink: one writer for chDB (opened only by the process that writes), one per
+    worker against a server. ``writer``: who writes (used as is); else ``client``, an open client
+    to reuse (single process), or a client opened by the worker that writes."""
+    from dataflows.warehouse import chdb_path
+
+    def open_writer() -> TableWriter:
+        if writer is not None:
+            return writer
+        return InlineWriter(client if client is not None else client_spec(settings)(), on_write)
 
     writers = 1 if chdb_path(settings.sink) is not None else workers
-    return ClickHouseSink(open_client, on_write, settings.sink_flush_rows, writers)
+    return ClickHouseSink(open_writer, settings.sink_flush_rows, writers)
 
 
 def run_flow(

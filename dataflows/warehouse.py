@@ -16,7 +16,7 @@ import ipaddress
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,22 @@ def connect(
         return clickhouse_connect.get_client(**kwargs)
     except ClickHouseError as exc:
         raise WarehouseError(f"cannot connect to ClickHouse at {addr}: {_first_line(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """How to open the warehouse, as a picklable value (a writer process opens it with this).
+
+    The password is kept out of ``repr`` so it is never logged."""
+
+    dsn: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    options: ConnectOptions | None = None
+    create: bool = False
+
+    def __call__(self) -> Client:
+        return connect(self.dsn, self.user, self.password, self.options, create=self.create)
 
 
 def _first_line(exc: BaseException) -> str:

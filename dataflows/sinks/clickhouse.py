@@ -1,11 +1,12 @@
 """Bytewax sink writing :class:`~dataflows.tables.TableRows` into ClickHouse.
 
-One insert per table per Bytewax flush; each insert carries a deduplication
-token so a retried insert does not duplicate rows, and a
-``pipeline_freshness`` row is added for what it wrote. Rows are buffered
-within a Bytewax epoch and written at its end (or when the buffer is full):
-when Bytewax snapshots an epoch, its rows are in ClickHouse (at-least-once;
-the tables' keys make the repeats harmless).
+One insert per table per flush; each insert carries a deduplication token so a
+retried insert does not duplicate rows, and a ``pipeline_freshness`` row is
+added for what it wrote. Rows are buffered within a Bytewax epoch and handed
+to a :class:`~dataflows.sinks.writer.TableWriter` when the buffer is full and
+at the epoch's end; the sink waits for the writer before Bytewax snapshots the
+epoch, so a committed epoch's rows are in ClickHouse (at-least-once; the
+tables' keys make the repeats harmless).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from operator import attrgetter
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from clickhouse_connect.driver.client import Client
 
-from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
+from dataflows.sinks.writer import TableWriter
 from dataflows.tables import LAYERS, TableRows
 from dataflows.warehouse import WarehouseError, dedup_token, insert_rows
 from scout_contract.streams import STREAMS
@@ -41,10 +42,10 @@ _EVENT_TIME = {t: attrgetter(col) for t, (_, col) in FRESHNESS.items()}
 FRESHNESS_COLUMNS = ["layer", "stream", "newest_event_ts", "newest_ingest_ts", "rows_written"]
 
 
-def write_table_rows(client: Client, batch: TableRows) -> dict[str, int]:
-    """Insert every table of a batch, then its freshness rows; returns counts."""
+def write_table_rows(client: Client, batch: TableRows) -> dict[str, tuple[int, float]]:
+    """Insert every table of a batch, then its freshness rows; returns ``{table: (rows, seconds)}``."""
     now = time.time_ns() // 1_000_000
-    counts: dict[str, int] = {}
+    counts: dict[str, tuple[int, float]] = {}
     freshness: list[list[object]] = []
     for table in sorted(batch.rows):
         rows = batch.rows[table]
@@ -52,9 +53,7 @@ def write_table_rows(client: Client, batch: TableRows) -> dict[str, int]:
             continue
         started = time.perf_counter()
         insert_rows(client, table, rows, dedup_token())
-        INSERT_SECONDS.labels(table).observe(time.perf_counter() - started)
-        ROWS_WRITTEN.labels(table).inc(len(rows))
-        counts[table] = len(rows)
+        counts[table] = (len(rows), time.perf_counter() - started)
         if table in FRESHNESS:
             newest = max(map(_EVENT_TIME[table], rows))
             freshness.append([LAYERS[table], FRESHNESS[table][0], newest, now, len(rows)])
@@ -64,12 +63,11 @@ def write_table_rows(client: Client, batch: TableRows) -> dict[str, int]:
 
 
 class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
-    """Buffers rows within an epoch; writes when the buffer is full and at
-    every epoch end (``snapshot``), before Bytewax commits that epoch."""
+    """Buffers rows within an epoch; hands them to the writer when the buffer is full and
+    at every epoch end (``snapshot``), and waits for the writer before Bytewax commits that epoch."""
 
-    def __init__(self, client: Client, on_write: Callable[[dict[str, int]], None] | None, flush_rows: int) -> None:
-        self._client = client
-        self._on_write = on_write
+    def __init__(self, writer: TableWriter, flush_rows: int) -> None:
+        self._writer = writer
         self._flush_rows = flush_rows
         self._buffer = TableRows(defaultdict(list))
         self._buffered = 0
@@ -87,27 +85,38 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
             return
         buffer, self._buffer, self._buffered = self._buffer, TableRows(defaultdict(list)), 0
         try:
-            counts = write_table_rows(self._client, buffer)
+            self._writer.submit(buffer)
         except Exception as exc:
             # Not retried further and never retried from close(): Bytewax unwinds after this
             # error, and a second failure while it does aborts the process (which then hangs,
             # chDB's signal handler catching the abort). The epoch is not committed, so a
             # resume writes these rows again.
             self._failed = True
+            if isinstance(exc, WarehouseError):
+                raise
             raise WarehouseError(f"writing to the warehouse failed: {type(exc).__name__}: {exc}") from exc
-        if self._on_write and counts:
-            self._on_write(counts)
+
+    def _wait(self) -> None:
+        if self._failed:
+            return
+        try:
+            self._writer.wait()
+        except Exception:
+            self._failed = True
+            raise
 
     def snapshot(self) -> None:
-        self.flush()  # the epoch's rows are in ClickHouse before its snapshot is committed
+        self.flush()
+        self._wait()  # the epoch's rows are in ClickHouse before its snapshot is committed
 
     def close(self) -> None:
-        # The client may be shared with the caller (one chDB session per process): not closed here.
+        # The writer may be shared with the caller (one chDB session per process): not closed here.
         self.flush()
+        self._wait()
 
 
 class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
-    """Writes table rows through the client ``connect`` returns.
+    """Writes table rows through the writer ``connect`` returns.
 
     ``writers`` partitions (``clickhouse-0`` …): one for chDB — a chDB directory can be
     open in one process only, so exactly one worker of a cluster writes, and only that
@@ -117,15 +126,8 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
     rows are waiting.
     """
 
-    def __init__(
-        self,
-        connect: Callable[[], Client],
-        on_write: Callable[[dict[str, int]], None] | None = None,
-        flush_rows: int = 200_000,
-        writers: int = 1,
-    ) -> None:
+    def __init__(self, connect: Callable[[], TableWriter], flush_rows: int = 200_000, writers: int = 1) -> None:
         self._connect = connect
-        self._on_write = on_write
         self._flush_rows = flush_rows
         self.writers = writers
 
@@ -133,4 +135,4 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
         return [f"clickhouse-{i}" for i in range(self.writers)]
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ClickHousePartition:
-        return _ClickHousePartition(self._connect(), self._on_write, self._flush_rows)
+        return _ClickHousePartition(self._connect(), self._flush_rows)
