@@ -190,13 +190,17 @@ def run_flow(
     cleanly (last epoch written and snapshotted; see :mod:`dataflows.sources.stop`).
 
     The dataflow allocates many short-lived containers per record; the default
-    cyclic-GC thresholds (700) make collection a third of the run time here,
-    so they are raised for the run (events hold no reference cycles), and the
-    objects made at start-up are frozen out of collection.
+    cyclic-GC thresholds (700) make collection a third of the run time here. The
+    young generation's threshold is raised to 1,000,000 *net* new containers for
+    the run (events and rows hold no reference cycles and die by reference
+    counting, so a collection runs only when live state really grows by that
+    much): measured on 1.13 M events, collection went from 2.6 s of 38.5 s
+    (threshold 500,000) to 0.03 s of 32.2 s (bench/README.md). The objects made
+    at start-up are frozen out of collection.
     """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(1_000_000, 20, 100)
     recovery = None
     if settings.recovery_dir is not None:
         db = Path(settings.recovery_dir)
