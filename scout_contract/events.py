@@ -216,7 +216,12 @@ def as_stt_v1(event: Stt) -> SttV1:
 def stream_of(event: Event) -> str:
     """The stream (``stt``, ``visual``, ``heartbeat``, ``feedback``) of an event
     (also of a subclass of a contract type, found by its schema tag)."""
-    stream = STREAM_OF_TYPE.get(type(event))
+    kind = type(event)
+    stream = STREAM_OF_TYPE.get(kind) or _SUBCLASS_STREAM.get(kind)
     if stream is None:
-        stream = SCHEMAS[type(event).__struct_config__.tag]  # type: ignore[index]
+        stream = _SUBCLASS_STREAM[kind] = SCHEMAS[kind.__struct_config__.tag]  # type: ignore[index]
     return stream
+
+
+#: Streams of subclasses of the contract's types met so far (e.g. the validator's strict types).
+_SUBCLASS_STREAM: dict[type, str] = {}
