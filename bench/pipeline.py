@@ -1,15 +1,21 @@
 """Benchmark: the whole dataflow (topic file → Bytewax → chDB) on one worker,
 side by side with the raw limits measured in the same run:
 
-* parse only  — decode every file line and its event (what any consumer pays);
-* chDB insert — bulk-insert the same events' bronze rows with clickhouse-connect;
-* pipeline    — ``scout run`` end to end: validation, dedup, lateness, the
-                session join, gold windows, every table written.
+* parse only   — decode every file line and its event (what any consumer pays);
+* chDB insert  — bulk-insert the same events' bronze rows with clickhouse-connect;
+* null sink    — the dataflow with a writer that only encodes the rows it gets
+                 (compute alone: everything but the insert);
+* insert only  — exactly the rows the null-sink run produced, batch by batch, decoded
+                 and inserted as the writer process does (the insert alone);
+* pipeline     — ``scout run`` end to end (validation, dedup, lateness, the session
+                 join, gold windows, every table written), with the rows written by a
+                 writer process (the default) and, as the baseline, in the dataflow's
+                 own process (``sink_writer = "inline"``).
 
 Each stage runs in its own process (chDB allows one data path per process, and
-peak RSS is then the stage's own). Peak RSS of the pipeline is compared
-between N and ``--scale``×N events to show that state does not grow with
-history (windows are evicted when they close).
+peak RSS is then the stage's own; the writer process reports its own). Peak RSS
+of the pipeline is compared between N and ``--scale``×N events to show that
+state does not grow with history (windows are evicted when they close).
 
     python bench/pipeline.py                 # 1,000,000 and 3,000,000 events
     python bench/pipeline.py --events 200000 --scale 2
@@ -94,20 +100,87 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
     return {"events": n, "seconds": time.perf_counter() - t0}
 
 
-def child_pipeline(path: Path, workdir: Path, batch_size: int) -> dict[str, Any]:
+def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str = "process") -> dict[str, Any]:
+    """``scout run``'s path: migrations, then the dataflow (timed from the start, migrations included)."""
     from dataflows.config import load_settings
-    from dataflows.runner import RunStats, build_source, make_flow, run_flow
+    from dataflows.runner import RunStats, build_source, client_spec, make_flow, run_flow
+    from dataflows.sinks.writer import ProcessWriter
     from dataflows.warehouse import connect, migrate
 
-    settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size)
-    client = connect(settings.sink, create=True)
-    migrate(client)
+    settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size, sink_writer=writer_kind)
     stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))
+    source = build_source(settings, [f"file:{path}"])
     t0 = time.perf_counter()
-    run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), client, on_write=stats.on_write), settings)
+    writer_rss = None
+    if writer_kind == "process":
+        with ProcessWriter(client_spec(settings, create=True), stats.on_write) as writer:
+            run_flow(make_flow(settings, source, None, writer=writer), settings)
+        writer_rss = writer.peak_rss_mb
+    else:
+        client = connect(settings.sink, create=True)
+        migrate(client)
+        run_flow(make_flow(settings, source, client, on_write=stats.on_write), settings)
     seconds = time.perf_counter() - t0
-    return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb()}
+    return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb(),
+            "writer_rss_mb": writer_rss}  # fmt: skip
+
+
+def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
+    """The dataflow with a writer that encodes each batch (as the process writer's hand-off does)
+    and appends it to ``rows_file`` instead of inserting it."""
+    import msgspec
+
+    from dataflows.config import load_settings
+    from dataflows.runner import build_source, make_flow, run_flow
+    from dataflows.sinks.writer import encode_batch
+    from dataflows.tables import TableRows
+
+    class Encode:
+        def __init__(self) -> None:
+            self.blobs: list[bytes] = []
+            self.rows = 0
+
+        def submit(self, batch: TableRows) -> None:
+            self.blobs.append(msgspec.msgpack.encode(encode_batch(batch)))
+            self.rows += batch.count()
+
+        def wait(self) -> None:
+            pass
+
+    settings = load_settings(sink="chdb:///unused", batch_size=batch_size)
+    lines = sum(1 for _ in path.open("rb"))
+    keep = Encode()
+    t0 = time.perf_counter()
+    run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), None, writer=keep), settings)
+    seconds = time.perf_counter() - t0
+    rows_file.write_bytes(msgspec.msgpack.encode(keep.blobs))
+    return {"events": lines, "seconds": seconds, "rows": keep.rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, Any]:
+    """Insert the null-sink run's batches as the writer process does: decode, insert, collect."""
+    import gc
+
+    import msgspec
+
+    from dataflows.sinks.clickhouse import write_table_rows
+    from dataflows.sinks.writer import decode_batch
+    from dataflows.warehouse import connect, migrate
+
+    blobs: list[bytes] = msgspec.msgpack.decode(rows_file.read_bytes())
+    client = connect(f"chdb://{workdir / 'insert-only'}", create=True)
+    migrate(client)
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    rows = 0
+    t0 = time.perf_counter()
+    for blob in blobs:
+        written = write_table_rows(client, decode_batch(msgspec.msgpack.decode(blob)))
+        rows += sum(n for n, _ in written.values())
+        gc.collect()
+    return {"events": events, "seconds": time.perf_counter() - t0, "rows": rows}
 
 
 def _child(*args: str) -> dict[str, Any]:
@@ -130,9 +203,10 @@ def main() -> None:
     if args.child:
         kind, *rest = args.child
         fn: dict[str, Callable[..., dict[str, Any]]] = {
-            "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline
+            "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline,
+            "null": child_null, "insert-only": child_insert_only,
         }  # fmt: skip
-        conv = [int(x) if x.isdigit() else Path(x) for x in rest]
+        conv = [int(x) if x.isdigit() else x if x in ("process", "inline") else Path(x) for x in rest]
         print(json.dumps(fn[kind](*conv)))
         return
 
@@ -148,25 +222,32 @@ def main() -> None:
         _child("simulate", str(big), str(int(args.events * args.scale)))
         parse = _child("parse", str(small))
         insert = _child("insert", str(small), str(work / "ins"))
-        pipe = _child("pipeline", str(small), str(work / "p1"), str(args.batch_size))
-        pipe_big = _child("pipeline", str(big), str(work / "p3"), str(args.batch_size))
+        null = _child("null", str(small), str(work / "rows.msgpack"), str(args.batch_size))
+        insert_only = _child("insert-only", str(work / "rows.msgpack"), str(work / "io"), str(null["events"]))
+        inline = _child("pipeline", str(small), str(work / "p0"), str(args.batch_size), "inline")
+        pipe = _child("pipeline", str(small), str(work / "p1"), str(args.batch_size), "process")
+        pipe_big = _child("pipeline", str(big), str(work / "p3"), str(args.batch_size), "process")
 
     def rate(r: dict[str, Any]) -> float:
         return float(r["events"]) / float(r["seconds"])
 
     t = Table(title="Scout stream pipeline benchmark (one worker)", header_style="bold cyan")
-    for col in ("stage", "events", "seconds", "events/s", "peak RSS MB"):
+    for col in ("stage", "events", "seconds", "events/s", "peak RSS MB", "writer RSS MB"):
         t.add_column(col, justify="left" if col == "stage" else "right")
     rows = [
         ("simulate (input)", sim_small),
         ("raw limit: parse only", parse),
         ("raw limit: chDB bulk insert (bronze rows)", insert),
-        ("pipeline, N events", pipe),
-        (f"pipeline, {args.scale:g}×N events", pipe_big),
+        (f"null sink: compute alone ({null['rows']:,} rows encoded)", null),
+        (f"insert only: those {insert_only['rows']:,} rows", insert_only),
+        ("pipeline, N events, inline writer (baseline)", inline),
+        ("pipeline, N events, writer process", pipe),
+        (f"pipeline, {args.scale:g}×N events, writer process", pipe_big),
     ]
     for name, r in rows:
-        rss = r.get("peak_rss_mb")
-        t.add_row(name, f"{r['events']:,}", f"{r['seconds']:.1f}", f"{rate(r):,.0f}", f"{rss:,.0f}" if rss else "")
+        rss, wrss = r.get("peak_rss_mb"), r.get("writer_rss_mb")
+        t.add_row(name, f"{r['events']:,}", f"{r['seconds']:.1f}", f"{rate(r):,.0f}", f"{rss:,.0f}" if rss else "",
+                  f"{wrss:,.0f}" if wrss else "")  # fmt: skip
     console.print(t)
     slower = min(rate(parse), rate(insert))
     ratios = Table(title="Ratios (same run)", header_style="bold cyan")
@@ -177,6 +258,11 @@ def main() -> None:
     ratios.add_row("pipeline / slower raw limit", f"{rate(pipe) / slower:.2f}", "≥ 0.5")
     ratios.add_row("pipeline / parse only", f"{rate(pipe) / rate(parse):.2f}", "")
     ratios.add_row("pipeline / chDB bulk insert", f"{rate(pipe) / rate(insert):.2f}", "")
+    ratios.add_row("writer process / inline writer", f"{rate(pipe) / rate(inline):.2f}", "")
+    ratios.add_row("pipeline / null sink (compute alone)", f"{rate(pipe) / rate(null):.2f}", "")
+    ratios.add_row("pipeline / insert only", f"{rate(pipe) / rate(insert_only):.2f}", "")
+    bound = "compute (null sink)" if rate(null) < rate(insert_only) else "insert"
+    ratios.add_row("bounded by", bound, "")
     ratios.add_row(
         f"peak RSS {args.scale:g}×N / N", f"{pipe_big['peak_rss_mb'] / pipe['peak_rss_mb']:.2f}", "0.85 – 1.15"
     )

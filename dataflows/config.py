@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     offline_rows_h: int = Field(default=48, ge=0, le=24 * 366)
     #: Rows the sink may hold before handing them to the writer (it always does at each epoch end);
     #: with ``sink_writer = "process"`` at most two such batches wait for the writer besides.
-    sink_flush_rows: int = Field(default=200_000, ge=1)
+    sink_flush_rows: int = Field(default=50_000, ge=1)
     #: Who inserts the rows of ``scout run``: ``process`` — a writer process beside the dataflow
     #: (the second core: serialisation and chDB's insert overlap the dataflow's work), or
     #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing rows").

@@ -126,7 +126,7 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
     rows are waiting.
     """
 
-    def __init__(self, connect: Callable[[], TableWriter], flush_rows: int = 200_000, writers: int = 1) -> None:
+    def __init__(self, connect: Callable[[], TableWriter], flush_rows: int = 50_000, writers: int = 1) -> None:
         self._connect = connect
         self._flush_rows = flush_rows
         self.writers = writers
