@@ -126,6 +126,22 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str 
             "writer_rss_mb": writer_rss}  # fmt: skip
 
 
+def child_cluster(path: Path, workdir: Path, processes: int) -> dict[str, Any]:
+    """``scout run --processes N`` as a user runs it (wall time of the command, start-up included).
+    N = 1: one Bytewax process and the writer process; N > 1: migrations in their own process,
+    then N Bytewax processes, one of which writes to chDB (inline)."""
+    lines = sum(1 for _ in path.open("rb"))
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "dataflows.cli", "run", "--processes", str(processes), "--source", f"file:{path}",
+         "--sink", f"chdb://{workdir / 'cluster'}", "--no-summary"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    return {"events": lines, "seconds": time.perf_counter() - t0}
+
+
 def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
     """The dataflow with a writer that encodes each batch (as the process writer's hand-off does)
     and appends it to ``rows_file`` instead of inserting it."""
@@ -204,7 +220,7 @@ def main() -> None:
         kind, *rest = args.child
         fn: dict[str, Callable[..., dict[str, Any]]] = {
             "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline,
-            "null": child_null, "insert-only": child_insert_only,
+            "null": child_null, "insert-only": child_insert_only, "cluster": child_cluster,
         }  # fmt: skip
         conv = [int(x) if x.isdigit() else x if x in ("process", "inline") else Path(x) for x in rest]
         print(json.dumps(fn[kind](*conv)))
@@ -227,6 +243,8 @@ def main() -> None:
         inline = _child("pipeline", str(small), str(work / "p0"), str(args.batch_size), "inline")
         pipe = _child("pipeline", str(small), str(work / "p1"), str(args.batch_size), "process")
         pipe_big = _child("pipeline", str(big), str(work / "p3"), str(args.batch_size), "process")
+        cli_one = _child("cluster", str(small), str(work / "c1"), "1")
+        cluster = _child("cluster", str(small), str(work / "c2"), "2")
 
     def rate(r: dict[str, Any]) -> float:
         return float(r["events"]) / float(r["seconds"])
@@ -243,6 +261,8 @@ def main() -> None:
         ("pipeline, N events, inline writer (baseline)", inline),
         ("pipeline, N events, writer process", pipe),
         (f"pipeline, {args.scale:g}×N events, writer process", pipe_big),
+        ("scout run, N events (wall of the command)", cli_one),
+        ("scout run --processes 2, N events (wall of the command)", cluster),
     ]
     for name, r in rows:
         rss, wrss = r.get("peak_rss_mb"), r.get("writer_rss_mb")
@@ -259,6 +279,7 @@ def main() -> None:
     ratios.add_row("pipeline / parse only", f"{rate(pipe) / rate(parse):.2f}", "")
     ratios.add_row("pipeline / chDB bulk insert", f"{rate(pipe) / rate(insert):.2f}", "")
     ratios.add_row("writer process / inline writer", f"{rate(pipe) / rate(inline):.2f}", "")
+    ratios.add_row("scout run --processes 2 / scout run", f"{rate(cluster) / rate(cli_one):.2f}", "")
     ratios.add_row("pipeline / null sink (compute alone)", f"{rate(pipe) / rate(null):.2f}", "")
     ratios.add_row("pipeline / insert only", f"{rate(pipe) / rate(insert_only):.2f}", "")
     bound = "compute (null sink)" if rate(null) < rate(insert_only) else "insert"

@@ -204,7 +204,7 @@ class Settings(BaseSettings):
     sink_flush_rows: int = Field(default=50_000, ge=1)
     #: Who inserts the rows of ``scout run``: ``process`` — a writer process beside the dataflow
     #: (the second core: serialisation and chDB's insert overlap the dataflow's work), or
-    #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing rows").
+    #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing to ClickHouse").
     sink_writer: Literal["process", "inline"] = "process"
     #: Publish eh-pi-annotated-events to this topic file (the Kafka sink comes later).
     annotated_out: Path | None = None

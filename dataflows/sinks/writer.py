@@ -150,6 +150,11 @@ class ProcessWriter:
         finally:
             self._stop()
 
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id (while it runs)."""
+        return self._proc.pid if self._proc is not None else None
+
     def submit(self, batch: TableRows) -> None:
         while self._in_flight >= self._max_in_flight:
             self._settle(self._receive(None))
