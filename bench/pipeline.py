@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_PER_DEVICE_HOUR = 1_470  # what the simulator's default store produces
@@ -101,13 +101,16 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
 
 
 def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str = "process") -> dict[str, Any]:
-    """``scout run``'s path: migrations, then the dataflow (timed from the start, migrations included)."""
+    """``scout run``'s path: migrations, then the dataflow (timed from the start, migrations included).
+    The inline baseline keeps the sink's flush size from before issue #8 (200,000 rows)."""
     from dataflows.config import load_settings
     from dataflows.runner import RunStats, build_source, client_spec, make_flow, run_flow
     from dataflows.sinks.writer import ProcessWriter
     from dataflows.warehouse import connect, migrate
 
-    settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size, sink_writer=writer_kind)
+    flush = 200_000 if writer_kind == "inline" else None
+    settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size, sink_writer=writer_kind,
+                             sink_flush_rows=flush)  # fmt: skip
     stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))
     source = build_source(settings, [f"file:{path}"])
@@ -153,12 +156,15 @@ def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
     from dataflows.tables import TableRows
 
     class Encode:
-        def __init__(self) -> None:
-            self.blobs: list[bytes] = []
+        """Appends each batch to ``rows_file`` (4-byte length, then the encoded batch)."""
+
+        def __init__(self, out: BinaryIO) -> None:
+            self.out = out
             self.rows = 0
 
         def submit(self, batch: TableRows) -> None:
-            self.blobs.append(msgspec.msgpack.encode(encode_batch(batch)))
+            blob = msgspec.msgpack.encode(encode_batch(batch))
+            self.out.write(len(blob).to_bytes(4, "little") + blob)
             self.rows += batch.count()
 
         def wait(self) -> None:
@@ -166,11 +172,11 @@ def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
 
     settings = load_settings(sink="chdb:///unused", batch_size=batch_size)
     lines = sum(1 for _ in path.open("rb"))
-    keep = Encode()
-    t0 = time.perf_counter()
-    run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), None, writer=keep), settings)
-    seconds = time.perf_counter() - t0
-    rows_file.write_bytes(msgspec.msgpack.encode(keep.blobs))
+    with rows_file.open("wb") as out:
+        keep = Encode(out)
+        t0 = time.perf_counter()
+        run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), None, writer=keep), settings)
+        seconds = time.perf_counter() - t0
     return {"events": lines, "seconds": seconds, "rows": keep.rows, "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -184,19 +190,22 @@ def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, 
     from dataflows.sinks.writer import decode_batch
     from dataflows.warehouse import connect, migrate
 
-    blobs: list[bytes] = msgspec.msgpack.decode(rows_file.read_bytes())
     client = connect(f"chdb://{workdir / 'insert-only'}", create=True)
     migrate(client)
     gc.collect()
     gc.freeze()
     gc.disable()
     rows = 0
-    t0 = time.perf_counter()
-    for blob in blobs:
-        written = write_table_rows(client, decode_batch(msgspec.msgpack.decode(blob)))
-        rows += sum(n for n, _ in written.values())
-        gc.collect()
-    return {"events": events, "seconds": time.perf_counter() - t0, "rows": rows}
+    seconds = 0.0
+    with rows_file.open("rb") as f:
+        while size := int.from_bytes(f.read(4), "little"):
+            blob = f.read(size)  # read outside the timing
+            t0 = time.perf_counter()
+            written = write_table_rows(client, decode_batch(msgspec.msgpack.decode(blob)))
+            gc.collect()
+            seconds += time.perf_counter() - t0
+            rows += sum(n for n, _ in written.values())
+    return {"events": events, "seconds": seconds, "rows": rows}
 
 
 def _child(*args: str) -> dict[str, Any]:

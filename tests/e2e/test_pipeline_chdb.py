@@ -62,6 +62,20 @@ def test_the_same_input_twice_gives_identical_results(scout: Scout, sim_file: Pa
     assert all(t["ok"] for t in scout.verify())
 
 
+def test_the_writer_process_and_the_inline_writer_store_the_same_tables(
+    scout: Scout, sim_file: Path, tmp_path: Path
+) -> None:
+    """``scout run`` writes through a writer process by default; writing from the dataflow's
+    own process (``sink_writer = "inline"``, small batches) must give every table identically."""
+    scout.run(sim_file)
+    inline = Scout(tmp_path / "inline")
+    inline.workdir.mkdir()
+    inline("run", "--source", f"file:{sim_file}", "--sink", inline.sink, "--no-summary",
+           env={"SCOUT_SINK_WRITER": "inline", "SCOUT_SINK_FLUSH_ROWS": "700"})  # fmt: skip
+    assert_same(snapshot(inline), snapshot(scout))
+    assert all(t["ok"] for t in inline.verify())
+
+
 def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path: Path) -> None:
     big = tmp_path / "big.jsonl"
     write_topic_file(simulate(SimConfig(stores=3, devices_per_store=2, hours=6, seed=5)), big)
