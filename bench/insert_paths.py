@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import subprocess
 import sys
 import tempfile
 import time
@@ -183,12 +182,9 @@ def child_insert(rows_file: Path, workdir: Path, path: str) -> dict[str, Any]:
 
 
 def _child(*args: str) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT,
-                          check=False)  # fmt: skip
-    if proc.returncode != 0:
-        raise SystemExit(f"bench child {args[0]} failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    from pipeline import run_child
+
+    return run_child(__file__, *args)
 
 
 def main() -> None:

@@ -208,14 +208,19 @@ def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, 
     return {"events": events, "seconds": seconds, "rows": rows}
 
 
-def _child(*args: str) -> dict[str, Any]:
+def run_child(script: str, *args: str) -> dict[str, Any]:
+    """Run ``script --child ARGS`` in its own process; its last stdout line is a JSON result."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT, check=False
+        [sys.executable, script, "--child", *args], capture_output=True, text=True, cwd=ROOT, check=False
     )
     if proc.returncode != 0:
         raise SystemExit(f"bench child {args[0]} failed:\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def _child(*args: str) -> dict[str, Any]:
+    return run_child(__file__, *args)
 
 
 def main() -> None:
