@@ -131,10 +131,13 @@ class ProcessWriter:
         self._proc.start()
         child.close()
         self._conn = parent
-        reply = self._receive(self._start_timeout_s)
-        if reply[0] != "ready":
+        try:
+            reply = self._receive(self._start_timeout_s)
+            if reply[0] != "ready":
+                raise WarehouseError(str(reply[1]))
+        except BaseException:
             self._stop()
-            raise WarehouseError(str(reply[1]))
+            raise
         self.migrated = list(reply[1])
         return self
 
