@@ -55,19 +55,19 @@ class InlineWriter:
     def submit(self, batch: TableRows) -> None:
         from dataflows.sinks.clickhouse import write_table_rows
 
-        written = write_table_rows(self.client, batch)
-        _observe(written)
-        if self._on_write and written:
-            self._on_write({t: n for t, (n, _) in written.items()})
+        _report(write_table_rows(self.client, batch), self._on_write)
 
     def wait(self) -> None:
         pass
 
 
-def _observe(written: dict[str, tuple[int, float]]) -> None:
+def _report(written: dict[str, tuple[int, float]], on_write: OnWrite | None) -> None:
+    """Metrics and the caller's callback for what one batch wrote (``{table: (rows, seconds)}``)."""
     for table, (n, seconds) in written.items():
         INSERT_SECONDS.labels(table).observe(seconds)
         ROWS_WRITTEN.labels(table).inc(n)
+    if on_write and written:
+        on_write({t: n for t, (n, _) in written.items()})
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -190,10 +190,7 @@ class ProcessWriter:
             raise WarehouseError(str(reply[1]))
         assert reply[0] == "written", reply
         self._in_flight -= 1
-        written: dict[str, tuple[int, float]] = reply[1]
-        _observe(written)
-        if self._on_write and written:
-            self._on_write({t: n for t, (n, _) in written.items()})
+        _report(reply[1], self._on_write)
 
     def _stop(self) -> None:
         if self._conn is not None:
