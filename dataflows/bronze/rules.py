@@ -135,6 +135,29 @@ def _label_known(label: str) -> bool:
     return kind in ("brand", "gesture") and bool(name)
 
 
+#: Labels found known so far (a pure function's answers), so most labels cost one set
+#: lookup; bounded, so hostile input cannot grow it without end.
+_KNOWN_LABELS: set[str] = set(_FIXED_LABELS)
+_KNOWN_LABELS_MAX = 4096
+
+
+def _labels_known(labels: list[Any]) -> bool:
+    """``_label_known`` of every label (the hot path of a visual event's validation).
+
+    >>> _labels_known(["face", "brand:piattos"]), _labels_known(["brand:"]), _labels_known([])
+    (True, False, True)
+    """
+    known = _KNOWN_LABELS
+    for label in labels:
+        if label in known:
+            continue
+        if not _label_known(label):
+            return False
+        if len(known) < _KNOWN_LABELS_MAX:
+            known.add(label)
+    return True
+
+
 def _compile(spec: dict[str, Any], name: str) -> Predicate:
     check = spec["check"]
     if check == "range":
@@ -163,7 +186,7 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
         return lambda ev, rec, ts, ctx: all(v in allowed for v in values(ev))
     if check == "label_known":
         values = _values(spec, name)
-        return lambda ev, rec, ts, ctx: all(_label_known(v) for v in values(ev))
+        return lambda ev, rec, ts, ctx: _labels_known(values(ev))
     if check == "ts_min":
         bound = ts_millis(datetime.fromisoformat(str(spec["min"]).replace("Z", "+00:00")))
         return lambda ev, rec, ts, ctx: ts >= bound
@@ -178,6 +201,59 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
     if check == "key_matches":
         return lambda ev, rec, ts, ctx: rec.key == (ev.store_id if isinstance(ev, FeedbackV1) else ev.device_id)
     raise RulesError(f"rule {name!r}: unknown check {check!r}")
+
+
+def _inline(rule: Rule, stream: str) -> str | None:
+    """A Python expression over ``ev, rec, ts, ctx`` equal to ``rule.passes`` for events of
+    ``stream`` (the rules checked once per event in Python), or ``None``. Only numbers
+    computed by ``int()`` and names of :data:`STREAMS` are written into the expression."""
+    spec = rule.spec
+    if rule.check == "ts_min":
+        return f"ts >= {ts_millis(datetime.fromisoformat(str(spec['min']).replace('Z', '+00:00')))!r}"
+    if rule.check == "ts_max_skew":
+        return f"ts <= rec.timestamp_ms + {int(float(spec['max_seconds']) * 1000)!r}"
+    if rule.check == "ts_max_ahead_of_ingest":
+        return f"ts <= ctx.now_ms + {int(float(spec['max_seconds']) * 1000)!r}"
+    if rule.check == "topic_matches_schema" and stream in STREAMS:
+        return f"ctx.topic_streams.get(rec.topic) == {stream!r}"
+    if rule.check == "key_matches":
+        return "rec.key == ev.store_id" if stream == "feedback" else "rec.key == ev.device_id"
+    return None
+
+
+def all_pass(rules: tuple[Rule, ...], stream: str) -> Predicate:
+    """One predicate that is True when every rule passes, for events of ``stream``.
+
+    The validator calls it once per event and looks at the rules one by one only when it
+    is False. The simple checks are written inline into one generated function (one call
+    per event instead of one per rule); the others are called as compiled.
+    ``tests/dataflows/bronze/test_rules.py`` checks it against ``all(rule.passes ...)``.
+
+    >>> rules = load_rules().for_stream("visual")
+    >>> from datetime import timezone
+    >>> from scout_contract import VisualV1
+    >>> ev = VisualV1(event_id="e", device_id="d", store_id="s", frame_id=1, width=1, height=1,
+    ...               model_version="m", detections=[], ts=datetime(2025, 5, 19, tzinfo=timezone.utc))
+    >>> ctx = RuleContext(1747612800000, {"eh-pi-visual-stream": "visual"})
+    >>> check = all_pass(rules, "visual")
+    >>> [check(ev, SourceRecord("eh-pi-visual-stream", 0, 0, 1747612800000, key, b""), 1747612800000, ctx)
+    ...  for key in ("d", "x")]
+    [True, False]
+    """
+    if not rules:
+        return lambda ev, rec, ts, ctx: True
+    namespace: dict[str, Any] = {}
+    terms = []
+    for i, rule in enumerate(rules):
+        expr = _inline(rule, stream)
+        if expr is None:
+            namespace[f"_p{i}"] = rule.passes
+            expr = f"_p{i}(ev, rec, ts, ctx)"
+        terms.append(f"({expr})")
+    source = "def check(ev, rec, ts, ctx):\n    return bool(" + " and ".join(terms) + ")\n"
+    exec(compile(source, f"<rules for {stream}>", "exec"), namespace)
+    check: Predicate = namespace["check"]
+    return check
 
 
 def parse_rules(doc: Any) -> RuleSet:

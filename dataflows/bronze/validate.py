@@ -15,7 +15,7 @@ from typing import Any, Union
 
 import msgspec
 
-from dataflows.bronze.rules import Rule, RuleContext, RuleSet, stage_failure
+from dataflows.bronze.rules import Rule, RuleContext, RuleSet, all_pass, stage_failure
 from dataflows.bronze.strict import strict_types
 from dataflows.tables import DqRow, QuarantineRow
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
@@ -81,6 +81,9 @@ class Validator:
             self._stream_of.update(types_)
             self._strict = msgspec.json.Decoder(Union[tuple(types_)])  # noqa: UP007
             self._fast_rules = {s: tuple(r for r in rs if r.name not in compiled) for s, rs in self._by_stream.items()}
+        # One call per event when every rule passes; the rules one by one only when one does not.
+        self._fast_checks = {s: all_pass(rs, s) for s, rs in self._fast_rules.items()}
+        self._slow_checks = {s: all_pass(rs, s) for s, rs in self._by_stream.items()}
 
     def validate(self, records: Iterable[SourceRecord]) -> ValidationResult:
         """Every record ends as exactly one accepted event or one quarantine row
@@ -118,11 +121,11 @@ class Validator:
             if self._strict is None:
                 raise msgspec.ValidationError("strict path disabled")
             event = self._strict.decode(rec.value)  # every compiled rule checked in C
-            rules = self._fast_rules
+            rules, checks = self._fast_rules, self._fast_checks
         except _UNDECODABLE:
             try:
                 event = decode_event(rec.value)  # the contract alone; rules in Python
-                rules = self._by_stream
+                rules, checks = self._by_stream, self._slow_checks
             except _UNDECODABLE:
                 stage_name, reason = stage_failure(rec.value)
                 self._reject(rec, now, stage_name, reason, failed, out)
@@ -130,6 +133,10 @@ class Validator:
         stream = self._stream_of[type(event)]
         decoded[stream] += 1
         ts_ms = ts_millis(event.ts)
+        if checks[stream](event, rec, ts_ms, ctx):
+            key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
+            out.accepted.append(Accepted(event, rec, stream, ts_ms, key))
+            return
         broken: list[str] | None = None
         warnings: list[str] | None = None
         for rule in rules[stream]:

@@ -55,6 +55,13 @@ class SessionWindows:
 
     def add(self, m: Member) -> None:
         gap = self.gap_ms
+        if len(self.open) == 1:  # the common case: one open session, which m joins or not
+            only = self.open[0]
+            if only.start - gap <= m.end and m.start <= only.end + gap:
+                only.members.append(m)
+                only.start = min(only.start, m.start)
+                only.end = max(only.end, m.end)
+                return
         touching = [s for s in self.open if s.start - gap <= m.end and m.start <= s.end + gap]
         if not touching:
             self.open.append(Session(m.start, m.end, [m]))

@@ -107,3 +107,33 @@ def test_seen_ids_are_forgotten_behind_the_watermark(rules: RuleSet, lexicon: Le
     for i in range(50):
         clock.process(_accept(rules, *[record(visual(T0 + (i * 100 + j) * 1_000)) for j in range(100)]), now_ms=1)
     assert len(clock.seen) < 200  # bounded by the out-of-orderness window, not by history
+
+
+def test_rows_built_per_event_are_whole_rows_of_their_table(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    """Bronze and annotated rows are built from values in field order (``device._row``, no
+    NamedTuple constructor): each must have exactly its class's fields, read back by name."""
+    from dataflows.silver.device import PENDING, annotated_rows, bronze_row
+    from dataflows.silver.sessions import summarise
+    from dataflows.tables import AnnotatedRow, BronzeFeedbackRow, BronzeHeartbeatRow, BronzeVisualRow
+    from tests.factories import feedback
+
+    accepted = _accept(
+        rules, record(visual(T0, labels=("face", "brand:piattos"))), record(stt(T0 + 1_000)),
+        record(heartbeat(T0 + 2_000)), record(feedback(T0 + 3_000)),
+    )  # fmt: skip
+    rows = [bronze_row(acc, 7, late=False) for acc in accepted]
+    assert [type(r) for r in rows] == [BronzeVisualRow, BronzeSttRow, BronzeHeartbeatRow, BronzeFeedbackRow]
+    for row, acc in zip(rows, accepted, strict=True):
+        assert len(row) == len(type(row)._fields)
+        assert row == type(row)(*row)  # the constructor takes exactly these values
+        assert (row.event_id, row.ts, row.ingested_at, row.late) == (acc.event.event_id, acc.ts_ms, 7, False)
+        assert row.topic == acc.record.topic and row.payload == acc.record.value
+    assert isinstance(rows[0], BronzeVisualRow) and rows[0].labels == ["face", "brand:piattos"]
+    clock = DeviceClock(windows, lexicon)
+    clock.process(accepted[:2], now_ms=7)
+    [session] = clock.sessions.open
+    notes = annotated_rows(summarise(session), 9, PENDING)
+    assert {type(r) for r in notes} == {AnnotatedRow} and all(len(r) == len(AnnotatedRow._fields) for r in notes)
+    assert [(r.kind, r.brands, r.processed_at) for r in notes] == [("frame", ["piattos"], 9), ("utterance", [], 9)]
