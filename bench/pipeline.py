@@ -13,7 +13,10 @@ side by side with the raw limits measured in the same run:
                  own process (``sink_writer = "inline"``).
 
 Each stage runs in its own process (chDB allows one data path per process, and
-peak RSS is then the stage's own; the writer process reports its own). Peak RSS
+peak RSS is then the stage's own; the writer process reports its own). CPU
+seconds are printed beside wall time for the null sink and the pipelines: the
+dataflow's process (all its threads) and the writer process, to show how much
+of the two cores each takes. Peak RSS
 of the pipeline is compared between N and ``--scale``×N events to show that
 state does not grow with history (windows are evicted when they close).
 
@@ -41,6 +44,12 @@ EVENTS_PER_DEVICE_HOUR = 1_470  # what the simulator's default store produces
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU seconds of this process (all its threads) or of its ended children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child_simulate(out: Path, events: int) -> dict[str, Any]:
@@ -114,7 +123,7 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str 
     stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))
     source = build_source(settings, [f"file:{path}"])
-    t0 = time.perf_counter()
+    t0, cpu0, children0 = time.perf_counter(), _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     writer_rss = None
     if writer_kind == "process":
         with ProcessWriter(client_spec(settings, create=True), stats.on_write) as writer:
@@ -125,8 +134,9 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str 
         migrate(client)
         run_flow(make_flow(settings, source, client, on_write=stats.on_write), settings)
     seconds = time.perf_counter() - t0
+    writer_cpu = _cpu_s(resource.RUSAGE_CHILDREN) - children0 if writer_kind == "process" else None
     return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb(),
-            "writer_rss_mb": writer_rss}  # fmt: skip
+            "writer_rss_mb": writer_rss, "cpu_s": _cpu_s() - cpu0, "writer_cpu_s": writer_cpu}  # fmt: skip
 
 
 def child_cluster(path: Path, workdir: Path, processes: int) -> dict[str, Any]:
@@ -174,10 +184,11 @@ def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
     lines = sum(1 for _ in path.open("rb"))
     with rows_file.open("wb") as out:
         keep = Encode(out)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu_s()
         run_flow(make_flow(settings, build_source(settings, [f"file:{path}"]), None, writer=keep), settings)
         seconds = time.perf_counter() - t0
-    return {"events": lines, "seconds": seconds, "rows": keep.rows, "peak_rss_mb": _peak_rss_mb()}
+    return {"events": lines, "seconds": seconds, "rows": keep.rows, "peak_rss_mb": _peak_rss_mb(),
+            "cpu_s": _cpu_s() - cpu0}  # fmt: skip
 
 
 def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, Any]:
@@ -264,7 +275,7 @@ def main() -> None:
         return float(r["events"]) / float(r["seconds"])
 
     t = Table(title="Scout stream pipeline benchmark (one worker)", header_style="bold cyan")
-    for col in ("stage", "events", "seconds", "events/s", "peak RSS MB", "writer RSS MB"):
+    for col in ("stage", "events", "seconds", "events/s", "peak RSS MB", "writer RSS MB", "CPU s", "writer CPU s"):
         t.add_column(col, justify="left" if col == "stage" else "right")
     rows = [
         ("simulate (input)", sim_small),
@@ -279,9 +290,10 @@ def main() -> None:
         ("scout run --processes 2, N events (wall of the command)", cluster),
     ]
     for name, r in rows:
-        rss, wrss = r.get("peak_rss_mb"), r.get("writer_rss_mb")
+        rss, wrss, cpu, wcpu = (r.get(k) for k in ("peak_rss_mb", "writer_rss_mb", "cpu_s", "writer_cpu_s"))
         t.add_row(name, f"{r['events']:,}", f"{r['seconds']:.1f}", f"{rate(r):,.0f}", f"{rss:,.0f}" if rss else "",
-                  f"{wrss:,.0f}" if wrss else "")  # fmt: skip
+                  f"{wrss:,.0f}" if wrss else "", f"{cpu:.1f}" if cpu else "",
+                  f"{wcpu:.1f}" if wcpu else "")  # fmt: skip
     console.print(t)
     slower = min(rate(parse), rate(insert))
     ratios = Table(title="Ratios (same run)", header_style="bold cyan")
