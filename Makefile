@@ -53,6 +53,7 @@ test: lint typecheck unit
 bench: $(STAMP) system-tools
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/insert_paths.py --events 1000000
 	$(BIN)/python bench/kafka_pipeline.py
 	$(BIN)/python bench/edge.py
