@@ -10,11 +10,12 @@ the dataflow hands it each batch of rows encoded with msgspec MessagePack
 clickhouse-connect and acknowledges. A sender thread does the sending: the
 writer reads a batch only between two inserts, and the dataflow computes on
 while the thread waits (on 1.13 M events the dataflow was blocked in that send
-for 2.1–2.8 s of a 40–42 s run before the thread, 0.5 s with it; the
-writer's backlog is then waited for at the epoch's end instead, bench/README.md). The writer owns the warehouse for the
-whole run (a chDB directory can be open in one process only): it applies the
-migrations when it starts and the dataflow's process opens the warehouse
-again only after the writer has exited.
+for 2.1–2.8 s of a 40–42 s run before the thread, 0.5 s with it; the writer's
+backlog is then waited for at the epoch's end instead, bench/README.md).
+
+The writer owns the warehouse for the whole run (a chDB directory can be open
+in one process only): it applies the migrations when it starts and the
+dataflow's process opens the warehouse again only after the writer has exited.
 
 At-least-once is kept: :meth:`TableWriter.wait` returns only when everything
 submitted is in ClickHouse, and the sink calls it before Bytewax commits an
