@@ -59,7 +59,7 @@ def main() -> None:
     from dataflows.bronze.rules import load_rules
     from dataflows.bronze.validate import Accepted, Validator
     from dataflows.config import load_settings
-    from dataflows.flow import _by_clock_key
+    from dataflows.flow import _by_clock_key, _facts_by_store
     from dataflows.gold.windows import StoreGold
     from dataflows.silver.annotate import load_lexicon
     from dataflows.silver.device import DeviceClock, Fact
@@ -91,12 +91,12 @@ def main() -> None:
         facts.clear()
         rows.rows.clear()
         for batch in groups:
-            by_store: dict[str, list[Fact]] = defaultdict(list)
+            by_store: dict[str, list[Fact]] = defaultdict(list)  # as the keyed stream gathers them
             for key, accepted in batch:
                 out = (clocks.get(key) or clocks.setdefault(key, DeviceClock(windows, lexicon))).process(accepted, now)
                 rows.merge(out.rows)
-                for fact in out.facts:
-                    by_store[fact.store_id].append(fact)
+                for store, store_facts in _facts_by_store((key, out)):
+                    by_store[store].extend(store_facts)
             facts.append(list(by_store.items()))
 
     def gold() -> None:

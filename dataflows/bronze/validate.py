@@ -133,22 +133,19 @@ class Validator:
         stream = self._stream_of[type(event)]
         decoded[stream] += 1
         ts_ms = ts_millis(event.ts)
-        if checks[stream](event, rec, ts_ms, ctx):
-            key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
-            out.accepted.append(Accepted(event, rec, stream, ts_ms, key))
-            return
         broken: list[str] | None = None
         warnings: list[str] | None = None
-        for rule in rules[stream]:
-            if rule.passes(event, rec, ts_ms, ctx):
-                continue
-            failed[(stream, rule.name)] += 1
-            if rule.action == "fail":
-                raise QualityRuleFailure(rule.name, rec, f"{rule.check} check failed")
-            if rule.action == "drop":
-                broken = [*(broken or ()), rule.name]
-            else:
-                warnings = [*(warnings or ()), rule.name]
+        if not checks[stream](event, rec, ts_ms, ctx):  # some rule failed: which, one by one
+            for rule in rules[stream]:
+                if rule.passes(event, rec, ts_ms, ctx):
+                    continue
+                failed[(stream, rule.name)] += 1
+                if rule.action == "fail":
+                    raise QualityRuleFailure(rule.name, rec, f"{rule.check} check failed")
+                if rule.action == "drop":
+                    broken = [*(broken or ()), rule.name]
+                else:
+                    warnings = [*(warnings or ()), rule.name]
         if broken:
             out.quarantine_rows.append(
                 self._row(rec, now, stream, event, broken, [f"{r}: check failed" for r in broken])
