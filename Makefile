@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools models demo test lint typecheck unit bench check-arm64 clean
+.PHONY: setup system-tools models demo test lint typecheck unit unit-fast bench check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,15 +38,21 @@ setup: $(STAMP) system-tools $(MODELS)
 demo: $(STAMP)
 	$(BIN)/scout demo
 
+# ruff, then the import contracts in pyproject.toml (which package may import which)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP) system-tools
 	$(BIN)/pytest -q
+
+# the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two
+unit-fast: $(STAMP) system-tools
+	$(BIN)/pytest -q -m "not slow"
 
 test: lint typecheck unit
 

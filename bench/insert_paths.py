@@ -74,7 +74,7 @@ def _load(path: Path) -> list[Any]:
     for raw in pickle.loads(path.read_bytes()):
         batch = TableRows()
         for table, rows in raw.items():
-            batch.rows[table] = [TABLES[table](*r) for r in rows]
+            batch.rows[table] = [TABLES[table].row(*r) for r in rows]
         out.append(batch)
     return out
 
@@ -142,7 +142,7 @@ def child_insert(rows_file: Path, workdir: Path, path: str) -> dict[str, Any]:
             elif path == "arrow":
                 import pyarrow as pa
 
-                types = clickhouse_types(TABLES[table])
+                types = clickhouse_types(TABLES[table].row)
                 arrays = {
                     c: pa.array([list(v.items()) if isinstance(v, dict) else v for v in col],
                                 type=_arrow_type(types[c]))
@@ -154,7 +154,7 @@ def child_insert(rows_file: Path, workdir: Path, path: str) -> dict[str, Any]:
                 python_s += t1 - t0
                 engine_s += time.perf_counter() - t1
             elif path == "json":
-                types = clickhouse_types(TABLES[table])
+                types = clickhouse_types(TABLES[table].row)
                 times = [i for i, c in enumerate(cols) if "DateTime64" in types[c]]
                 raw = [i for i, c in enumerate(cols) if c == "payload"]
                 prepared = []

@@ -137,7 +137,7 @@ def _records_read(out: str) -> int:
 def scout(*args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     """Run ``scout ARGS``; its wall time and its output."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dataflows.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "scout_cli", *args], capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, **TOPIC_ENV, **(env or {})}, check=False)  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"scout {' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")

@@ -36,13 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dataflows.bundles.make import make_bundle  # noqa: E402
-from edge_runtime.bundles.archive import verify_archive  # noqa: E402
-from edge_runtime.bundles.registry import Registry, publish  # noqa: E402
-from edge_runtime.bundles.signing import TrustedKeys, generate, public_text  # noqa: E402
+from bundle_tooling.make import make_bundle  # noqa: E402
 from edge_runtime.bundles.store import ModelStore  # noqa: E402
 from edge_runtime.bundles.updater import Updater  # noqa: E402
 from edge_runtime.vision.build import build_face_models  # noqa: E402
+from scout_bundles.archive import verify_archive  # noqa: E402
+from scout_bundles.registry import Registry, publish  # noqa: E402
+from scout_bundles.signing import TrustedKeys, generate, public_text  # noqa: E402
 
 LIMIT = 300 * 2**20
 

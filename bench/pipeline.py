@@ -91,8 +91,9 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
     from dataflows.bronze.validate import Validator
     from dataflows.config import WindowConfig
     from dataflows.silver.annotate import load_lexicon
-    from dataflows.silver.device import DeviceClock
+    from dataflows.silver.event_clock import DeviceClock
     from dataflows.sources.file import parse_line
+    from dataflows.tables import of_layer
     from dataflows.warehouse import connect, insert_rows, migrate
 
     client = connect(f"chdb://{workdir / 'raw-insert'}", create=True)
@@ -104,7 +105,7 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
         while lines := f.readlines(64 << 20):
             accepted = validator.validate([parse_line(line, "bench", 0) for line in lines]).accepted
             produced = clock.process(accepted, now_ms=0).rows.rows
-            for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback"):
+            for t in of_layer("bronze"):
                 tables.setdefault(t, []).extend(produced.get(t, ()))
             clock.sessions.open.clear()
     n = sum(len(r) for r in tables.values())
@@ -119,26 +120,15 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str 
     """``scout run``'s path: migrations, then the dataflow (timed from the start, migrations included).
     The inline baseline keeps the sink's flush size from before issue #8 (200,000 rows)."""
     from dataflows.config import load_settings
-    from dataflows.runner import RunStats, build_source, client_spec, make_flow, run_flow
-    from dataflows.sinks.writer import ProcessWriter
-    from dataflows.warehouse import connect, migrate
+    from dataflows.pipeline import run_pipeline
 
     flush = 200_000 if writer_kind == "inline" else None
     settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size, sink_writer=writer_kind,
                              sink_flush_rows=flush)  # fmt: skip
-    stats = RunStats()
     lines = sum(1 for _ in path.open("rb"))
-    source = build_source(settings, [f"file:{path}"])
     t0, cpu0, children0 = time.perf_counter(), _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
-    writer_rss = None
-    if writer_kind == "process":
-        with ProcessWriter(client_spec(settings, create=True), stats.on_write) as writer:
-            run_flow(make_flow(settings, source, None, writer=writer), settings)
-        writer_rss = writer.peak_rss_mb
-    else:
-        client = connect(settings.sink, create=True)
-        migrate(client)
-        run_flow(make_flow(settings, source, client, on_write=stats.on_write), settings)
+    stats = run_pipeline(settings, [f"file:{path}"])
+    writer_rss = stats.writer_peak_rss_mb
     seconds = time.perf_counter() - t0
     writer_cpu = _cpu_s(resource.RUSAGE_CHILDREN) - children0 if writer_kind == "process" else None
     return {"events": lines, "seconds": seconds, "rows": sum(stats.rows.values()), "peak_rss_mb": _peak_rss_mb(),
@@ -152,7 +142,7 @@ def child_cluster(path: Path, workdir: Path, processes: int) -> dict[str, Any]:
     lines = sum(1 for _ in path.open("rb"))
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "dataflows.cli", "run", "--processes", str(processes), "--source", f"file:{path}",
+        [sys.executable, "-m", "scout_cli", "run", "--processes", str(processes), "--source", f"file:{path}",
          "--sink", f"chdb://{workdir / 'cluster'}", "--no-summary"],
         capture_output=True, text=True, check=False, cwd=ROOT,
     )  # fmt: skip
@@ -203,7 +193,7 @@ def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, 
 
     import msgspec
 
-    from dataflows.sinks.clickhouse import write_table_rows
+    from dataflows.sinks.insert import write_table_rows
     from dataflows.sinks.writer import decode_batch
     from dataflows.warehouse import connect, migrate
 

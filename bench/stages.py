@@ -2,7 +2,7 @@
 
 The stages are the plain functions the dataflow wires together, called the way
 the dataflow calls them (batches of ``--batch-size`` records, one
-:class:`~dataflows.silver.device.DeviceClock` per key, one
+:class:`~dataflows.silver.event_clock.DeviceClock` per key, one
 :class:`~dataflows.gold.windows.StoreGold` per store), on one simulated file:
 
 * ``parse``    — file line → :class:`~scout_contract.SourceRecord` (``sources/file.py``);
@@ -62,7 +62,8 @@ def main() -> None:
     from dataflows.flow import _by_clock_key, _facts_by_store
     from dataflows.gold.windows import StoreGold
     from dataflows.silver.annotate import load_lexicon
-    from dataflows.silver.device import DeviceClock, Fact
+    from dataflows.silver.event_clock import DeviceClock
+    from dataflows.silver.facts import Fact
     from dataflows.sinks.writer import encode_batch
     from dataflows.sources.file import parse_line
     from dataflows.tables import TableRows

@@ -19,7 +19,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from types import FrameType
 from typing import Any
@@ -65,11 +64,14 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def run_cluster(settings: Settings, sources: list[str], processes: int) -> int:
-    """Start ``processes`` workers, wait for them; returns the exit code for the parent."""
+def run_cluster(settings: Settings, sources: list[str], processes: int, worker: list[str]) -> int:
+    """Start ``processes`` workers, wait for them; returns the exit code for the parent.
+
+    ``worker`` is the command of one worker (``scout worker``), to which ``--addresses`` and
+    ``--process-id`` are added."""
     addresses = ",".join(f"127.0.0.1:{p}" for p in free_ports(processes))
     env = {**os.environ, SETTINGS_ENV: settings_json(settings), SOURCES_ENV: json.dumps(sources)}
-    cmd = [sys.executable, "-m", "dataflows.cli", "worker", "--addresses", addresses, "--process-id"]
+    cmd = [*worker, "--addresses", addresses, "--process-id"]
     workers = [subprocess.Popen([*cmd, str(i)], env=env) for i in range(processes)]
     log.info("cluster started", processes=processes, addresses=addresses)
 

@@ -27,11 +27,14 @@ from bytewax.outputs import Sink
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Accepted, ValidationResult, Validator
 from dataflows.config import WindowConfig
+from dataflows.errors import RecoveryStateError
+from dataflows.gold.state import GOLD_STATE_VERSION, GoldState
 from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.device import DeviceClock, Fact, KeyOutput, annotated_events
-from dataflows.silver.sessions import Interaction, SessionWindows
+from dataflows.silver.event_clock import CLOCK_STATE_VERSION, ClockState, DeviceClock, KeyOutput
+from dataflows.silver.facts import Fact, InteractionFact
+from dataflows.silver.rows import annotated_events
 from dataflows.sinks.kafka import OutgoingRecord
 from dataflows.tables import LateRow, TableRows
 from scout_contract import SourceRecord, encode_event, ts_millis
@@ -47,7 +50,18 @@ def _wall_ms() -> int:
 # -- stateful logics (Bytewax adapters around DeviceClock / StoreGold) --------
 
 
-class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, Any]):
+def _resumed(state: object, kind: type[Any], version: int, step: str) -> None:
+    """Refuse a snapshot this version cannot resume (another type, or another version of it)."""
+    if not isinstance(state, kind) or state.version != version:
+        found = getattr(state, "version", None) if isinstance(state, kind) else type(state).__name__
+        raise RecoveryStateError(
+            f"the recovery directory holds {step} state of another version ({found}; this version reads "
+            f"{kind.__name__} {version}); start from a new --recovery-dir (tables are idempotent: re-running "
+            "the input adds nothing twice)"
+        )
+
+
+class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, ClockState]):
     def __init__(self, clock: DeviceClock, now_ms: NowMs, close_at_eof: bool, idle_close_ms: int | None) -> None:
         self.clock = clock
         self.now_ms = now_ms
@@ -77,11 +91,11 @@ class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, Any]):
             return [self.clock.hold(self.now_ms())], StatefulBatchLogic.RETAIN
         return [self.clock.flush(self.now_ms())], StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> Any:
-        return (self.clock.max_ts, self.clock.seen, self.clock.sessions.open)
+    def snapshot(self) -> ClockState:
+        return self.clock.snapshot()
 
 
-class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, StoreGold]):
+class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, GoldState]):
     def __init__(self, gold: StoreGold, now_ms: NowMs) -> None:
         self.gold = gold
         self.now_ms = now_ms
@@ -90,8 +104,8 @@ class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, StoreGold]):
         facts = values[0] if len(values) == 1 else [f for batch in values for f in batch]
         return [self.gold.apply(facts, self.now_ms())], StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> StoreGold:
-        return self.gold
+    def snapshot(self) -> GoldState:
+        return self.gold.snapshot()
 
 
 # -- stateless steps ------------------------------------------------------------
@@ -136,8 +150,8 @@ def annotated_records(key_out: tuple[str, KeyOutput]) -> list[SourceRecord]:
     return [
         SourceRecord(ANNOTATED, 0, 0, ts_millis(ev.ts), ev.device_id, encode_event(ev))
         for fact in key_out[1].facts
-        if isinstance(fact.data, Interaction)
-        for ev in annotated_events(fact.data)
+        if isinstance(fact, InteractionFact)
+        for ev in annotated_events(fact.interaction)
     ]
 
 
@@ -190,17 +204,22 @@ def build_flow(
         with VALIDATE_SECONDS.time():
             return validator.validate(records)
 
-    def clock_builder(resume: Any) -> _EventClockLogic:
+    # A resumed key takes its data from the snapshot and this run's settings (``windows``,
+    # ``lexicon``): a setting changed across a resume applies from the resume on.
+    def clock_builder(resume: ClockState | None) -> _EventClockLogic:
         clock = DeviceClock(windows, lexicon)
         if resume is not None:
-            clock.max_ts, clock.seen, open_sessions = resume
-            clock.sessions = SessionWindows(windows.session_gap_ms)
-            clock.sessions.open = open_sessions
+            _resumed(resume, ClockState, CLOCK_STATE_VERSION, "event-clock")
+            clock.restore(resume)
         return _EventClockLogic(clock, now_ms, close_at_eof, idle_close_ms)
 
-    def gold_builder(resume: StoreGold | None) -> _GoldLogic:
+    def gold_builder(resume: GoldState | None) -> _GoldLogic:
         # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.
-        return _GoldLogic(resume or StoreGold("", windows), now_ms)
+        gold = StoreGold("", windows)
+        if resume is not None:
+            _resumed(resume, GoldState, GOLD_STATE_VERSION, "gold-window")
+            gold.restore(resume)
+        return _GoldLogic(gold, now_ms)
 
     flow = Dataflow(flow_id)
     batches = op.input("records", flow, source)

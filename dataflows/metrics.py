@@ -20,3 +20,15 @@ VALIDATE_SECONDS = Histogram(
     "Time to validate one source batch",
     buckets=(0.001, 0.01, 0.05, 0.2, 1, 5),
 )
+
+
+def serve_metrics(port: int, addr: str) -> None:
+    """Serve ``/metrics`` on ``addr:port`` from a thread; a busy port is a usage error (exit 2)."""
+    from prometheus_client import start_http_server
+
+    from dataflows.errors import UsageError
+
+    try:
+        start_http_server(port, addr=addr)
+    except OSError as exc:
+        raise UsageError(f"cannot serve metrics on {addr}:{port}: {exc.strerror}") from exc

@@ -14,16 +14,17 @@ only rows whose windows lie wholly inside the *write range*:
 * rows of the lead and the tail are not written: bronze, silver and late rows by event time,
   gold rows by window start. Quarantine rows are stateless and identical to the first run's;
   ``dq_rule_metrics`` counts again (a processing-time counter, as documented);
-* before it runs, the sessions and gold rows of the write range are deleted
-  (:data:`CLEARED`): a replay after a rule or lexicon change, or one that reconciles late
-  data, may no longer produce a row the first run wrote.
+* before it runs, the sessions and gold rows of the write range are deleted (the tables
+  whose :attr:`~dataflows.tables.Table.replay` is ``CLEAR``): a replay after a rule or
+  lexicon change, or one that reconciles late data, may no longer produce a row the first
+  run wrote.
 
 The start and end offset of each partition come from ``offsets_for_times`` on the record
 timestamps (captured when the replay starts). Dead letters and annotated events are not
 produced again. The domain part (the plan and the row filter) is plain Python; the offsets
 are looked up by :func:`partition_offsets` (confluent-kafka).
 
->>> from datetime import UTC
+>>> from datetime import UTC, datetime
 >>> from dataflows.config import WindowConfig
 >>> p = plan_replay(1_747_641_600_000, 1_747_645_200_000, WindowConfig())  # 2025-05-19 08:00-09:00 UTC
 >>> [datetime.fromtimestamp(t / 1000, UTC).isoformat() for t in (p.write_start, p.write_end)]
@@ -34,36 +35,29 @@ are looked up by :func:`partition_offsets` (confluent-kafka).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bytewax.inputs import Source
 from clickhouse_connect.driver.client import Client
 
-from dataflows.config import WindowConfig
-from dataflows.tables import TableRows
+from dataflows.config import Settings, WindowConfig
+from dataflows.tables import TABLES, Replay, TableRows
+from dataflows.timegrid import HOUR_MS, day_end, day_start
 from dataflows.warehouse import quote_identifier
-from scout_contract.streams import STREAMS
+from scout_contract import SourceRecord
 
-HOUR_MS = 3_600_000
+if TYPE_CHECKING:
+    from dataflows.runner import RunStats
 
-#: The event-time column that places a row in time, per table whose rows a replay filters.
-ROW_TIME: dict[str, str] = {
-    **{s.bronze_table: "ts" for s in STREAMS},
-    "late_events": "ts",
-    "silver_multimodal_aligned": "started_at",
-    "silver_annotated_events": "ts",
-    "silver_device_heartbeat": "ts",
-    "gold_store_interaction_metrics": "window_start",
-    "gold_device_health_summary": "window_start",
-    "gold_transcript_sentiment_analysis": "window_start",
-    "gold_brand_performance": "window_start",
-    "gold_insight_feedback": "window_start",
+#: The event-time getter of each table whose rows a replay filters (``Replay.FILTER`` and ``CLEAR``).
+_ROW_TIME = {
+    name: attrgetter(t.event_time)
+    for name, t in TABLES.items()
+    if t.replay is not Replay.KEEP and t.event_time is not None
 }
-_ROW_TIME = {t: attrgetter(c) for t, c in ROW_TIME.items()}
 
 
 @dataclass(frozen=True)
@@ -88,20 +82,13 @@ class ReplayPlan:
         return out
 
 
-def _day_start(ms: int, zone: ZoneInfo) -> datetime:
-    local = datetime.fromtimestamp(ms / 1000, zone)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def plan_replay(since_ms: int, until_ms: int, windows: WindowConfig, lead_ms: int = HOUR_MS) -> ReplayPlan:
     """Widen ``[since, until)`` to whole days and add the lead and the tail around it."""
     if until_ms <= since_ms:
         raise ValueError("--until must be after --since")
     zone = ZoneInfo(windows.day_timezone)
-    start = _day_start(since_ms, zone)
-    last = _day_start(until_ms - 1, zone)
-    end = (last + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)  # DST-safe midnight
-    write_start, write_end = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    write_start = day_start(since_ms, zone)
+    write_end = day_end(day_start(until_ms - 1, zone), zone)
     tail = max(lead_ms, windows.out_of_orderness_ms + windows.session_gap_ms)
     return ReplayPlan(write_start, write_end, write_start - lead_ms, write_end + tail)
 
@@ -130,30 +117,68 @@ def partition_offsets(
         consumer.close()
 
 
-RowFilter = Callable[[TableRows], TableRows]
-
-#: Tables whose rows in the write range a replay deletes first: rows keyed by something a replay
-#: can change (a session that now starts elsewhere, a window or brand that no longer has data)
-#: would otherwise stay beside the rebuilt ones. Bronze, quarantine and late rows are keyed by
-#: the record and are rewritten as they are.
-CLEARED = (
-    "silver_multimodal_aligned",
-    "gold_store_interaction_metrics",
-    "gold_device_health_summary",
-    "gold_transcript_sentiment_analysis",
-    "gold_brand_performance",
-    "gold_insight_feedback",
-)
-
-
 def clear_write_range(client: Client, plan: ReplayPlan) -> None:
     """Delete the rows a replay rebuilds (synchronously; dashboards see the range empty until the
     replay has written it again)."""
-    for table in CLEARED:
-        column = quote_identifier(ROW_TIME[table])
+    for table, t in TABLES.items():
+        if t.replay is not Replay.CLEAR or t.event_time is None:
+            continue
+        column = quote_identifier(t.event_time)
         lo, hi = "fromUnixTimestamp64Milli({lo:Int64}, 'UTC')", "fromUnixTimestamp64Milli({hi:Int64}, 'UTC')"
         client.command(
             f"ALTER TABLE {quote_identifier(table)} DELETE WHERE {column} >= {lo} AND {column} < {hi}",
             parameters={"lo": plan.write_start, "hi": plan.write_end},
             settings={"mutations_sync": 2},
         )
+
+
+class ReplayProgress:
+    """What a replay reports while it runs (the default reports nothing; the CLI draws bars)."""
+
+    def started(self, total: int, origin: str, per_partition: dict[int, int]) -> None:
+        """Reading begins: ``total`` records from ``origin``; records per partition number (topics only)."""
+
+    def advance(self, records: int) -> None:
+        """``records`` more were read."""
+
+    def advance_partition(self, number: int, records: int) -> None:
+        """``records`` more were read from the partitions numbered ``number``."""
+
+
+def run_replay(s: Settings, plan: ReplayPlan, source: str | None, progress: ReplayProgress | None = None) -> RunStats:
+    """Rebuild the plan's write range from the topics (``source``, ``kafka://…``) or, without one, from
+    bronze; returns the rows written per table (see module doc)."""
+    from dataflows.runner import RunStats, client_spec, make_flow, run_flow
+    from dataflows.sources.bronze import BronzeSource
+    from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+    from dataflows.warehouse import migrate, require_schema
+
+    report = progress or ReplayProgress()
+    # a replay is one bounded run from a fresh state: no recovery store, sessions closed at its end
+    s = s.model_copy(update={"recovery_dir": None, "close_sessions_at_end": True, "stop_at_end": True})
+    reader: Source[list[SourceRecord]]
+    if source is not None:
+        conf = s.kafka.librdkafka(parse_bootstrap(source))
+        topics = s.topics.input_topics()
+        starts, ends = partition_offsets(conf, topics, plan)
+        total = sum(max(0, ends[k] - starts[k]) for k in ends)
+        per_number: dict[int, int] = {}
+        for (topic, number), end in ends.items():
+            per_number[number] = per_number.get(number, 0) + max(0, end - starts[(topic, number)])
+        reader = KafkaSource(conf, topics, s.batch_size, starts=starts, ends=ends, progress=report.advance,
+                             part_progress=report.advance_partition)  # fmt: skip
+        origin = f"{len(ends)} partitions"
+        client = client_spec(s, create=True)()
+        migrate(client)
+        report.started(total, origin, dict(sorted(per_number.items())))
+    else:
+        client = client_spec(s)()
+        require_schema(client, s.sink)  # bronze must exist
+        migrate(client)
+        bronze = BronzeSource(client, plan.read_start, plan.read_end, report.advance)
+        reader = bronze
+        report.started(bronze.count(), "bronze", {})
+    stats = RunStats()
+    clear_write_range(client, plan)
+    run_flow(make_flow(s, reader, client, stats.on_write, replay_filter=plan.keep), s)
+    return stats

@@ -21,8 +21,8 @@ from clickhouse_connect.driver.client import Client
 
 from dataflows.bronze.rules import load_rules
 from dataflows.config import Settings
+from dataflows.errors import Exit, ScoutError
 from dataflows.flow import build_flow
-from dataflows.replay import ReplayPlan
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -32,12 +32,15 @@ from dataflows.sources import stop
 from dataflows.sources.eventhubs import EventHubsSource
 from dataflows.sources.file import Progress, TopicFileSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+from dataflows.tables import TableRows
 from dataflows.warehouse import ClientSpec
 from scout_contract import SourceRecord
 
 
-class SourceError(ValueError):
+class SourceError(ScoutError, ValueError):
     """A ``--source`` value that cannot be used."""
+
+    exit_code, label = Exit.USAGE, "error"
 
 
 def parse_source(spec: str, base: Path | None = None) -> Path:
@@ -109,7 +112,10 @@ def build_source(settings: Settings, specs: list[str], progress: Progress | None
 
 @dataclass
 class RunStats:
+    """What a run wrote: rows per table; the writer process's peak RSS when one wrote them."""
+
     rows: dict[str, int] = field(default_factory=dict)
+    writer_peak_rss_mb: float | None = None
 
     def on_write(self, counts: dict[str, int]) -> None:
         for table, n in counts.items():
@@ -121,7 +127,7 @@ def make_flow(
     source: Source[list[SourceRecord]],
     client: Client | None,
     on_write: Callable[[dict[str, int]], None] | None = None,
-    replay: ReplayPlan | None = None,
+    replay_filter: Callable[[TableRows], TableRows] | None = None,
     sink: ClickHouseSink | None = None,
     writer: TableWriter | None = None,
 ) -> Dataflow:
@@ -129,13 +135,14 @@ def make_flow(
     the annotated-events topic file) out. Reading Kafka (``kafka_outputs``), rejected
     records also go to the dead-letter topic and annotated events to their topic on the
     same brokers; a tailing Kafka source closes idle devices' sessions after ``idle_close_s``.
-    ``replay``: write only the rows of the plan's whole windows, produce nothing to Kafka.
+    ``replay_filter``: a replay's (:meth:`dataflows.replay.ReplayPlan.keep`): write only the rows
+    it keeps, produce nothing to Kafka.
     ``writer``: who writes the rows (e.g. a :class:`~dataflows.sinks.writer.ProcessWriter`);
     by default this process, through ``client``."""
     live = isinstance(source, KafkaSource) and not source.stop_at_end
     dead_letters: KafkaTopicSink[OutgoingRecord] | None = None
     annotated_topic: KafkaTopicSink[SourceRecord] | None = None
-    if isinstance(source, KafkaSource) and settings.kafka_outputs and replay is None:
+    if isinstance(source, KafkaSource) and settings.kafka_outputs and replay_filter is None:
         n = settings.kafka.partitions
         dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter, n)
         if not settings.annotated_out:
@@ -155,7 +162,7 @@ def make_flow(
         dead_letter_sink=dead_letters,
         close_at_eof=settings.closes_sessions_at_end,
         idle_close_ms=int(settings.idle_close_s * 1000) if live else None,
-        row_filter=replay.keep if replay is not None else None,
+        row_filter=replay_filter,
     )
 
 
@@ -194,9 +201,8 @@ def run_flow(
     young generation's threshold is raised to 1,000,000 *net* new containers for
     the run (events and rows hold no reference cycles and die by reference
     counting, so a collection runs only when live state really grows by that
-    much): measured on 1.13 M events, collection went from 2.6 s of 38.5 s
-    (threshold 500,000) to 0.03 s of 32.2 s (bench/README.md). The objects made
-    at start-up are frozen out of collection.
+    much; what it saved is in bench/README.md, "Figures quoted by the code").
+    The objects made at start-up are frozen out of collection.
     """
     gc.collect()
     gc.freeze()

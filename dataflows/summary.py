@@ -9,7 +9,7 @@ from clickhouse_connect.driver.client import Client
 from rich.console import Console, Group
 from rich.table import Table
 
-from dataflows.tables import COLUMNS, LAYERS
+from dataflows.tables import TABLES
 from dataflows.warehouse import quote_identifier
 
 _TEXT_COLUMNS = {"layer", "table", "rule", "stream", "store", "device", "brand", "last status", "last seen"}
@@ -27,9 +27,9 @@ def _table(title: str, headers: list[str], rows: Sequence[Sequence[Any]]) -> Tab
 def summary_tables(client: Client) -> Group:
     """Query the warehouse (with FINAL) and build the demo's summary."""
     counts = []
-    for table in COLUMNS:
+    for table, t in TABLES.items():
         n = client.command(f"SELECT count() FROM {quote_identifier(table)} FINAL")
-        counts.append((LAYERS[table], table, n))
+        counts.append((t.layer, table, n))
     reasons = client.query(
         "SELECT arrayJoin(rules) AS rule, count() FROM quarantine_events FINAL GROUP BY rule ORDER BY 2 DESC"
     ).result_rows

@@ -1,4 +1,9 @@
-"""One typed row per table the dataflow writes (the DDL lives in clickhouse/migrations).
+"""The tables the dataflow writes: one typed row per table, and one registry of what is known about each.
+
+:data:`TABLES` defines each table once — its row class, layer, event-time column,
+freshness stream, what a replay does to it (:class:`Replay`) and its processing-time
+columns; every module that needs one of those facts reads it here. The DDL lives in
+clickhouse/migrations.
 
 Each table's row is a :class:`~typing.NamedTuple`: fields in the table's column
 order, each annotated with its Python type *and* its exact ClickHouse column type
@@ -21,6 +26,8 @@ take :class:`datetime.date`.
 >>> rows.add(row)
 >>> rows.of(DqRow)[0].failed, TABLE_OF[DqRow], COLUMNS["dq_rule_metrics"][:2]
 (1, 'dq_rule_metrics', ('minute', 'stream'))
+>>> TABLES["silver_multimodal_aligned"].replay, TABLES["dq_rule_metrics"].processing_time
+(<Replay.CLEAR: 'clear'>, True)
 """
 
 from __future__ import annotations
@@ -30,7 +37,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any, NamedTuple, TypeVar
+
+from scout_contract.streams import STREAMS
 
 # ClickHouse column types, as system.columns spells them.
 String = Annotated[str, "String"]
@@ -352,30 +362,91 @@ class FeedbackRow(NamedTuple):
     updated_at: Ms
 
 
-#: Table name → its row class.
-TABLES: dict[str, type[tuple[Any, ...]]] = {
-    "bronze_stt_raw": BronzeSttRow,
-    "bronze_visual_stream": BronzeVisualRow,
-    "bronze_device_heartbeat": BronzeHeartbeatRow,
-    "bronze_insight_feedback": BronzeFeedbackRow,
-    "quarantine_events": QuarantineRow,
-    "late_events": LateRow,
-    "dq_rule_metrics": DqRow,
-    "silver_multimodal_aligned": InteractionRow,
-    "silver_annotated_events": AnnotatedRow,
-    "silver_device_heartbeat": HeartbeatRow,
-    "gold_store_interaction_metrics": StoreInteractionsRow,
-    "gold_device_health_summary": DeviceHealthRow,
-    "gold_transcript_sentiment_analysis": SentimentRow,
-    "gold_brand_performance": BrandRow,
-    "gold_insight_feedback": FeedbackRow,
-}
-TABLE_OF: dict[type, str] = {cls: table for table, cls in TABLES.items()}
-#: Column names of each table, in insert order (the row class's fields).
-COLUMNS: dict[str, tuple[str, ...]] = {t: cls._fields for t, cls in TABLES.items()}  # type: ignore[attr-defined]
+class Replay(StrEnum):
+    """What ``scout replay`` does to a table's rows (docs/architecture.md, "Replay")."""
 
-LAYERS: dict[str, str] = {t: t.split("_", 1)[0] for t in COLUMNS}
-LAYERS.update(quarantine_events="quarantine", late_events="quarantine", dq_rule_metrics="quality")
+    #: rows are keyed by the record: rewritten as they are, only those inside the write range
+    FILTER = "filter"
+    #: rows are keyed by something a replay can change (a session that now starts elsewhere, a
+    #: window or brand that no longer has data): deleted in the write range first, then filtered
+    CLEAR = "clear"
+    #: every row is written (stateless rows identical to the first run's, or a processing-time counter)
+    KEEP = "keep"
+
+
+@dataclass(frozen=True)
+class Table:
+    """Everything the code knows about one table, defined once (the DDL is in clickhouse/migrations)."""
+
+    name: str
+    #: the row class (columns in insert order, with their ClickHouse types)
+    row: type[tuple[Any, ...]]
+    #: ``bronze``, ``silver``, ``gold``, ``quarantine`` or ``quality`` (the summary's and freshness's layer)
+    layer: str
+    #: the event-time column that places a row in time (what a replay filters and clears by)
+    event_time: str | None
+    #: ``(stream label, event-time column)`` of its ``pipeline_freshness`` rows, if it has them
+    freshness: tuple[str, str] | None
+    replay: Replay
+    #: columns stamped with processing time (different on every run; comparisons leave them out)
+    processing_columns: tuple[str, ...] = ()
+    #: the whole table is a processing-time counter: a re-run counts again, by design
+    processing_time: bool = False
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.row._fields  # type: ignore[attr-defined,no-any-return]
+
+
+_BRONZE_ROWS: dict[str, type[tuple[Any, ...]]] = {
+    "stt": BronzeSttRow,
+    "visual": BronzeVisualRow,
+    "heartbeat": BronzeHeartbeatRow,
+    "feedback": BronzeFeedbackRow,
+}
+
+
+def _gold(name: str, row: type[tuple[Any, ...]], stream: str) -> Table:
+    return Table(name, row, "gold", "window_start", (stream, "window_start"), Replay.CLEAR, ("updated_at",))
+
+
+#: Table name → its definition, in the order the summary lists them.
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        *(
+            Table(s.bronze_table, _BRONZE_ROWS[s.name], "bronze", "ts", (s.name, "ts"), Replay.FILTER, ("ingested_at",))
+            for s in STREAMS
+        ),
+        Table("quarantine_events", QuarantineRow, "quarantine", None, ("quarantine", "record_ts"), Replay.KEEP,
+              ("quarantined_at",)),
+        Table("late_events", LateRow, "quarantine", "ts", ("late", "ts"), Replay.FILTER, ("detected_at",)),
+        Table("dq_rule_metrics", DqRow, "quality", None, None, Replay.KEEP, processing_time=True),
+        Table("silver_multimodal_aligned", InteractionRow, "silver", "started_at", ("interactions", "ended_at"),
+              Replay.CLEAR, ("processed_at",)),
+        Table("silver_annotated_events", AnnotatedRow, "silver", "ts", ("annotated", "ts"), Replay.FILTER,
+              ("processed_at",)),
+        Table("silver_device_heartbeat", HeartbeatRow, "silver", "ts", ("heartbeat", "ts"), Replay.FILTER,
+              ("processed_at",)),
+        _gold("gold_store_interaction_metrics", StoreInteractionsRow, "store_interactions"),
+        _gold("gold_device_health_summary", DeviceHealthRow, "device_health"),
+        _gold("gold_transcript_sentiment_analysis", SentimentRow, "transcript_sentiment"),
+        _gold("gold_brand_performance", BrandRow, "brand_performance"),
+        _gold("gold_insight_feedback", FeedbackRow, "insight_feedback"),
+    )
+}  # fmt: skip
+TABLE_OF: dict[type, str] = {t.row: name for name, t in TABLES.items()}
+#: Column names of each table, in insert order (the row class's fields).
+COLUMNS: dict[str, tuple[str, ...]] = {name: t.columns for name, t in TABLES.items()}
+
+
+def of_layer(layer: str) -> list[str]:
+    """The tables of one layer, in registry order.
+
+    >>> of_layer("bronze")
+    ['bronze_stt_raw', 'bronze_visual_stream', 'bronze_device_heartbeat', 'bronze_insight_feedback']
+    """
+    return [name for name, t in TABLES.items() if t.layer == layer]
 
 
 def clickhouse_types(cls: type) -> dict[str, str]:
@@ -383,6 +454,11 @@ def clickhouse_types(cls: type) -> dict[str, str]:
     hints = typing.get_type_hints(cls, include_extras=True)
     return {name: hints[name].__metadata__[0] for name in cls._fields}  # type: ignore[attr-defined]
 
+
+#: ``build_row(RowClass, values)`` builds a row from its values in field order without calling the
+#: NamedTuple's ``__new__``, a Python function (half the time of ``RowClass(*values)``). Used for
+#: the rows made per event; ``tests/dataflows/silver/test_event_clock.py`` checks their width.
+build_row = tuple.__new__
 
 R = TypeVar("R", bound=tuple[Any, ...])
 

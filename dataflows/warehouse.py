@@ -29,6 +29,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from dataflows.config import ConnectOptions
+from dataflows.errors import Exit, ScoutError
 from dataflows.tables import COLUMNS
 
 log = structlog.get_logger(__name__)
@@ -36,10 +37,12 @@ log = structlog.get_logger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(ScoutError, RuntimeError):
     """The warehouse cannot be used or refused a write that retrying cannot fix.
 
     The CLI turns it into one message and exit code 4 (see README)."""
+
+    exit_code, label = Exit.WAREHOUSE, "warehouse error"
 
 
 def quote_identifier(identifier: str) -> str:

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from edge_runtime import metrics
-from edge_runtime.bundles.manifest import FILES, Manifest
 from edge_runtime.bundles.store import ModelStore
 from edge_runtime.capture.audio import AudioChunk, MicrophoneSource, WavSource
 from edge_runtime.capture.video import VideoSource
@@ -51,7 +50,8 @@ from edge_runtime.delivery.publishers import make_publisher
 from edge_runtime.errors import CaptureError, ModelLoadError
 from edge_runtime.events import EventClock, EventFactory
 from edge_runtime.heartbeat import HealthProbe
-from edge_runtime.resources import sha256_of
+from scout_bundles.files import sha256_of
+from scout_bundles.manifest import FILES, Manifest
 from scout_contract.events import HeartbeatV1, SttV1, VisualV1, encode_event
 
 if TYPE_CHECKING:

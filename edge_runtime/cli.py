@@ -106,8 +106,8 @@ def _device(config: Path) -> EdgeConfig:
 @models_app.command("verify")
 def models_verify(archive: Annotated[Path, typer.Argument(help="A bundle archive")], config: ConfigOpt) -> None:
     """Check a bundle's signature, files and hashes with this device's trusted keys (nothing is written)."""
-    from edge_runtime.bundles.archive import verify_archive
-    from edge_runtime.bundles.manifest import BundleError
+    from scout_bundles.archive import verify_archive
+    from scout_bundles.manifest import BundleError
 
     cfg = _device(config)
     try:
@@ -121,9 +121,9 @@ def models_verify(archive: Annotated[Path, typer.Argument(help="A bundle archive
 @models_app.command("install")
 def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archive")], config: ConfigOpt) -> None:
     """Verify, install, health-check and activate a bundle by hand (exit 1 if rejected; the old one stays)."""
-    from edge_runtime.bundles.archive import verify_archive
-    from edge_runtime.bundles.manifest import BundleError
     from edge_runtime.bundles.store import ModelStore
+    from scout_bundles.archive import verify_archive
+    from scout_bundles.manifest import BundleError
 
     cfg = _device(config)
     assert cfg.vision.bundle is not None
@@ -159,9 +159,9 @@ def models_status(config: ConfigOpt) -> None:
 @models_app.command("update")
 def models_update(config: ConfigOpt) -> None:
     """Poll the channel once, as the agent's updater does (exit 1 if an update was rejected)."""
-    from edge_runtime.bundles.manifest import BundleError
     from edge_runtime.bundles.store import ModelStore
     from edge_runtime.bundles.updater import Updater
+    from scout_bundles.manifest import BundleError
 
     cfg = _device(config)
     up = cfg.updates

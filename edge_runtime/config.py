@@ -24,7 +24,7 @@ from pydantic_settings import (
 from edge_runtime.resources import resolve_model_path
 
 if TYPE_CHECKING:
-    from edge_runtime.bundles.signing import TrustedKeys
+    from scout_bundles.signing import TrustedKeys
 from scout_contract.topics import HEARTBEAT, STT, VISUAL
 
 
@@ -57,7 +57,7 @@ class BrandConfig(BaseModel):
     """Optional brand reading with PP-OCR (needs rapidocr-onnxruntime and the ``ocr`` extra)."""
 
     enabled: bool = False
-    #: OCR costs ≈ 0.2 s per frame on one core: read every n-th analysed frame.
+    #: OCR is slow on a Pi's core (bench/README.md, "Edge runtime"): read every n-th analysed frame.
     every_n_frames: int = Field(default=5, ge=1)
     min_similarity: float = Field(default=0.85, gt=0, le=1)
     min_text_score: float = Field(default=0.5, gt=0, lt=1)
@@ -160,7 +160,7 @@ class UpdatesConfig(BaseModel):
     @field_validator("trusted_keys")
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
-        from edge_runtime.bundles.signing import TrustedKeys
+        from scout_bundles.signing import TrustedKeys
 
         TrustedKeys.parse(keys)
         return keys
@@ -170,7 +170,7 @@ class UpdatesConfig(BaseModel):
         return int(self.max_bundle_mb * 2**20)
 
     def trusted(self) -> TrustedKeys:
-        from edge_runtime.bundles.signing import TrustedKeys
+        from scout_bundles.signing import TrustedKeys
 
         return TrustedKeys.parse(self.trusted_keys)
 

@@ -100,7 +100,3 @@ def variables(
 def panel_sql(panel: dict[str, Any], time_range: TimeRange, values: list[Variable]) -> str:
     """The SQL Grafana would run for the panel's first query."""
     return expand(panel["targets"][0]["rawSql"], time_range, values, duration_s(panel.get("interval")))
-
-
-def run_panel(client: Client, panel: dict[str, Any], time_range: TimeRange, values: list[Variable]) -> Frame:
-    return run_sql(client, panel_sql(panel, time_range, values))

@@ -25,10 +25,10 @@ import onnxruntime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dataflows.bundles.make import make_bundle
-from edge_runtime.bundles.signing import TrustedKeys, generate, public_text
+from bundle_tooling.make import make_bundle
 from edge_runtime.vision.build import build_face_models, held_out_photos
 from edge_runtime.vision.detector import Frame
+from scout_bundles.signing import TrustedKeys, generate, public_text
 
 onnxruntime.set_default_logger_severity(3)
 

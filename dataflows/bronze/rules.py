@@ -25,6 +25,7 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from dataflows.errors import Exit, ScoutError
 from scout_contract import SCHEMAS, Event, FeedbackV1, SourceRecord, decode_event, stream_of, ts_millis
 from scout_contract.streams import NAMES
 
@@ -50,8 +51,10 @@ class RuleContext:
 Predicate = Callable[[Event, SourceRecord, int, RuleContext], bool]
 
 
-class RulesError(ValueError):
+class RulesError(ScoutError, ValueError):
     """The rules file is invalid."""
+
+    exit_code, label = Exit.USAGE, "error"
 
 
 @dataclass(frozen=True)

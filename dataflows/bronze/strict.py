@@ -1,8 +1,11 @@
 """Compile value rules into msgspec constraints: the fast path of validation.
 
-Range, length and label rules from the rules file become ``msgspec.Meta``
+Range and length rules from the rules file become ``msgspec.Meta``
 constraints on subclasses of the contract's event types, so a record that
-breaks none of them is checked in C while it is decoded. Only a record that
+breaks none of them is checked in C while it is decoded. Label and set rules
+(``label_known``, ``in_set``) are not constraints (see :func:`constraint`): the
+one generated all-pass check of each stream (:func:`dataflows.bronze.rules.all_pass`)
+runs them in Python after the decode. Only a record that
 fails the strict decode (well under 1 % in practice) is decoded again
 leniently and run through the Python predicates, which name every rule it
 broke. Both paths give the same verdicts (a test runs both on the same input).
@@ -52,8 +55,9 @@ def constraint(rule: Rule, spec: dict[str, Any]) -> msgspec.Meta | None:
             kw["max_length"] = int(spec["max"])
         return msgspec.Meta(**kw)
     # label_known and in_set have no constraint: msgspec checks a ``pattern`` by calling Python's
-    # ``re`` for every string (3.5 µs of the 5.4 µs a visual record took to decode, bench/README.md),
-    # and a regex's ``$`` also accepts a trailing newline, which the Python predicates refuse.
+    # ``re`` for every string (most of a visual record's decode time; bench/README.md, "Figures
+    # quoted by the code"), and a regex's ``$`` also accepts a trailing newline, which the Python
+    # predicates refuse.
     return None
 
 

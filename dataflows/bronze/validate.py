@@ -17,6 +17,7 @@ import msgspec
 
 from dataflows.bronze.rules import Rule, RuleContext, RuleSet, all_pass, stage_failure
 from dataflows.bronze.strict import strict_types
+from dataflows.errors import Exit, ScoutError
 from dataflows.tables import DqRow, QuarantineRow
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
 from scout_contract.events import STREAM_OF_TYPE
@@ -28,8 +29,10 @@ from scout_contract.streams import INPUT_TOPICS, NAMES
 _UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError)
 
 
-class QualityRuleFailure(RuntimeError):
+class QualityRuleFailure(ScoutError, RuntimeError):
     """A rule whose action is ``fail`` was broken: the dataflow must stop."""
+
+    exit_code, label = Exit.QUALITY_RULE, "stopped by a quality rule"
 
     def __init__(self, rule: str, record: SourceRecord, reason: str) -> None:
         super().__init__(

@@ -1,10 +1,15 @@
 """Gold tumbling windows per store (hours in UTC, days in the configured zone).
 
-:class:`StoreGold` folds :class:`~dataflows.silver.device.Fact` s into window
+:class:`StoreGold` folds :data:`~dataflows.silver.facts.Fact` s into window
 aggregates and, after each batch, returns the *complete* current row of every
 window the batch touched. Rows carry ``updated_at``; the tables are
 ``ReplacingMergeTree(updated_at)`` keyed by window, so the newest row of a
 window replaces the older ones (an update, a replay, a resume).
+
+Its recovery snapshot is a :class:`GoldState`: a versioned copy of the window
+aggregates and the eviction marks, without the configuration (a resumed run
+applies its own) or anything derived (the day cache, the set of windows to
+emit, which is empty between batches).
 
 Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
 
@@ -28,15 +33,20 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from dataflows.config import WindowConfig
-from dataflows.silver.annotate import Annotation
-from dataflows.silver.device import HOUR_MS, Fact
-from dataflows.silver.sessions import Interaction
+from dataflows.gold.state import DeviceHour, DeviceInfo, GoldState, Latest, StoreDay, StoreHour
+from dataflows.silver.facts import (
+    ActivityFact,
+    Fact,
+    FeedbackFact,
+    HeartbeatFact,
+    InteractionFact,
+    SightingFact,
+    UtteranceFact,
+)
 from dataflows.tables import (
     BrandRow,
     DeviceHealthRow,
@@ -46,68 +56,18 @@ from dataflows.tables import (
     StoreInteractionsRow,
     TableRows,
 )
-from scout_contract import FeedbackV1, HeartbeatV1
-
-DAY_MS = 24 * HOUR_MS
-
-
-@dataclass(slots=True)
-class StoreHour:
-    devices: set[str] = field(default_factory=set)
-    dwell_s: list[float] = field(default_factory=list)
-    greeted: int = 0
-    #: Sentiment of each interaction with speech (kept as values: fsum makes the mean order-independent).
-    speech_sentiments: list[float] = field(default_factory=list)
-    mentions: Counter[str] = field(default_factory=Counter)
-    positive: int = 0
-    negative: int = 0
-    utterance_sentiments: list[float] = field(default_factory=list)
-    langs: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(slots=True)
-class StoreDay:
-    #: brand -> [mentions, sightings, interactions]
-    brands: dict[str, list[int]] = field(default_factory=dict)
-    #: insight type -> [accepted, dismissed, snoozed]
-    feedback: dict[str, list[int]] = field(default_factory=dict)
-
-    def brand(self, name: str) -> list[int]:
-        return self.brands.setdefault(name, [0, 0, 0])
-
-
-#: The latest heartbeat known: (ts, event_id, interval_s, models, sw_version).
-Latest = tuple[int, str, float, dict[str, str], str]
-
-
-@dataclass(slots=True)
-class DeviceHour:
-    received: int = 0
-    min_interval: float = math.inf
-    cpu: list[float] = field(default_factory=list)
-    cpu_max: float = 0.0
-    mem_max: float = 0.0
-    temp_max: float | None = None
-    disk_min: float = math.inf
-    outbox_max: int = 0
-    latest: Latest | None = None
-
-
-@dataclass(slots=True)
-class DeviceInfo:
-    #: Latest heartbeat among hours already evicted from memory.
-    evicted_latest: Latest | None = None
-
+from dataflows.timegrid import DAY_MS, HOUR_MS, day_start, hour_start, local_date
 
 _FEEDBACK_INDEX = {"accepted": 0, "dismissed": 1, "snoozed": 2}
 
 
 class StoreGold:
-    """Gold window state for one store."""
+    """Gold window state for one store; :meth:`snapshot` and :meth:`restore` move its data across a resume."""
 
     def __init__(self, store_id: str, cfg: WindowConfig) -> None:
         self.store_id = store_id
         self.cfg = cfg
+        self._zone = ZoneInfo(cfg.day_timezone)
         self.hours: dict[int, StoreHour] = {}
         self.days: dict[int, StoreDay] = {}
         self.device_hours: dict[tuple[str, int], DeviceHour] = {}
@@ -123,16 +83,40 @@ class StoreGold:
         self._dirty_device_hours: set[tuple[str, int]] = set()
         self._day_cache: dict[int, int] = {}
 
+    # -- snapshots -------------------------------------------------------------
+
+    def snapshot(self) -> GoldState:
+        """A copy of the data (what Bytewax pickles, possibly later: nothing in it is shared)."""
+        return GoldState(
+            self.store_id,
+            {h: w.copy() for h, w in self.hours.items()},
+            {d: w.copy() for d, w in self.days.items()},
+            {k: w.copy() for k, w in self.device_hours.items()},
+            {device: info.evicted_latest for device, info in self.devices.items()},
+            self.clock,
+            self.hb_hour_max,
+            self.evicted_hour,
+            self.evicted_day,
+        )
+
+    def restore(self, state: GoldState) -> None:
+        """Take the data of a snapshot (copied again: the snapshot stays as it was)."""
+        self.store_id = state.store_id
+        self.hours = {h: w.copy() for h, w in state.hours.items()}
+        self.days = {d: w.copy() for d, w in state.days.items()}
+        self.device_hours = {k: w.copy() for k, w in state.device_hours.items()}
+        self.devices = {device: DeviceInfo(latest) for device, latest in state.evicted_latest.items()}
+        self.clock, self.hb_hour_max = state.clock, state.hb_hour_max
+        self.evicted_hour, self.evicted_day = state.evicted_hour, state.evicted_day
+
     # -- windows ---------------------------------------------------------------
 
     def day_start(self, ts: int) -> int:
-        hour = ts - ts % HOUR_MS
+        """Start of the local day holding ``ts`` (cached per hour)."""
+        hour = hour_start(ts)
         day = self._day_cache.get(hour)
         if day is None:
-            local = datetime.fromtimestamp(hour / 1000, ZoneInfo(self.cfg.day_timezone))
-            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            day = int(midnight.timestamp() * 1000)
-            self._day_cache[hour] = day
+            day = self._day_cache[hour] = day_start(hour, self._zone)
         return day
 
     def _hour(self, hour: int) -> StoreHour | None:
@@ -162,46 +146,45 @@ class StoreGold:
         for f in facts:
             if self.clock is None or f.ts > self.clock:
                 self.clock = f.ts
-            hour = f.ts - f.ts % HOUR_MS
-            if f.kind in ("heartbeat", "feedback", "sighting", "utterance", "interaction"):
+            hour = hour_start(f.ts)
+            if not isinstance(f, ActivityFact):
                 window_gone = (
                     self.day_start(f.ts) <= self.evicted_day
-                    if f.kind in ("feedback", "sighting")
+                    if isinstance(f, FeedbackFact | SightingFact)
                     else hour <= self.evicted_hour
                 )
                 if window_gone:
                     out.add(self._evicted_row(f, now))
                     continue
-            if f.kind == "activity":
-                h = self._hour(f.ts)
-                if h is not None and f.device_id not in h.devices:
-                    h.devices.add(f.device_id)
-                    self._dirty_hours.add(f.ts)
-            elif f.kind == "utterance":
-                self._utterance(f, hour)
-            elif f.kind == "sighting":
-                day = self.day_start(f.ts)
-                d = self._day(day)
-                assert d is not None and isinstance(f.data, tuple)
-                for brand in f.data:
-                    d.brand(brand)[1] += 1
-                    self._dirty_days.setdefault(day, set()).add(brand)
-            elif f.kind == "interaction":
-                self._interaction(f, hour)
-            elif f.kind == "heartbeat":
-                grid_changed |= self._heartbeat(f, hour)
-            elif f.kind == "feedback":
-                self._feedback(f)
+            match f:
+                case ActivityFact():
+                    h = self._hour(f.ts)
+                    if h is not None and f.device_id not in h.devices:
+                        h.devices.add(f.device_id)
+                        self._dirty_hours.add(f.ts)
+                case UtteranceFact():
+                    self._utterance(f, hour)
+                case SightingFact(brands=brands):
+                    day = self.day_start(f.ts)
+                    d = self._day(day)
+                    assert d is not None
+                    for brand in brands:
+                        d.brand(brand)[1] += 1
+                        self._dirty_days.setdefault(day, set()).add(brand)
+                case InteractionFact():
+                    self._interaction(f, hour)
+                case HeartbeatFact():
+                    grid_changed |= self._heartbeat(f, hour)
+                case FeedbackFact():
+                    self._feedback(f)
         if grid_changed:
             self._fill_device_grid()
         self._evict(out, now)
         self._emit(out, now)
         return out
 
-    def _utterance(self, f: Fact, hour: int) -> None:
-        assert isinstance(f.data, tuple)
-        note: Annotation = f.data[0]
-        lang: str = f.data[1]
+    def _utterance(self, f: UtteranceFact, hour: int) -> None:
+        note, lang = f.note, f.lang
         h = self._hour(hour)
         assert h is not None
         h.utterance_sentiments.append(note.sentiment)
@@ -219,9 +202,8 @@ class StoreGold:
                 d.brand(brand)[0] += 1
                 self._dirty_days.setdefault(day, set()).add(brand)
 
-    def _interaction(self, f: Fact, hour: int) -> None:
-        it = f.data
-        assert isinstance(it, Interaction)
+    def _interaction(self, f: InteractionFact, hour: int) -> None:
+        it = f.interaction
         if not it.has_vision:
             return
         h = self._hour(hour)
@@ -242,9 +224,8 @@ class StoreGold:
                 d.brand(brand)[2] += 1
                 self._dirty_days.setdefault(day, set()).add(brand)
 
-    def _heartbeat(self, f: Fact, hour: int) -> bool:
-        hb = f.data
-        assert isinstance(hb, HeartbeatV1)
+    def _heartbeat(self, f: HeartbeatFact, hour: int) -> bool:
+        hb = f.heartbeat
         grid_changed = False
         if f.device_id not in self.devices:
             self.devices[f.device_id] = DeviceInfo()
@@ -266,8 +247,8 @@ class StoreGold:
             dh.temp_max = hb.cpu_temp_c if dh.temp_max is None else max(dh.temp_max, hb.cpu_temp_c)
         dh.disk_min = min(dh.disk_min, hb.disk_free_mb)
         dh.outbox_max = max(dh.outbox_max, hb.outbox_depth)
-        latest: Latest = (f.ts, f.event_id, hb.interval_s, dict(hb.models), hb.sw_version)
-        if dh.latest is None or latest[:2] > dh.latest[:2]:
+        latest = Latest(f.ts, f.event_id, hb.interval_s, dict(hb.models), hb.sw_version)
+        if latest.newer_than(dh.latest):
             dh.latest = latest
         self._dirty_device_hours.add(key)
         # Empty (OFFLINE) hours after this one, up to the next heartbeat hour, report
@@ -281,9 +262,8 @@ class StoreGold:
                 self._dirty_device_hours.add((f.device_id, later))
         return grid_changed
 
-    def _feedback(self, f: Fact) -> None:
-        fb = f.data
-        assert isinstance(fb, FeedbackV1)
+    def _feedback(self, f: FeedbackFact) -> None:
+        fb = f.feedback
         day = self.day_start(f.ts)
         d = self._day(day)
         assert d is not None
@@ -302,8 +282,7 @@ class StoreGold:
         for device, info in self.devices.items():
             hours = beats.get(device, [])
             if info.evicted_latest is not None:
-                ts = info.evicted_latest[0]
-                hours.append(ts - ts % HOUR_MS)
+                hours.append(hour_start(info.evicted_latest.ts))
             hours.sort()
             for i, beat in enumerate(hours):
                 stop = min(
@@ -335,7 +314,7 @@ class StoreGold:
             for key in sorted(old_dh, key=lambda k: k[1]):
                 dh = self.device_hours.pop(key)
                 info = self.devices[key[0]]
-                if dh.latest is not None and (info.evicted_latest is None or dh.latest[:2] > info.evicted_latest[:2]):
+                if dh.latest is not None and dh.latest.newer_than(info.evicted_latest):
                     info.evicted_latest = dh.latest
             self.evicted_hour = max(self.evicted_hour, *(k[1] for k in old_dh))
         old_days = [d for d in self.days if d + DAY_MS <= horizon]
@@ -352,7 +331,7 @@ class StoreGold:
             offset=-1,
             record_ts=f.ts,
             key="",
-            stream=f.kind,
+            stream=type(f).kind,
             event_id=f.event_id,
             device_id=f.device_id,
             store_id=f.store_id,
@@ -368,7 +347,7 @@ class StoreGold:
     def _latest_before(self, device: str, hour: int) -> Latest | None:
         best = self.devices[device].evicted_latest
         for (dev, h), dh in self.device_hours.items():
-            if dev == device and h < hour and dh.latest is not None and (best is None or dh.latest[:2] > best[:2]):
+            if dev == device and h < hour and dh.latest is not None and dh.latest.newer_than(best):
                 best = dh.latest
         return best
 
@@ -409,7 +388,7 @@ class StoreGold:
         self._dirty_device_hours.clear()
 
     def _date(self, day: int) -> date:
-        return datetime.fromtimestamp(day / 1000, ZoneInfo(self.cfg.day_timezone)).date()
+        return local_date(day, self._zone)
 
     def _interaction_row(self, hour: int, now: int) -> StoreInteractionsRow:
         h = self.hours[hour]
@@ -444,13 +423,13 @@ class StoreGold:
             return DeviceHealthRow(
                 device, hour, hour + HOUR_MS, self.store_id, dh.received, expected,
                 min(100.0, 100.0 * ratio), _mean(dh.cpu), dh.cpu_max, dh.mem_max, dh.temp_max,
-                dh.disk_min, dh.outbox_max, latest[3], latest[4], latest[0], status, now,
+                dh.disk_min, dh.outbox_max, latest.models, latest.sw_version, latest.ts, status, now,
             )  # fmt: skip
         before = self._latest_before(device, hour)
-        expected = max(1, int(3600 // before[2])) if before else 1
+        expected = max(1, int(3600 // before.interval_s)) if before else 1
         return DeviceHealthRow(
             device, hour, hour + HOUR_MS, self.store_id, 0, expected, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0,
-            before[3] if before else {}, before[4] if before else "", before[0] if before else None,
+            before.models if before else {}, before.sw_version if before else "", before.ts if before else None,
             "OFFLINE", now,
         )  # fmt: skip
 

@@ -1,8 +1,8 @@
 """Bytewax sink writing :class:`~dataflows.tables.TableRows` into ClickHouse.
 
-One insert per table per flush; each insert carries a deduplication token so a
-retried insert does not duplicate rows, and a ``pipeline_freshness`` row is
-added for what it wrote. Rows are buffered within a Bytewax epoch and handed
+The sink modules depend one way: :mod:`.insert` (one batch into the warehouse) ←
+:mod:`.writer` (who runs it: this process or a writer process) ← this module (the
+Bytewax sink). Rows are buffered within a Bytewax epoch and handed
 to a :class:`~dataflows.sinks.writer.TableWriter` when the buffer is full and
 at the epoch's end; the sink waits for the writer before Bytewax snapshots the
 epoch, so a committed epoch's rows are in ClickHouse (at-least-once; the
@@ -11,55 +11,14 @@ tables' keys make the repeats harmless).
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from collections.abc import Callable
-from operator import attrgetter
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
-from clickhouse_connect.driver.client import Client
 
 from dataflows.sinks.writer import TableWriter
-from dataflows.tables import LAYERS, TableRows
-from dataflows.warehouse import WarehouseError, dedup_token, insert_rows
-from scout_contract.streams import STREAMS
-
-#: table -> (stream label, name of its event-time column) for pipeline_freshness.
-FRESHNESS: dict[str, tuple[str, str]] = {
-    **{s.bronze_table: (s.name, "ts") for s in STREAMS},
-    "quarantine_events": ("quarantine", "record_ts"),
-    "late_events": ("late", "ts"),
-    "silver_multimodal_aligned": ("interactions", "ended_at"),
-    "silver_annotated_events": ("annotated", "ts"),
-    "silver_device_heartbeat": ("heartbeat", "ts"),
-    "gold_store_interaction_metrics": ("store_interactions", "window_start"),
-    "gold_device_health_summary": ("device_health", "window_start"),
-    "gold_transcript_sentiment_analysis": ("transcript_sentiment", "window_start"),
-    "gold_brand_performance": ("brand_performance", "window_start"),
-    "gold_insight_feedback": ("insight_feedback", "window_start"),
-}
-_EVENT_TIME = {t: attrgetter(col) for t, (_, col) in FRESHNESS.items()}
-FRESHNESS_COLUMNS = ["layer", "stream", "newest_event_ts", "newest_ingest_ts", "rows_written"]
-
-
-def write_table_rows(client: Client, batch: TableRows) -> dict[str, tuple[int, float]]:
-    """Insert every table of a batch, then its freshness rows; returns ``{table: (rows, seconds)}``."""
-    now = time.time_ns() // 1_000_000
-    counts: dict[str, tuple[int, float]] = {}
-    freshness: list[list[object]] = []
-    for table in sorted(batch.rows):
-        rows = batch.rows[table]
-        if not rows:
-            continue
-        started = time.perf_counter()
-        insert_rows(client, table, rows, dedup_token())
-        counts[table] = (len(rows), time.perf_counter() - started)
-        if table in FRESHNESS:
-            newest = max(map(_EVENT_TIME[table], rows))
-            freshness.append([LAYERS[table], FRESHNESS[table][0], newest, now, len(rows)])
-    if freshness:
-        client.insert("pipeline_freshness", freshness, column_names=FRESHNESS_COLUMNS)
-    return counts
+from dataflows.tables import TableRows
+from dataflows.warehouse import WarehouseError
 
 
 class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):

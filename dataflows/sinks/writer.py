@@ -5,13 +5,12 @@ ClickHouse's Native format and waiting for chDB to insert them — and chDB hold
 the GIL while it does, so a writer *thread* overlaps nothing. A
 :class:`ProcessWriter` moves that work to its own process (the second core):
 the dataflow hands it each batch of rows encoded with msgspec MessagePack
-(typed rows in, typed rows out; about 0.35 µs per row to encode, measured in
+(typed rows in, typed rows out; its cost per row is measured in
 ``bench/insert_paths.py``), and the writer decodes them, inserts them with
 clickhouse-connect and acknowledges. A sender thread does the sending: the
 writer reads a batch only between two inserts, and the dataflow computes on
-while the thread waits (on 1.13 M events the dataflow was blocked in that send
-for 2.1–2.8 s of a 40–42 s run before the thread, 0.5 s with it; the writer's
-backlog is then waited for at the epoch's end instead, bench/README.md).
+while the thread waits (the writer's backlog is then waited for at the epoch's
+end instead; the time this saved is in bench/README.md, "Figures quoted by the code").
 
 The writer owns the warehouse for the whole run (a chDB directory can be open
 in one process only): it applies the migrations when it starts and the
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 import msgspec
 
 from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
+from dataflows.sinks.insert import write_table_rows
 from dataflows.tables import TABLES, TableRows
 from dataflows.warehouse import WarehouseError
 
@@ -60,8 +60,6 @@ class InlineWriter:
         self._on_write = on_write
 
     def submit(self, batch: TableRows) -> None:
-        from dataflows.sinks.clickhouse import write_table_rows
-
         _report(write_table_rows(self.client, batch), self._on_write)
 
     def wait(self) -> None:
@@ -85,7 +83,7 @@ def encode_batch(batch: TableRows) -> dict[str, bytes]:
     return {table: _ENCODER.encode(rows) for table, rows in batch.rows.items() if rows}
 
 
-_DECODERS = {table: msgspec.msgpack.Decoder(list[cls]) for table, cls in TABLES.items()}  # type: ignore[valid-type]
+_DECODERS = {name: msgspec.msgpack.Decoder(list[t.row]) for name, t in TABLES.items()}  # type: ignore[name-defined]
 
 
 def decode_batch(encoded: dict[str, bytes]) -> TableRows:
@@ -241,7 +239,6 @@ def _serve(conn: Connection, open_client: Callable[[], Any], migrate: bool) -> N
     # this process); the writer ends when the dataflow closes the pipe or asks it to.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from dataflows.sinks.clickhouse import write_table_rows
     from dataflows.warehouse import migrate as apply_migrations
 
     try:

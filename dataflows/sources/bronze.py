@@ -22,13 +22,13 @@ from clickhouse_connect.driver.client import Client
 
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.stop import stop_requested
+from dataflows.timegrid import HOUR_MS
 from dataflows.warehouse import quote_identifier
 from scout_contract import SourceRecord
 from scout_contract.streams import STREAMS
 
 Progress = Callable[[int], None]
 
-HOUR_MS = 3_600_000
 #: bronze table -> the column whose value the producer keyed by.
 BRONZE_KEYS = {s.bronze_table: s.key_field for s in STREAMS}
 

@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from dataflows.errors import Exit, ScoutError
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.aligned import TimeAligned
 from dataflows.sources.stop import stop_requested
@@ -45,8 +46,10 @@ STATE_VERSION = 1
 QUEUE_EVENTS = 20_000
 
 
-class EventHubsSourceError(RuntimeError):
+class EventHubsSourceError(ScoutError, RuntimeError):
     """The namespace or an event hub cannot be used."""
+
+    exit_code, label = Exit.SOURCE, "source error"
 
 
 def event_record(hub: str, partition: int, event: Any) -> SourceRecord:

@@ -37,6 +37,7 @@ from pathlib import Path
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from dataflows.errors import RecoveryStateError
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.stop import stop_requested
 from scout_contract import SourceRecord, decode_record_line
@@ -66,10 +67,6 @@ def parse_line(line: bytes, topic: str, offset: int) -> SourceRecord:
 
 #: Version of the resume state (``{"version": 2, "offset": n}``); 1 was ``(offset, line_no)``.
 STATE_VERSION = 2
-
-
-class RecoveryStateError(RuntimeError):
-    """A recovery directory whose state this version cannot resume."""
 
 
 def _resume_offset(state: object) -> int:

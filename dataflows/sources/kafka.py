@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from dataflows.errors import Exit, ScoutError
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.aligned import TimeAligned
 from dataflows.sources.stop import stop_requested
@@ -42,8 +43,10 @@ Progress = Callable[[int], None]
 STATE_VERSION = 1
 
 
-class KafkaSourceError(RuntimeError):
+class KafkaSourceError(ScoutError, RuntimeError):
     """The brokers or topics cannot be used (unreachable, a topic missing, partition counts differ)."""
+
+    exit_code, label = Exit.SOURCE, "source error"
 
 
 def parse_bootstrap(spec: str) -> str:

@@ -35,9 +35,9 @@ from pathlib import Path
 import msgspec
 import structlog
 
-from edge_runtime.bundles import health
-from edge_runtime.bundles.archive import Verified, unpack
-from edge_runtime.bundles.manifest import FILES, MANIFEST, BundleError, Manifest, decode_manifest
+from scout_bundles import health
+from scout_bundles.archive import Verified, unpack
+from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, decode_manifest
 
 log = structlog.get_logger(__name__)
 STAGING_PREFIX = ".staging-"

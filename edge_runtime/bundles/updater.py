@@ -4,7 +4,7 @@ Each poll reads the channel index (signature checked; an index older than one
 already seen is refused), and for every bundle this device runs whose
 channel version differs from the active one — and has not failed before —
 downloads the archive (size limit, SHA-256 from the index), verifies it
-(:func:`~edge_runtime.bundles.archive.verify_archive`) and installs it
+(:func:`~scout_bundles.archive.verify_archive`) and installs it
 (:meth:`~edge_runtime.bundles.store.ModelStore.install`), which swaps the
 model in the running worker or rolls back. The last outcome goes into the
 heartbeat.
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from edge_runtime.bundles.archive import verify_archive
-from edge_runtime.bundles.manifest import BundleError
-from edge_runtime.bundles.registry import Registry
-from edge_runtime.bundles.signing import TrustedKeys
 from edge_runtime.bundles.store import ModelStore, Outcome, Reload
+from scout_bundles.archive import verify_archive
+from scout_bundles.manifest import BundleError
+from scout_bundles.registry import Registry
+from scout_bundles.signing import TrustedKeys
 
 if TYPE_CHECKING:
     from edge_runtime.config import UpdatesConfig

@@ -2,8 +2,8 @@
 
 OCR is PP-OCRv4 ONNX from ``rapidocr-onnxruntime`` (Apache-2.0), run with
 onnxruntime on the same frames as the face detector, every
-``vision.brands.every_n_frames``-th analysed frame (≈ 0.2 s per 640×448 frame
-on one core). Matching is plain Python: OCR text and printed brand forms are
+``vision.brands.every_n_frames``-th analysed frame (its cost per frame is in
+bench/README.md, "Edge runtime"). Matching is plain Python: OCR text and printed brand forms are
 normalised (upper case, accents and punctuation removed); a form matches a
 run of the same number of words when their similarity is at least
 ``min_similarity`` (difflib), which tolerates a misread letter.

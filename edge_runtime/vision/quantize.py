@@ -26,8 +26,9 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from edge_runtime.resources import package_dir, resolve_inside
+from edge_runtime.resources import package_dir
 from edge_runtime.vision.detector import Frame, letterbox
+from scout_bundles.files import resolve_inside
 
 
 def package_photo(package: str, relative: str) -> Frame:

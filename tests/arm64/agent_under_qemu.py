@@ -129,8 +129,8 @@ def make_test_bundles(work: Path) -> None:
     import io
     import tarfile
 
-    from dataflows.bundles.make import make_bundle
-    from edge_runtime.bundles.signing import generate, public_text
+    from bundle_tooling.make import make_bundle
+    from scout_bundles.signing import generate, public_text
 
     key = generate()
     (work / "key.pub").write_text(public_text(key))

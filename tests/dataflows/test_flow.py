@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, TestingSource, run_main
 from prometheus_client import REGISTRY
 
@@ -9,7 +13,7 @@ from dataflows.bronze.rules import RuleSet
 from dataflows.config import WindowConfig
 from dataflows.flow import build_flow
 from dataflows.silver.annotate import Lexicon
-from dataflows.tables import COLUMNS, TableRows
+from dataflows.tables import COLUMNS, DeviceHealthRow, TableRows
 from scout_contract import SourceRecord
 from tests.factories import NOW, T0, feedback, heartbeat, record, stt, visual
 
@@ -85,3 +89,47 @@ def test_several_devices_and_stores_are_kept_apart(rules: RuleSet, lexicon: Lexi
     per_store = {r["store_id"]: r for r in t["gold_store_interaction_metrics"]}
     assert per_store["STORE-0"]["interactions"] == 3 and per_store["STORE-0"]["active_devices"] == 2
     assert per_store["STORE-1"]["interactions"] == 2
+
+
+def test_a_window_setting_changed_across_a_resume_applies_from_the_resume_on(
+    rules: RuleSet, lexicon: Lexicon, tmp_path: Path
+) -> None:
+    """docs/architecture.md, "Resuming with other settings": the snapshot holds data only, so the
+    resumed run's settings apply to every row it writes (the event clock's and the gold windows')."""
+    init_db_dir(tmp_path, 1)
+    recovery = RecoveryConfig(str(tmp_path))
+    # one heartbeat of the 6 expected (interval 600 s) in the first run, a second one after the resume
+    batches: list[list[SourceRecord] | TestingSource.EOF] = [
+        [record(heartbeat(T0))],
+        TestingSource.EOF(),
+        [record(heartbeat(T0 + 600_000))],
+    ]
+
+    def run(healthy_ratio: float) -> list[DeviceHealthRow]:
+        out: list[tuple[str, TableRows]] = []
+        windows = WindowConfig(healthy_ratio=healthy_ratio)
+        flow = build_flow(TestingSource(batches), TestingSink(out), rules, lexicon, windows, now_ms=lambda: NOW)
+        run_main(flow, epoch_interval=timedelta(0), recovery_config=recovery)
+        return [r for _key, item in out for r in item.of(DeviceHealthRow)]
+
+    [first] = run(healthy_ratio=0.1)  # 1/6 ≥ 0.1
+    assert (first.heartbeats_received, first.status) == (1, "HEALTHY")
+    [resumed] = run(healthy_ratio=0.5)  # 2/6 < 0.5: the resumed run's setting, with the snapshot's count
+    assert (resumed.heartbeats_received, resumed.status) == (2, "STALE")
+
+
+def test_a_snapshot_of_another_version_is_refused_with_one_line() -> None:
+    import pytest
+
+    from dataflows.errors import Exit, RecoveryStateError
+    from dataflows.flow import _resumed
+    from dataflows.gold.state import GoldState
+    from dataflows.silver.event_clock import CLOCK_STATE_VERSION, ClockState
+
+    _resumed(ClockState({}, {}, ()), ClockState, CLOCK_STATE_VERSION, "event-clock")  # this version's: taken
+    # the tuple of live dicts the event clock handed Bytewax before typed snapshots
+    with pytest.raises(RecoveryStateError, match="event-clock state of another version") as refused:
+        _resumed(({}, {}, []), ClockState, CLOCK_STATE_VERSION, "event-clock")
+    assert refused.value.exit_code is Exit.USAGE
+    with pytest.raises(RecoveryStateError, match="gold-window state of another version"):
+        _resumed(ClockState({}, {}, (), version=CLOCK_STATE_VERSION + 1), GoldState, 1, "gold-window")

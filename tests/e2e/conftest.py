@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from dataflows.tables import COLUMNS
+from dataflows.tables import TABLES, of_layer
 
 
 class Scout:
@@ -31,7 +31,7 @@ class Scout:
     ) -> subprocess.CompletedProcess[str]:
         """Run ``scout ARGS``; ``timeout`` bounds it (a hang fails the test), ``env`` adds variables."""
         proc = subprocess.run(
-            [sys.executable, "-m", "dataflows.cli", *args],
+            [sys.executable, "-m", "scout_cli", *args],
             cwd=self.workdir, capture_output=True, text=True, timeout=timeout, check=False,
             env={**os.environ, **(env or {})},
         )  # fmt: skip
@@ -61,10 +61,7 @@ class Scout:
     def accounted(self) -> dict[str, int]:
         """Where the input's records went: bronze (every accepted event, ``late`` of them marked)
         + quarantined + duplicates = every record; ``late_logged``: rows of late_events."""
-        bronze = " UNION ALL ".join(
-            f"SELECT late FROM {t} FINAL"
-            for t in ("bronze_stt_raw", "bronze_visual_stream", "bronze_device_heartbeat", "bronze_insight_feedback")
-        )
+        bronze = " UNION ALL ".join(f"SELECT late FROM {t} FINAL" for t in of_layer("bronze"))
         [c] = self.query(
             f"""SELECT
                  (SELECT count() FROM ({bronze})) AS bronze,
@@ -82,17 +79,14 @@ class Scout:
         return report
 
 
-_VOLATILE = {"ingested_at", "processed_at", "updated_at", "quarantined_at", "detected_at"}
-
-
 def snapshot(scout: Scout, skip: str = "") -> dict[str, list[str]]:
     """Every table as queries see it (FINAL), minus processing-time columns (and rows matching ``skip``,
     a SQL condition applied where the table has the columns it names)."""
     queries = {}
-    for table, cols in COLUMNS.items():
-        if table == "dq_rule_metrics":
+    for table, t in TABLES.items():
+        if t.processing_time:
             continue  # an evaluation counter: a re-run counts again, by design
-        keep = ", ".join(f"`{c}`" for c in cols if c not in _VOLATILE)
+        keep = ", ".join(f"`{c}`" for c in t.columns if c not in t.processing_columns)
         where = f"WHERE NOT ({skip})" if skip and table == "quarantine_events" else ""
         queries[table] = f"SELECT {keep} FROM `{table}` FINAL {where} ORDER BY {keep}"
     return {t: [json.dumps(r, sort_keys=True) for r in rows] for t, rows in scout.query_many(queries).items()}

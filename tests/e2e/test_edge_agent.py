@@ -20,9 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
 from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_BRANDS, VIDEO_FPS, VIDEO_SCRIPT, free_port
+
+pytestmark = pytest.mark.slow
 
 
 def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path | str, **extra: str) -> Path:

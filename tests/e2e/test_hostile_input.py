@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
+from dataflows.tables import of_layer
 from scout_contract import encode_record_line
 from tests.e2e.conftest import Scout
 from tests.factories import T0, heartbeat, hostile_lines, record, stt, visual, write_records
@@ -98,7 +99,7 @@ def _limit_file_size() -> None:
 def test_a_full_disk_ends_the_run_promptly_with_a_clear_error(scout: Scout, tmp_path: Path) -> None:
     events = tmp_path / "big.jsonl"
     write_topic_file(simulate(SimConfig(stores=2, devices_per_store=2, hours=3, seed=2)), events)
-    args = [sys.executable, "-m", "dataflows.cli", "run", "--source", f"file:{events}", "--sink", scout.sink,
+    args = [sys.executable, "-m", "scout_cli", "run", "--source", f"file:{events}", "--sink", scout.sink,
             "--no-summary"]  # fmt: skip
     env = {**os.environ, "SCOUT_SINK_FLUSH_ROWS": "5000"}
     proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=BOUND_S, env=env,
@@ -314,8 +315,7 @@ def test_resuming_a_growing_file_loses_nothing_and_equals_a_clean_run(scout: Sco
     sql = "SELECT * EXCEPT updated_at FROM gold_store_interaction_metrics FINAL ORDER BY ALL"
     assert scout.query(sql) == clean.query(sql)
     if torn_id:
-        union = " UNION ALL ".join(f"SELECT event_id FROM {t} FINAL" for t in ("bronze_stt_raw", "bronze_visual_stream",
-                                   "bronze_device_heartbeat", "bronze_insight_feedback"))  # fmt: skip
+        union = " UNION ALL ".join(f"SELECT event_id FROM {t} FINAL" for t in of_layer("bronze"))
         assert scout.query(f"SELECT count() AS n FROM ({union}) WHERE event_id = '{torn_id}'") == [{"n": 1}]
 
 

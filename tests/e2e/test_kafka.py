@@ -127,7 +127,7 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
     scout = Scout(tmp_path)
     annotated = tmp_path / "annotated.jsonl"
     run = subprocess.Popen(
-        [sys.executable, "-m", "dataflows.cli", "run", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+        [sys.executable, "-m", "scout_cli", "run", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
          scout.sink, "--no-summary", "--annotated-out", str(annotated)],
         cwd=tmp_path, env={**os.environ, **env, "SCOUT_IDLE_CLOSE_S": "2", "SCOUT_SNAPSHOT_INTERVAL_S": "0.5"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -289,7 +289,7 @@ def test_sigkill_mid_run_and_resume_equals_a_clean_run(session_broker: Broker, t
     scout("simulate", "--kafka", session_broker.bootstrap, *sim, env=env, timeout=180)
     source = f"kafka://{session_broker.bootstrap}"
     recovery = tmp_path / "recovery"
-    args = [sys.executable, "-m", "dataflows.cli", "run", "--source", source, "--sink", scout.sink, "--no-summary",
+    args = [sys.executable, "-m", "scout_cli", "run", "--source", source, "--sink", scout.sink, "--no-summary",
             "--stop-at-end", "--recovery-dir", str(recovery), "--batch-size", "200",
             "--close-sessions-at-end"]  # fmt: skip
     run_env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_runtime.bundles.archive import verify_archive
-from edge_runtime.bundles.registry import publish, read_channel
-from edge_runtime.bundles.signing import write_private
 from edge_runtime.events import EventFactory
+from scout_bundles.archive import verify_archive
+from scout_bundles.registry import publish, read_channel
+from scout_bundles.signing import write_private
 from scout_contract.events import encode_event
 from scout_contract.records import SourceRecord, encode_record_line
 from scout_contract.topics import HEARTBEAT

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
+from dataflows.tables import of_layer
 from scout_contract import AnnotatedV1, decode_record_line
 from tests.e2e.conftest import Scout, assert_same, crash_and_resume, snapshot
 from tests.factories import T0, feedback, heartbeat, record, stt, visual, write_records
@@ -34,10 +35,7 @@ def test_streamed_gold_equals_gold_recomputed_from_bronze(scout: Scout, sim_file
     scout.run(sim_file)
     report = scout.verify()
     assert all(t["ok"] for t in report), report
-    assert {t["table"] for t in report} >= {
-        "gold_store_interaction_metrics", "gold_device_health_summary", "gold_transcript_sentiment_analysis",
-        "gold_brand_performance", "gold_insight_feedback", "silver_multimodal_aligned",
-    }  # fmt: skip
+    assert {t["table"] for t in report} >= {*of_layer("gold"), "silver_multimodal_aligned"}
     assert all(t["expected_rows"] > 0 for t in report)
 
 
@@ -80,7 +78,7 @@ def test_crash_and_resume_loses_and_double_counts_nothing(scout: Scout, tmp_path
     big = tmp_path / "big.jsonl"
     write_topic_file(simulate(SimConfig(stores=3, devices_per_store=2, hours=6, seed=5)), big)
     recovery = tmp_path / "recovery"
-    args = [sys.executable, "-m", "dataflows.cli", "run", "--source", f"file:{big}", "--sink", scout.sink,
+    args = [sys.executable, "-m", "scout_cli", "run", "--source", f"file:{big}", "--sink", scout.sink,
             "--no-summary", "--recovery-dir", str(recovery), "--batch-size", "300",
             "--close-sessions-at-end"]  # a finished input: close sessions like the clean run  # fmt: skip
     env = {**os.environ, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}

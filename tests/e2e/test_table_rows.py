@@ -20,10 +20,10 @@ def test_row_classes_match_the_migrated_tables_column_for_column(scout: Scout) -
         for table in TABLES
     }
     found = scout.query_many(queries)
-    for table, cls in TABLES.items():
+    for table, t in TABLES.items():
         ddl = found[table]
         assert ddl, f"{table} is not created by the migrations"
-        declared = clickhouse_types(cls)
+        declared = clickhouse_types(t.row)
         written = [(c["name"], c["type"]) for c in ddl if c["name"] in declared]
         # same names, same order, same ClickHouse types
         assert written == list(declared.items()), table
@@ -38,4 +38,4 @@ class _Drifted(NamedTuple):
 
 def test_declared_types_are_read_exactly() -> None:
     assert clickhouse_types(_Drifted) == {"minute": "DateTime64(3, 'UTC')", "stream": "String"}
-    assert clickhouse_types(TABLES["dq_rule_metrics"])["stream"] == "LowCardinality(String)"
+    assert clickhouse_types(TABLES["dq_rule_metrics"].row)["stream"] == "LowCardinality(String)"

@@ -106,7 +106,7 @@ def test_cli_push_reads_secrets_from_files_and_env_and_never_prints_them(tmp_pat
     with FakeGrafana(TOKEN) as g:
         env = {**os.environ, "SCOUT_CH_GRAFANA_PASSWORD": PASSWORD}
         env.pop("GRAFANA_TOKEN", None)
-        run = [sys.executable, "-m", "dataflows.cli", "grafana", "push", "--url", g.url]
+        run = [sys.executable, "-m", "scout_cli", "grafana", "push", "--url", g.url]
         ok = subprocess.run(
             [*run, "--token-file", str(token_file)], capture_output=True, text=True, timeout=120, env=env, check=False
         )

@@ -8,9 +8,10 @@ import msgspec
 from dataflows.config import WindowConfig
 from dataflows.gold.windows import StoreGold
 from dataflows.silver.annotate import Annotation
-from dataflows.silver.device import HOUR_MS, Fact
+from dataflows.silver.facts import ActivityFact, Fact, FeedbackFact, HeartbeatFact, InteractionFact, UtteranceFact
 from dataflows.silver.sessions import Interaction
 from dataflows.tables import COLUMNS, LateRow
+from dataflows.timegrid import HOUR_MS
 from scout_contract import FeedbackV1, HeartbeatV1, decode_event
 from tests.factories import T0, feedback, heartbeat
 
@@ -28,18 +29,18 @@ def _interaction(start: int, dwell_s: float, greeted: bool = False, speech: bool
         n_words=3, transcript="", brands_mentioned=("milo",), brands_seen=("c2",), greeted=greeted,
         asked=False, sentiment=0.5, members=(),
     )  # fmt: skip
-    return Fact("interaction", "STORE-0001", "SCOUTPI-0001", start, it.interaction_id, it)
+    return InteractionFact("STORE-0001", "SCOUTPI-0001", start, it.interaction_id, it)
 
 
 def _hb(ts: int, device: str = "SCOUTPI-0001", **kw: Any) -> Fact:
     ev = decode_event(msgspec.json.encode(heartbeat(ts, device=device, **kw)))
     assert isinstance(ev, HeartbeatV1)
-    return Fact("heartbeat", "STORE-0001", device, ts, ev.event_id, ev)
+    return HeartbeatFact("STORE-0001", device, ts, ev.event_id, ev)
 
 
 def test_interaction_metrics_use_nearest_rank_p90_and_rates() -> None:
     gold = StoreGold("STORE-0001", WindowConfig())
-    facts = [Fact("activity", "STORE-0001", "SCOUTPI-0001", HOUR, "")]
+    facts: list[Fact] = [ActivityFact("STORE-0001", "SCOUTPI-0001", HOUR, "")]
     facts += [_interaction(HOUR + i * 60_000, dwell_s=10 * (i + 1), greeted=i % 2 == 0) for i in range(10)]
     rows = gold.apply(facts, now=1).rows["gold_store_interaction_metrics"]
     r = _row("gold_store_interaction_metrics", rows[-1])
@@ -81,7 +82,7 @@ def test_days_follow_the_configured_timezone() -> None:
     late_evening_utc = T0 + 9 * HOUR_MS  # 17:00Z = 01:00 next day in Manila
     ev = decode_event(msgspec.json.encode(feedback(late_evening_utc)))
     assert isinstance(ev, FeedbackV1)
-    rows = gold.apply([Fact("feedback", "STORE-0001", "advisor-app", late_evening_utc, "f", ev)], now=1)
+    rows = gold.apply([FeedbackFact("STORE-0001", "advisor-app", late_evening_utc, "f", ev)], now=1)
     r = _row("gold_insight_feedback", rows.rows["gold_insight_feedback"][0])
     assert r["day"] == dt.date(2025, 5, 20) and r["acceptance_rate"] == 1.0
     assert r["window_start"] == int(dt.datetime(2025, 5, 19, 16, tzinfo=dt.UTC).timestamp() * 1000)
@@ -90,7 +91,10 @@ def test_days_follow_the_configured_timezone() -> None:
 def test_sentiment_counts_and_language_mix() -> None:
     gold = StoreGold("STORE-0001", WindowConfig())
     notes = [(Annotation(False, False, (), s, 2), lang) for s, lang in ((1.0, "tl"), (-0.5, "en"), (0.0, "tl"))]
-    facts = [Fact("utterance", "STORE-0001", "SCOUTPI-0001", HOUR + i, f"u{i}", n) for i, n in enumerate(notes)]
+    facts: list[Fact] = [
+        UtteranceFact("STORE-0001", "SCOUTPI-0001", HOUR + i, f"u{i}", note, lang)
+        for i, (note, lang) in enumerate(notes)
+    ]
     r = _row(
         "gold_transcript_sentiment_analysis",
         gold.apply(facts, now=1).rows["gold_transcript_sentiment_analysis"][0],
@@ -134,3 +138,21 @@ def test_offline_hours_stop_at_the_next_heartbeat_hour() -> None:
     dev1 = {int(r["window_start"]): r["status"] for r in rows if r["device_id"] == "SCOUTPI-0001"}  # type: ignore[call-overload]
     assert sorted(dev1) == [HOUR + h * HOUR_MS for h in range(11)]
     assert [dev1[HOUR + h * HOUR_MS] for h in (1, 2, 4, 10)] == ["OFFLINE"] * 4
+
+
+def test_a_gold_snapshot_keeps_its_values_while_the_windows_go_on() -> None:
+    import copy
+
+    gold = StoreGold("STORE-0001", WindowConfig())
+    gold.apply([_hb(HOUR), _interaction(HOUR, 30)], now=1)
+    state = gold.snapshot()
+    taken = copy.deepcopy(state)
+    gold.apply([_hb(HOUR + 600_000), _interaction(HOUR + 60_000, 60), _hb(HOUR + 3 * HOUR_MS)], now=2)
+    assert gold.snapshot() != taken
+    assert state == taken
+    resumed = StoreGold("", WindowConfig())
+    resumed.restore(state)
+    rows = resumed.apply([_interaction(HOUR + 120_000, 90)], now=3).rows["gold_store_interaction_metrics"]
+    # the snapshot's one interaction and the new one, not the three the live windows saw
+    assert _row("gold_store_interaction_metrics", rows[-1])["interactions"] == 2
+    assert state == taken and resumed.store_id == "STORE-0001"

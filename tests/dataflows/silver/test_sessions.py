@@ -6,7 +6,8 @@ from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.device import DeviceClock
+from dataflows.silver.event_clock import DeviceClock
+from dataflows.silver.facts import InteractionFact
 from dataflows.silver.sessions import Member, SessionWindows
 from tests.factories import T0, record, stt, visual
 
@@ -64,13 +65,13 @@ def test_streaming_sessions_equal_batch_sessions_under_bounded_disorder(rules: R
             n = rng.randrange(1, 40)
             out = clock.process(accepted[i : i + n], now_ms=0)
             assert not out.rows.rows.get("late_events"), "disorder within the bound is never late"
-            got += [f.data for f in out.facts if f.kind == "interaction"]
+            got += [f.interaction for f in out.facts if isinstance(f, InteractionFact)]
             i += n
-        got += [f.data for f in clock.flush(0).facts if f.kind == "interaction"]
+        got += [f.interaction for f in clock.flush(0).facts if isinstance(f, InteractionFact)]
         expected = _reference_sessions(
             [(_ts(p), _ts(p) + p.get("duration_ms", 0), p["event_id"]) for p in payloads], cfg.session_gap_ms
         )
-        assert sorted((it.started_at, it.ended_at, it.n_utterances + it.n_frames) for it in got) == expected  # type: ignore[attr-defined]
+        assert sorted((it.started_at, it.ended_at, it.n_utterances + it.n_frames) for it in got) == expected
 
 
 def _ts(p: dict[str, object]) -> int:

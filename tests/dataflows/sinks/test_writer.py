@@ -20,7 +20,7 @@ from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.device import DeviceClock
+from dataflows.silver.event_clock import DeviceClock
 from dataflows.sinks.writer import ProcessWriter, decode_batch, encode_batch
 from dataflows.tables import TABLES, BronzeSttRow, BronzeVisualRow, DqRow, TableRows
 from dataflows.warehouse import ClientSpec, WarehouseError
@@ -40,7 +40,7 @@ def _rows(rules: RuleSet, lexicon: Lexicon) -> TableRows:
 
 
 def _query(sink: str, sql: str) -> list[dict[str, object]]:
-    proc = subprocess.run([sys.executable, "-m", "dataflows.cli", "db", "query", sql, "--sink", sink],
+    proc = subprocess.run([sys.executable, "-m", "scout_cli", "db", "query", sql, "--sink", sink],
                           capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
@@ -50,7 +50,7 @@ def test_encoding_round_trips_every_table(rules: RuleSet, lexicon: Lexicon) -> N
     assert len(rows.rows) >= 6
     back = decode_batch(encode_batch(rows))
     for table, original in rows.rows.items():
-        assert back.rows[table] == original and all(type(r) is TABLES[table] for r in back.rows[table])
+        assert back.rows[table] == original and all(type(r) is TABLES[table].row for r in back.rows[table])
 
 
 def test_rows_through_the_writer_process_land_in_chdb(tmp_path: Path, rules: RuleSet, lexicon: Lexicon) -> None:

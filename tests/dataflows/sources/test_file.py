@@ -225,7 +225,7 @@ def test_a_finished_file_quarantines_its_incomplete_last_line_and_keeps_a_comple
 
 
 def test_recovery_state_of_another_version_is_refused_clearly(tmp_path: Path) -> None:
-    from dataflows.sources.file import RecoveryStateError
+    from dataflows.errors import RecoveryStateError
 
     path = tmp_path / "x.jsonl"
     path.write_bytes(b"")

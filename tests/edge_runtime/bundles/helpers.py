@@ -10,8 +10,8 @@ from pathlib import Path
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_runtime.bundles.manifest import BundleFile, decode_manifest, encode_manifest
-from edge_runtime.bundles.signing import sign
+from scout_bundles.manifest import BundleFile, decode_manifest, encode_manifest
+from scout_bundles.signing import sign
 
 
 def members(archive: Path) -> dict[str, bytes]:

@@ -14,12 +14,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from edge_runtime.bundles.archive import verify_archive
-from edge_runtime.bundles.manifest import BundleError
-from edge_runtime.bundles.registry import Registry, publish, read_channel, set_channel
-from edge_runtime.bundles.signing import TrustedKeys, generate, public_text, sign
 from edge_runtime.bundles.store import ModelStore
 from edge_runtime.bundles.updater import Updater
+from scout_bundles.archive import verify_archive
+from scout_bundles.manifest import BundleError
+from scout_bundles.registry import Registry, publish, read_channel, set_channel
+from scout_bundles.signing import TrustedKeys, generate, public_text, sign
 from tests.edge_fixtures import Bundles
 from tests.edge_runtime.bundles.helpers import members, rebuild, resign
 

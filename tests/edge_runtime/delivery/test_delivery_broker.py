@@ -17,11 +17,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from edge_runtime.config import KafkaConfig, PublisherConfig
 from edge_runtime.delivery.drain import drain_forever
 from edge_runtime.delivery.outbox import Outbox, OutboxItem
 from edge_runtime.delivery.publishers import KafkaPublisher
 from tests.edge_fixtures import Broker
+
+pytestmark = pytest.mark.slow
 
 TOPIC = "eh-pi-visual-stream"
 

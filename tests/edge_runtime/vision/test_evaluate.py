@@ -12,11 +12,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pytest
 from scipy.optimize import linear_sum_assignment
 
 from edge_runtime.vision.build import held_out_photos
 from edge_runtime.vision.detector import FaceDetector
 from tests.edge_fixtures import FP32, INT8
+
+pytestmark = pytest.mark.slow
 
 
 def _iou_matrix(a: list[list[float]], b: list[list[float]]) -> npt.NDArray[np.float64]:
@@ -42,7 +45,7 @@ def _optimal_matches(a: list[list[float]], b: list[list[float]], min_iou: float)
 
 def _evaluate(face_models: Path, out: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "dataflows.cli", "models", "evaluate", "--fp32", str(face_models / FP32),
+        [sys.executable, "-m", "scout_cli", "models", "evaluate", "--fp32", str(face_models / FP32),
          "--int8", str(face_models / INT8), "--out", str(out), "--runs", "15", *extra],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -99,7 +102,7 @@ def test_scout_models_quantize_is_the_edge_builds_quantization(face_models: Path
     """One implementation: the cloud command writes the same int8 bytes as `scout-edge models build`."""
     out = tmp_path / "q.int8.onnx"
     proc = subprocess.run(
-        [sys.executable, "-m", "dataflows.cli", "models", "quantize", "--fp32", str(face_models / FP32),
+        [sys.executable, "-m", "scout_cli", "models", "quantize", "--fp32", str(face_models / FP32),
          "--out", str(out)], capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

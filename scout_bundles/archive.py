@@ -19,7 +19,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_runtime.bundles.manifest import (
+from scout_bundles.files import sha256_of
+from scout_bundles.manifest import (
     FILES,
     MANIFEST,
     SIGNATURE,
@@ -31,8 +32,7 @@ from edge_runtime.bundles.manifest import (
     safe_relative,
     validate,
 )
-from edge_runtime.bundles.signing import TrustedKeys, sign, verify
-from edge_runtime.resources import sha256_of
+from scout_bundles.signing import TrustedKeys, sign, verify
 
 #: The manifest and its signature are small; a bigger member under these names is refused unread.
 MAX_META_BYTES = 1 << 20

@@ -29,9 +29,9 @@ from typing import BinaryIO
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_runtime.bundles.manifest import BundleError, Manifest, safe_relative
-from edge_runtime.bundles.signing import TrustedKeys, sign, verify
-from edge_runtime.resources import resolve_inside, sha256_of
+from scout_bundles.files import resolve_inside, sha256_of
+from scout_bundles.manifest import BundleError, Manifest, safe_relative
+from scout_bundles.signing import TrustedKeys, sign, verify
 
 MAX_INDEX_BYTES = 1 << 20
 

@@ -4,7 +4,8 @@ from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Accepted, Validator
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.device import DeviceClock
+from dataflows.silver.event_clock import DeviceClock
+from dataflows.silver.facts import InteractionFact
 from dataflows.silver.sessions import Interaction
 from dataflows.tables import BronzeSttRow, DqRow, HeartbeatRow, InteractionRow, LateRow
 from scout_contract import SourceRecord
@@ -17,7 +18,7 @@ def _accept(rules: RuleSet, *records: SourceRecord) -> list[Accepted]:
 
 def _interactions(clock: DeviceClock, *outs: object) -> list[Interaction]:
     facts = [f for o in outs for f in o.facts]  # type: ignore[attr-defined]
-    return [f.data for f in facts if f.kind == "interaction"]
+    return [f.interaction for f in facts if isinstance(f, InteractionFact)]
 
 
 def test_late_event_is_logged_kept_in_bronze_marked_and_counted_nowhere(
@@ -112,9 +113,10 @@ def test_seen_ids_are_forgotten_behind_the_watermark(rules: RuleSet, lexicon: Le
 def test_rows_built_per_event_are_whole_rows_of_their_table(
     rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
 ) -> None:
-    """Bronze and annotated rows are built from values in field order (``device._row``, no
+    """Bronze and annotated rows are built from values in field order (``tables.build_row``, no
     NamedTuple constructor): each must have exactly its class's fields, read back by name."""
-    from dataflows.silver.device import PENDING, annotated_rows, bronze_row
+    from dataflows.bronze.rows import bronze_row
+    from dataflows.silver.rows import PENDING, annotated_rows
     from dataflows.silver.sessions import summarise
     from dataflows.tables import AnnotatedRow, BronzeFeedbackRow, BronzeHeartbeatRow, BronzeVisualRow
     from tests.factories import feedback
@@ -137,3 +139,26 @@ def test_rows_built_per_event_are_whole_rows_of_their_table(
     notes = annotated_rows(summarise(session), 9, PENDING)
     assert {type(r) for r in notes} == {AnnotatedRow} and all(len(r) == len(AnnotatedRow._fields) for r in notes)
     assert [(r.kind, r.brands, r.processed_at) for r in notes] == [("frame", ["piattos"], 9), ("utterance", [], 9)]
+
+
+def test_a_snapshot_keeps_its_values_while_the_clock_goes_on(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    import copy
+    import pickle
+
+    clock = DeviceClock(windows, lexicon)
+    clock.process(_accept(rules, record(visual(T0, labels=("face",))), record(stt(T0 + 1_000))), now_ms=1)
+    state = clock.snapshot()
+    taken = copy.deepcopy(state)  # what a pickle taken at once would hold
+    # the clock goes on: a member joins the open session, new ids are seen, the watermark moves
+    clock.process(_accept(rules, record(visual(T0 + 5_000, labels=("person",))), record(stt(T0 + 8_000))), now_ms=2)
+    assert clock.snapshot() != taken
+    assert state == taken and pickle.loads(pickle.dumps(state)) == taken
+    resumed = DeviceClock(windows, lexicon)
+    resumed.restore(state)
+    assert (resumed.max_ts, resumed.seen, resumed.sessions.open) == (taken.max_ts, taken.seen, list(taken.sessions))
+    # the resumed clock goes on too, and the snapshot still holds its values
+    resumed.process(_accept(rules, record(visual(T0 + 6_000, labels=("face",)))), now_ms=3)
+    assert state == taken
+    assert len(resumed.sessions.open[0].members) == len(taken.sessions[0].members) + 1

@@ -88,7 +88,7 @@ def safe_relative(path: str) -> str:
     >>> safe_relative("../x")
     Traceback (most recent call last):
     ...
-    edge_runtime.bundles.manifest.BundleError: unsafe path '../x'
+    scout_bundles.manifest.BundleError: unsafe path '../x'
     """
     p = PurePosixPath(path)
     if (

@@ -1,7 +1,7 @@
 """Make a signed bundle from a model: its files, a manifest, the health-check reference, the signature.
 
 ONNX models get a reference input and the model's own output on it
-(:func:`edge_runtime.bundles.health.reference_for_onnx`): for a ``detector``
+(:func:`scout_bundles.health.reference_for_onnx`): for a ``detector``
 a held-out photo letterboxed as the detector does at run time, for other
 kinds an ``.npz`` the publisher gives. A Vosk directory gets a WAV and the
 text the model gives for it when one is given (else the device only checks
@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge_runtime.bundles.archive import describe_files, pack
-from edge_runtime.bundles.health import reference_for_onnx
-from edge_runtime.bundles.manifest import BundleError, Health, Kind, Manifest, validate
+from scout_bundles.archive import describe_files, pack
+from scout_bundles.health import reference_for_onnx
+from scout_bundles.manifest import BundleError, Health, Kind, Manifest, validate
 
 
 def _onnx_input_spec(model: Path) -> dict[str, Any]:
@@ -71,7 +71,7 @@ def make_bundle(
                 raise BundleError("an stt bundle holds a Vosk model directory")
             shutil.copytree(model, root / model.name, symlinks=True)
             if reference_wav is not None:
-                from edge_runtime.bundles.health import vosk_text
+                from scout_bundles.health import vosk_text
 
                 (root / "health").mkdir()
                 shutil.copyfile(reference_wav, root / "health" / "reference.wav")

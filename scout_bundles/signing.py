@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from edge_runtime.bundles.manifest import BundleError
+from scout_bundles.manifest import BundleError
 
 PREFIX = "ed25519:"
 KEY_ENV = "SCOUT_MODELS_SIGNING_KEY"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge_runtime.bundles.manifest import FILES, BundleError, Manifest
+from scout_bundles.manifest import FILES, BundleError, Manifest
 
 
 def _onnx_outputs(model: Path, inputs: dict[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
