@@ -68,11 +68,12 @@ def run_pipeline(
         client = None
         with stages.stage("migrate") as st:
             if s.sink_writer == "process":  # it owns the warehouse for the run, and migrates it
-                writer = stack.enter_context(ProcessWriter(client_spec(s, create=True), stats.on_write))
+                spec = client_spec(s, create=True)
+                writer = stack.enter_context(ProcessWriter(spec, stats.on_write, day_timezone=s.day_timezone))
                 st["detail"] = "by the writer process"
             else:
                 client = client_spec(s, create=True)()
-                migrate(client)
+                migrate(client, day_timezone=s.day_timezone)
         total = None if kafka else sum(p.stat().st_size for p in paths)
         with stages.stage("dataflow") as st, progress("records" if kafka else "bytes", total) as advance:
             source = build_source(s, sources, advance)

@@ -169,12 +169,12 @@ def run_replay(s: Settings, plan: ReplayPlan, source: str | None, progress: Repl
                              part_progress=report.advance_partition)  # fmt: skip
         origin = f"{len(ends)} partitions"
         client = client_spec(s, create=True)()
-        migrate(client)
+        migrate(client, day_timezone=s.day_timezone)
         report.started(total, origin, dict(sorted(per_number.items())))
     else:
         client = client_spec(s)()
         require_schema(client, s.sink)  # bronze must exist
-        migrate(client)
+        migrate(client, day_timezone=s.day_timezone)
         bronze = BronzeSource(client, plan.read_start, plan.read_end, report.advance)
         reader = bronze
         report.started(bronze.count(), "bronze", {})

@@ -1,7 +1,8 @@
 """The hour and day grid every window and replay uses (one definition of each).
 
 Hours are UTC-aligned (the same boundaries in Manila); days start at local midnight
-in ``day_timezone``, so a day is not always 24 hours long where the zone has DST.
+in ``day_timezone``, computed with the zone database: a day is 23 or 25 hours long on
+a DST change, and in a half-hour zone (Asia/Kolkata) midnight is not on a UTC hour.
 
 >>> from zoneinfo import ZoneInfo
 >>> manila = ZoneInfo("Asia/Manila")
@@ -10,6 +11,10 @@ in ``day_timezone``, so a day is not always 24 hours long where the zone has DST
 (True, 1747584000000, datetime.date(2025, 5, 19))
 >>> day_end(day_start(t, manila), manila) - day_start(t, manila) == DAY_MS
 True
+>>> new_york = Days(ZoneInfo("America/New_York"))
+>>> spring = new_york.start(1_741_500_000_000)  # 2025-03-09, clocks go forward
+>>> (new_york.end(spring) - spring) // HOUR_MS, new_york.date(spring)
+(23, datetime.date(2025, 3, 9))
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 HOUR_MS = 3_600_000
-#: A day without a DST change (gold rows' ``window_end`` and eviction horizons).
+#: A day without a DST change (a local day's real length is :meth:`Days.end` − start).
 DAY_MS = 24 * HOUR_MS
+#: Every zone's UTC offset and every transition of the zone database since 1970 fall on a
+#: quarter hour, so all instants of one quarter hour lie in the same local day.
+QUARTER_HOUR_MS = 900_000
 
 
 def hour_start(ms: int) -> int:
@@ -43,3 +51,31 @@ def day_end(day_ms: int, zone: ZoneInfo) -> int:
 def local_date(day_ms: int, zone: ZoneInfo) -> date:
     """The calendar date of the day that starts at ``day_ms``."""
     return datetime.fromtimestamp(day_ms / 1000, zone).date()
+
+
+class Days:
+    """The local days of one zone, with the day of each quarter hour cached (what gold asks per fact)."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self._starts: dict[int, int] = {}
+        self._ends: dict[int, int] = {}
+
+    def start(self, ms: int) -> int:
+        """Local midnight starting the day that holds ``ms``."""
+        quarter = ms - ms % QUARTER_HOUR_MS
+        day = self._starts.get(quarter)
+        if day is None:
+            day = self._starts[quarter] = day_start(quarter, self.zone)
+        return day
+
+    def end(self, day_ms: int) -> int:
+        """The end of the day that starts at ``day_ms`` (the next local midnight)."""
+        end = self._ends.get(day_ms)
+        if end is None:
+            end = self._ends[day_ms] = day_end(day_ms, self.zone)
+        return end
+
+    def date(self, day_ms: int) -> date:
+        """The calendar date of the day that starts at ``day_ms``."""
+        return local_date(day_ms, self.zone)

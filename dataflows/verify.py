@@ -19,7 +19,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from dataflows.config import WindowConfig
-from dataflows.warehouse import Migration, quote_identifier, sql_dir
+from dataflows.warehouse import Migration, WarehouseError, quote_identifier, recorded_day_timezone, sql_dir
 
 _KEY = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
 _EPOCH = datetime(1970, 1, 1)
@@ -96,7 +96,14 @@ def check_table(client: Client, table: str, sql: str, params: dict[str, Any]) ->
 
 
 def verify(client: Client, windows: WindowConfig, directory: Path | None = None) -> list[TableCheck]:
-    """Recompute and compare; returns one :class:`TableCheck` per table."""
+    """Recompute and compare; returns one :class:`TableCheck` per table. A warehouse built with another
+    ``day_timezone`` is refused (:class:`~dataflows.warehouse.WarehouseError`): its days would all differ."""
+    recorded = recorded_day_timezone(client)
+    if recorded is not None and recorded != windows.day_timezone:
+        raise WarehouseError(
+            f"the warehouse was built with day_timezone {recorded!r}; verify is configured with "
+            f"{windows.day_timezone!r}: set day_timezone = {recorded!r}"
+        )
     directory = directory or sql_dir("verify")
     params = {
         "gap_ms": windows.session_gap_ms,

@@ -311,9 +311,11 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
     return found
 
 
-def migrate(client: Client, directory: Path | None = None) -> list[str]:
+def migrate(client: Client, directory: Path | None = None, day_timezone: str | None = None) -> list[str]:
     """Apply every migration (each statement is idempotent, or the migration is
-    ``-- apply: once`` and skipped once recorded); record them.
+    ``-- apply: once`` and skipped once recorded); record them. With ``day_timezone``,
+    then record it as the warehouse's, or refuse it if the warehouse has another
+    (:func:`claim_day_timezone`).
 
     Returns the names newly recorded. A recorded migration whose file changed
     since is reported (its statements are still re-run: they are idempotent).
@@ -340,7 +342,31 @@ def migrate(client: Client, directory: Path | None = None) -> list[str]:
             column_names=["version", "name", "checksum"],
         )
         new.append(mig.name)
+    if day_timezone is not None:
+        claim_day_timezone(client, day_timezone)
     return new
+
+
+def recorded_day_timezone(client: Client) -> str | None:
+    """The ``day_timezone`` the warehouse was built with (None before any run recorded one)."""
+    if client.command("EXISTS TABLE warehouse_settings") != 1:
+        return None
+    rows = client.query(
+        "SELECT argMin(value, recorded_at) FROM warehouse_settings WHERE name = 'day_timezone' HAVING count() > 0"
+    ).result_rows
+    return str(rows[0][0]) if rows else None
+
+
+def claim_day_timezone(client: Client, zone: str) -> None:
+    """Record ``zone`` as the warehouse's ``day_timezone``, or refuse it if another is recorded."""
+    recorded = recorded_day_timezone(client)
+    if recorded is None:
+        client.insert("warehouse_settings", [["day_timezone", zone]], column_names=["name", "value"])
+    elif recorded != zone:
+        raise WarehouseError(
+            f"the warehouse was built with day_timezone {recorded!r}, not {zone!r}: gold days of two zones "
+            f"would mix; configure day_timezone = {recorded!r}, or use another warehouse"
+        )
 
 
 # -- inserts -------------------------------------------------------------------

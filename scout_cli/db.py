@@ -17,12 +17,12 @@ app = typer.Typer(no_args_is_help=True, help="Warehouse schema.")
 
 @app.command("migrate")
 def db_migrate(sink: SinkOpt = None) -> None:
-    """Apply the numbered migrations in clickhouse/migrations (idempotent)."""
+    """Apply the numbered migrations in clickhouse/migrations (idempotent); record day_timezone."""
     from dataflows.warehouse import migrate
 
     s = settings(sink=sink)
     with handled():
-        applied = migrate(client(s, create=True, migrated=False))
+        applied = migrate(client(s, create=True, migrated=False), day_timezone=s.day_timezone)
     console.print(f"migrations applied: {', '.join(applied) if applied else 'none (schema up to date)'}")
 
 

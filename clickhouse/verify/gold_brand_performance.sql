@@ -20,7 +20,7 @@ SELECT store_id,
        toDate(fromUnixTimestamp64Milli(t, {tz:String})) AS day,
        brand,
        toUnixTimestamp(toStartOfDay(fromUnixTimestamp64Milli(t, {tz:String}))) * 1000 AS window_start,
-       window_start + 86400000 AS window_end,
+       toUnixTimestamp(toDateTime(day + 1, {tz:String})) * 1000 AS window_end,  -- 23 h or 25 h on a DST day
        sum(mentions) AS mentions, sum(sightings) AS sightings, sum(interactions) AS interactions
 FROM facts
 GROUP BY store_id, day, brand, window_start

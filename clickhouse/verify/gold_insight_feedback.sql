@@ -5,7 +5,7 @@ SELECT store_id,
        insight_type,
        toUnixTimestamp(toStartOfDay(fromUnixTimestamp64Milli(toUnixTimestamp64Milli(ts), {tz:String}))) * 1000
            AS window_start,
-       window_start + 86400000 AS window_end,
+       toUnixTimestamp(toDateTime(day + 1, {tz:String})) * 1000 AS window_end,  -- 23 h or 25 h on a DST day
        countIf(action = 'accepted') AS accepted,
        countIf(action = 'dismissed') AS dismissed,
        countIf(action = 'snoozed') AS snoozed,

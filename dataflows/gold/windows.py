@@ -56,7 +56,7 @@ from dataflows.tables import (
     StoreInteractionsRow,
     TableRows,
 )
-from dataflows.timegrid import DAY_MS, HOUR_MS, day_start, hour_start, local_date
+from dataflows.timegrid import HOUR_MS, Days, hour_start
 
 _FEEDBACK_INDEX = {"accepted": 0, "dismissed": 1, "snoozed": 2}
 
@@ -67,7 +67,7 @@ class StoreGold:
     def __init__(self, store_id: str, cfg: WindowConfig) -> None:
         self.store_id = store_id
         self.cfg = cfg
-        self._zone = ZoneInfo(cfg.day_timezone)
+        self._days = Days(ZoneInfo(cfg.day_timezone))
         self.hours: dict[int, StoreHour] = {}
         self.days: dict[int, StoreDay] = {}
         self.device_hours: dict[tuple[str, int], DeviceHour] = {}
@@ -81,7 +81,6 @@ class StoreGold:
         self._dirty_days: dict[int, set[str]] = {}
         self._dirty_feedback: dict[int, set[str]] = {}
         self._dirty_device_hours: set[tuple[str, int]] = set()
-        self._day_cache: dict[int, int] = {}
 
     # -- snapshots -------------------------------------------------------------
 
@@ -112,12 +111,8 @@ class StoreGold:
     # -- windows ---------------------------------------------------------------
 
     def day_start(self, ts: int) -> int:
-        """Start of the local day holding ``ts`` (cached per hour)."""
-        hour = hour_start(ts)
-        day = self._day_cache.get(hour)
-        if day is None:
-            day = self._day_cache[hour] = day_start(hour, self._zone)
-        return day
+        """Start of the local day holding ``ts`` (local midnight in ``day_timezone``)."""
+        return self._days.start(ts)
 
     def _hour(self, hour: int) -> StoreHour | None:
         if hour <= self.evicted_hour:
@@ -317,7 +312,7 @@ class StoreGold:
                 if dh.latest is not None and dh.latest.newer_than(info.evicted_latest):
                     info.evicted_latest = dh.latest
             self.evicted_hour = max(self.evicted_hour, *(k[1] for k in old_dh))
-        old_days = [d for d in self.days if d + DAY_MS <= horizon]
+        old_days = [d for d in self.days if self._days.end(d) <= horizon]
         if old_days:
             self._emit(out, now)
             for d in old_days:
@@ -360,7 +355,7 @@ class StoreGold:
             d = self.days[day]
             for brand in sorted(brands):
                 m, s, i = d.brands[brand]
-                out.add(BrandRow(self.store_id, self._date(day), brand, day, day + DAY_MS, m, s, i, now))
+                out.add(BrandRow(self.store_id, self._date(day), brand, day, self._days.end(day), m, s, i, now))
         for day, types in sorted(self._dirty_feedback.items()):
             d = self.days[day]
             for kind in sorted(types):
@@ -371,7 +366,7 @@ class StoreGold:
                         day=self._date(day),
                         insight_type=kind,
                         window_start=day,
-                        window_end=day + DAY_MS,
+                        window_end=self._days.end(day),
                         accepted=a,
                         dismissed=dis,
                         snoozed=s,
@@ -388,7 +383,7 @@ class StoreGold:
         self._dirty_device_hours.clear()
 
     def _date(self, day: int) -> date:
-        return local_date(day, self._zone)
+        return self._days.date(day)
 
     def _interaction_row(self, hour: int, now: int) -> StoreInteractionsRow:
         h = self.hours[hour]

@@ -8,8 +8,11 @@ visual), ``heartbeat``, ``feedback`` — with bounded out-of-orderness:
 * an event older than the watermark is *late*: it goes to ``late_events`` and
   to bronze marked ``late`` (bronze keeps every accepted event), and counts in
   no window or session;
-* an ``event_id`` seen before (and still newer than the watermark) is a
-  duplicate: counted in ``dq_rule_metrics`` and not processed twice.
+* an ``event_id`` seen before in the group (and still newer than the watermark)
+  is a duplicate: counted in ``dq_rule_metrics`` and not processed twice. Each
+  group remembers its ids only down to its own watermark, so the memory is
+  bounded by the out-of-orderness window of each group — a group that stalls
+  (heartbeats that stop) keeps its few ids, not every other group's.
 
 Its recovery snapshot is a :class:`ClockState`: a versioned copy of the data
 (newest event times, the event ids still remembered, the open sessions) and
@@ -56,8 +59,8 @@ class ClockState:
 
     #: stream group → newest on-time event time (ms)
     max_ts: dict[str, int]
-    #: event id → event time (ms), for the ids still newer than the lowest watermark
-    seen: dict[str, int]
+    #: stream group → event id → event time (ms), for the ids still newer than the group's watermark
+    seen: dict[str, dict[str, int]]
     #: the open sessions (their member lists are copies; members are never changed once added)
     sessions: tuple[Session, ...]
     version: int = CLOCK_STATE_VERSION
@@ -80,17 +83,18 @@ class DeviceClock:
         self.cfg = cfg
         self.lexicon = lexicon
         self.max_ts: dict[str, int] = {}
-        self.seen: dict[str, int] = {}
+        self.seen: dict[str, dict[str, int]] = {}
         self.sessions = SessionWindows(cfg.session_gap_ms)
 
     def snapshot(self) -> ClockState:
         """A copy of the data (what Bytewax pickles, possibly later: nothing in it is shared)."""
-        return ClockState(dict(self.max_ts), dict(self.seen), tuple(_copy_sessions(self.sessions.open)))
+        seen = {group: dict(ids) for group, ids in self.seen.items()}
+        return ClockState(dict(self.max_ts), seen, tuple(_copy_sessions(self.sessions.open)))
 
     def restore(self, state: ClockState) -> None:
         """Take the data of a snapshot (copied again: the snapshot stays as it was)."""
         self.max_ts = dict(state.max_ts)
-        self.seen = dict(state.seen)
+        self.seen = {group: dict(ids) for group, ids in state.seen.items()}
         self.sessions = SessionWindows(self.cfg.session_gap_ms)
         self.sessions.open = _copy_sessions(state.sessions)
 
@@ -112,11 +116,14 @@ class DeviceClock:
                 rows.add(self._late_row(acc, newest - ooo, now_ms))
                 rows.add(bronze_row(acc, now_ms, late=True))  # bronze keeps every accepted event
                 continue
-            if acc.event.event_id in self.seen:
+            seen = self.seen.get(group)
+            if seen is None:
+                seen = self.seen[group] = {}
+            elif acc.event.event_id in seen:
                 duplicates[acc.stream] = duplicates.get(acc.stream, 0) + 1
                 continue
             on_time[acc.stream] = on_time.get(acc.stream, 0) + 1
-            self.seen[acc.event.event_id] = acc.ts_ms
+            seen[acc.event.event_id] = acc.ts_ms
             if newest is None or acc.ts_ms > newest:
                 self.max_ts[group] = acc.ts_ms
             self._accept(acc, now_ms, out, active)
@@ -150,11 +157,10 @@ class DeviceClock:
     # -- internals -----------------------------------------------------------
 
     def _forget_seen(self) -> None:
-        marks = {g: self.watermark(g) for g in self.max_ts}
-        low = min((m for m in marks.values() if m is not None), default=None)
-        if low is None or len(self.seen) < 64:
-            return
-        self.seen = {eid: ts for eid, ts in self.seen.items() if ts >= low}
+        for group, seen in self.seen.items():
+            low = self.watermark(group)
+            if low is not None and len(seen) >= 64:
+                self.seen[group] = {eid: ts for eid, ts in seen.items() if ts >= low}
 
     def _accept(self, acc: Accepted, now: int, out: KeyOutput, active: set[tuple[str, str, int]]) -> None:
         ts = acc.ts_ms

@@ -105,7 +105,8 @@ class ProcessWriter:
     """A writer process that owns the warehouse for a run (see module doc).
 
     Use as a context manager: entering starts the process and waits until the
-    warehouse is open (and migrated when ``migrate``); leaving stops it.
+    warehouse is open (and migrated when ``migrate``, with ``day_timezone`` recorded or checked:
+    :func:`~dataflows.warehouse.claim_day_timezone`); leaving stops it.
     """
 
     def __init__(
@@ -115,10 +116,12 @@ class ProcessWriter:
         migrate: bool = True,
         max_in_flight: int = 2,
         start_timeout_s: float = 300.0,
+        day_timezone: str | None = None,
     ) -> None:
         self._open_client = open_client
         self._on_write = on_write
         self._migrate = migrate
+        self._day_timezone = day_timezone
         self._max_in_flight = max_in_flight
         self._start_timeout_s = start_timeout_s
         self._in_flight = 0
@@ -136,7 +139,10 @@ class ProcessWriter:
         ctx = multiprocessing.get_context("spawn")  # no fork of a process running Bytewax/chDB threads
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(
-            target=_serve, args=(child, self._open_client, self._migrate), name="scout-writer", daemon=True
+            target=_serve,
+            args=(child, self._open_client, self._migrate, self._day_timezone),
+            name="scout-writer",
+            daemon=True,
         )
         self._proc.start()
         child.close()
@@ -230,8 +236,9 @@ class ProcessWriter:
             self._proc = None
 
 
-def _serve(conn: Connection, open_client: Callable[[], Any], migrate: bool) -> None:
-    """The writer process: open (and migrate) the warehouse, then insert each batch it receives."""
+def _serve(conn: Connection, open_client: Callable[[], Any], migrate: bool, day_timezone: str | None) -> None:
+    """The writer process: open (and migrate, and claim ``day_timezone`` for) the warehouse, then insert
+    each batch it receives."""
     import resource
     import signal
 
@@ -243,7 +250,7 @@ def _serve(conn: Connection, open_client: Callable[[], Any], migrate: bool) -> N
 
     try:
         client = open_client()
-        migrated = apply_migrations(client) if migrate else []
+        migrated = apply_migrations(client, day_timezone=day_timezone) if migrate else []
     except Exception as exc:  # reported to the dataflow's process, which stops with it
         conn.send(("error", str(exc) if isinstance(exc, WarehouseError) else f"{type(exc).__name__}: {exc}"))
         return

@@ -148,8 +148,9 @@ class _HubPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]])
                 self._caught_up[hub] = False
                 self._merge.add(hub, event_record(hub, self._number, event))
         out = self._merge.take(lambda hub: self._caught_up[hub])
-        for rec in out:
-            self._positions[rec.topic] = rec.offset
+        for rec in out:  # a take is in time order: an input's newest position is its highest
+            if rec.offset > self._positions.get(rec.topic, -1):
+                self._positions[rec.topic] = rec.offset
         if not out:
             return []
         RECORDS_IN.labels(f"eventhubs/{self._number}").inc(len(out))

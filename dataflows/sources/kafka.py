@@ -172,8 +172,9 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
             raise StopIteration()  # SIGTERM/SIGINT: end cleanly, offsets of what was handed on are snapshotted
         self._fetch()
         out = self._merge.take(self._done)
-        for rec in out:
-            self._next[rec.topic] = rec.offset + 1
+        for rec in out:  # a take is in time order: the next offset follows the highest handed on
+            if rec.offset >= self._next.get(rec.topic, 0):
+                self._next[rec.topic] = rec.offset + 1
         if not out and self._source.stop_at_end and self._merge.empty() and all(self._done(t) for t in self._topics):
             raise StopIteration()
         if out:

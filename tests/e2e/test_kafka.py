@@ -329,3 +329,30 @@ def test_topic_flags_and_a_consumer_group_for_lag(session_broker: Broker, tmp_pa
     finally:
         check.close()
     assert committed == ends  # the group's lag is zero once the run has read everything
+
+
+def test_record_timestamps_that_step_back_in_a_partition_never_stall_a_bounded_run(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    """Three devices on one partition stamp T+100, T+2100, T+1100: run --stop-at-end and replay both end."""
+    from dataflows.sources.kafka import produce_records
+    from scout_contract import SourceRecord
+    from tests.factories import T0, record, stt
+
+    env = _topics()
+    stamps = (T0 + 100, T0 + 2_100, T0 + 1_100)
+    records = [record(stt(ts, device=f"SCOUTPI-000{i + 1}")) for i, ts in enumerate(stamps)]
+    produce_records(
+        {"bootstrap.servers": session_broker.bootstrap},
+        [SourceRecord(env["SCOUT_TOPICS__STT"], 0, 0, r.timestamp_ms, r.key, r.value) for r in records],
+        1, [env[k] for k in sorted(env)],
+    )  # fmt: skip
+    scout = Scout(tmp_path)
+    source = f"kafka://{session_broker.bootstrap}"
+    scout("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", scout.sink, env=env, timeout=120)
+    [n] = scout.query("SELECT count() AS n FROM bronze_stt_raw FINAL")
+    assert n == {"n": 3}
+    scout("replay", "--source", source, "--sink", scout.sink, "--since", "2025-05-19T08:00:00Z",
+          "--until", "2025-05-19T09:00:00Z", env=env, timeout=120)  # fmt: skip
+    [n] = scout.query("SELECT count() AS n FROM bronze_stt_raw FINAL")
+    assert n == {"n": 3}

@@ -156,3 +156,32 @@ def test_a_gold_snapshot_keeps_its_values_while_the_windows_go_on() -> None:
     # the snapshot's one interaction and the new one, not the three the live windows saw
     assert _row("gold_store_interaction_metrics", rows[-1])["interactions"] == 2
     assert state == taken and resumed.store_id == "STORE-0001"
+
+
+def _feedback_row(zone: str, ts: int) -> dict[str, object]:
+    gold = StoreGold("STORE-0001", WindowConfig(day_timezone=zone))
+    ev = decode_event(msgspec.json.encode(feedback(ts)))
+    assert isinstance(ev, FeedbackV1)
+    rows = gold.apply([FeedbackFact("STORE-0001", "advisor-app", ts, "f", ev)], now=1)
+    return _row("gold_insight_feedback", rows.rows["gold_insight_feedback"][0])
+
+
+def test_a_half_hour_zone_starts_its_day_at_local_midnight() -> None:
+    from zoneinfo import ZoneInfo
+
+    kolkata = ZoneInfo("Asia/Kolkata")
+    ten_past_midnight = int(dt.datetime(2025, 5, 20, 0, 10, tzinfo=kolkata).timestamp() * 1000)
+    r = _feedback_row("Asia/Kolkata", ten_past_midnight)  # 18:40Z: the UTC hour began on the 19th, locally
+    assert r["day"] == dt.date(2025, 5, 20)
+    assert r["window_start"] == int(dt.datetime(2025, 5, 20, tzinfo=kolkata).timestamp() * 1000)
+
+
+def test_days_of_a_dst_change_are_23_and_25_hours_long() -> None:
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    for day, hours in ((dt.date(2025, 3, 9), 23), (dt.date(2025, 11, 2), 25), (dt.date(2025, 6, 1), 24)):
+        noon = int(dt.datetime(day.year, day.month, day.day, 12, tzinfo=new_york).timestamp() * 1000)
+        r = _feedback_row("America/New_York", noon)
+        assert r["day"] == day
+        assert (int(r["window_end"]) - int(r["window_start"])) // HOUR_MS == hours, day  # type: ignore[call-overload]

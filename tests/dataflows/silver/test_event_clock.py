@@ -7,7 +7,7 @@ from dataflows.silver.annotate import Lexicon
 from dataflows.silver.event_clock import DeviceClock
 from dataflows.silver.facts import InteractionFact
 from dataflows.silver.sessions import Interaction
-from dataflows.tables import BronzeSttRow, DqRow, HeartbeatRow, InteractionRow, LateRow
+from dataflows.tables import BronzeSttRow, BronzeVisualRow, DqRow, HeartbeatRow, InteractionRow, LateRow
 from scout_contract import SourceRecord
 from tests.factories import T0, heartbeat, record, stt, visual
 
@@ -107,7 +107,23 @@ def test_seen_ids_are_forgotten_behind_the_watermark(rules: RuleSet, lexicon: Le
     clock = DeviceClock(windows, lexicon)
     for i in range(50):
         clock.process(_accept(rules, *[record(visual(T0 + (i * 100 + j) * 1_000)) for j in range(100)]), now_ms=1)
-    assert len(clock.seen) < 200  # bounded by the out-of-orderness window, not by history
+    assert sum(map(len, clock.seen.values())) < 200  # bounded by the out-of-orderness window, not by history
+
+
+def test_a_stalled_stream_group_does_not_keep_the_other_groups_ids(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    """One heartbeat, then hours of frames: the heartbeat group's watermark stays behind, yet the
+    frames' ids are forgotten behind their own group's watermark."""
+    clock = DeviceClock(windows, lexicon)
+    clock.process(_accept(rules, record(heartbeat(T0))), now_ms=1)
+    for i in range(50):
+        clock.process(_accept(rules, *[record(visual(T0 + (i * 100 + j) * 1_000)) for j in range(100)]), now_ms=1)
+    assert len(clock.seen["join"]) < 200 and len(clock.seen["heartbeat"]) == 1
+    # and a repeat inside the window is still a duplicate
+    again = clock.process(_accept(rules, record(visual(T0 + 4_999_000, event_id="v-last"))), now_ms=2)
+    repeat = clock.process(_accept(rules, record(visual(T0 + 4_999_000, event_id="v-last"))), now_ms=2)
+    assert again.rows.of(BronzeVisualRow) and not repeat.rows.of(BronzeVisualRow)
 
 
 def test_rows_built_per_event_are_whole_rows_of_their_table(
