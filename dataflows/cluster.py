@@ -6,7 +6,8 @@ or topic files) over them. The parent never opens the warehouse: it migrates thr
 ``scout db migrate`` process first, and in chDB mode exactly one worker — the one owning the
 single writer partition — opens the chDB directory (one process per directory). Against a
 ClickHouse server every worker writes. SIGTERM/SIGINT are forwarded to the workers, which stop
-cleanly; the parent exits with the first non-zero worker exit code.
+cleanly; the parent exits with the first non-zero worker exit code. Workers die with the parent
+(:mod:`dataflows.lifeline`): a killed parent leaves no half cluster running.
 
 Settings reach the workers whole (secrets included) through one environment variable, never
 through arguments (``ps`` shows arguments) or files.
@@ -27,6 +28,7 @@ import structlog
 from pydantic import SecretStr
 
 from dataflows.config import Settings
+from dataflows.lifeline import PARENT_PID_ENV
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +72,8 @@ def run_cluster(settings: Settings, sources: list[str], processes: int, worker: 
     ``worker`` is the command of one worker (``scout worker``), to which ``--addresses`` and
     ``--process-id`` are added."""
     addresses = ",".join(f"127.0.0.1:{p}" for p in free_ports(processes))
-    env = {**os.environ, SETTINGS_ENV: settings_json(settings), SOURCES_ENV: json.dumps(sources)}
+    env = {**os.environ, SETTINGS_ENV: settings_json(settings), SOURCES_ENV: json.dumps(sources),
+           PARENT_PID_ENV: str(os.getpid())}  # fmt: skip
     cmd = [*worker, "--addresses", addresses, "--process-id"]
     workers = [subprocess.Popen([*cmd, str(i)], env=env) for i in range(processes)]
     log.info("cluster started", processes=processes, addresses=addresses)

@@ -173,16 +173,25 @@ def client_spec(settings: Settings, create: bool = False) -> ClientSpec:
 
 
 def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callable[[dict[str, int]], None] | None,
-                    workers: int = 1, writer: TableWriter | None = None) -> ClickHouseSink:  # fmt: skip
+                    workers: int = 1, writer: TableWriter | None = None,
+                    opened: list[Client] | None = None) -> ClickHouseSink:  # fmt: skip
     """The warehouse sink: one writer for chDB (opened only by the process that writes), one per
     worker against a server. ``writer``: who writes (used as is); else ``client``, an open client
-    to reuse (single process), or a client opened by the worker that writes."""
+    to reuse (single process), or a client opened by the worker that writes — appended to ``opened``,
+    which the caller closes from its main thread after the run. (Left to the garbage collector, a
+    chDB client was closed by its finalizer on Bytewax's worker thread, where chDB's close hung now
+    and then: a ``--processes 2`` run with a recovery directory never ended.)"""
     from dataflows.warehouse import chdb_path
 
     def open_writer() -> TableWriter:
         if writer is not None:
             return writer
-        return InlineWriter(client if client is not None else client_spec(settings)(), on_write)
+        if client is not None:
+            return InlineWriter(client, on_write)
+        own = client_spec(settings)()
+        if opened is not None:
+            opened.append(own)
+        return InlineWriter(own, on_write)
 
     writers = 1 if chdb_path(settings.sink) is not None else workers
     return ClickHouseSink(open_writer, settings.sink_flush_rows, writers)

@@ -15,6 +15,7 @@ import hashlib
 import ipaddress
 import os
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
@@ -164,6 +165,21 @@ def _hold_chdb(path: Path) -> bool:
     return True
 
 
+#: Seconds to wait for another process's hold on a chDB directory to go before giving up (exit 4).
+CHDB_LOCK_WAIT_S = 5.0
+
+
+def _wait_for_chdb(path: Path) -> bool:
+    """Take the hold, waiting up to :data:`CHDB_LOCK_WAIT_S` for a process that is going away (the
+    writer of a run killed a moment ago dies with it, and the kernel frees its lock as it exits)."""
+    deadline = time.monotonic() + CHDB_LOCK_WAIT_S
+    while not _hold_chdb(path):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _open_chdb(path: Path, create: bool) -> Client:
     if path.exists() and not path.is_dir():
         raise WarehouseError(f"the sink {path} is a file, not a chDB directory")
@@ -176,7 +192,7 @@ def _open_chdb(path: Path, create: bool) -> Client:
             raise WarehouseError(f"cannot create the warehouse directory {path}: {exc.strerror}") from exc
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise WarehouseError(f"the warehouse directory {path} is not readable and writable by this user")
-    if not _hold_chdb(path):
+    if not _wait_for_chdb(path):
         raise WarehouseError(
             f"the warehouse {path} is open in another process (chDB allows one process per data directory)"
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -200,9 +200,11 @@ def worker(
 ) -> None:
     """One process of a --processes N cluster (started by scout run; settings from its parent)."""
     from dataflows.cluster import settings_from_env
+    from dataflows.lifeline import die_with_parent, parent_pid_from_env
     from dataflows.metrics import serve_metrics
     from dataflows.runner import RunStats, build_source, clickhouse_sink, make_flow, run_flow
 
+    die_with_parent(parent_pid_from_env())
     s, sources = settings_from_env()
     configure_logging(s.log_level)
     peers = addresses.split(",")
@@ -210,8 +212,13 @@ def worker(
     with handled():
         if s.metrics_port:
             serve_metrics(s.metrics_port + process_id, s.metrics_host)
-        sink = clickhouse_sink(s, None, stats.on_write, workers=len(peers))
-        run_flow(make_flow(s, build_source(s, sources), None, sink=sink), s, process_id, peers)
+        opened: list[Any] = []  # the warehouse client this worker opens, closed here on the main thread
+        sink = clickhouse_sink(s, None, stats.on_write, workers=len(peers), opened=opened)
+        try:
+            run_flow(make_flow(s, build_source(s, sources), None, sink=sink), s, process_id, peers)
+        finally:
+            for client in opened:
+                client.close()
     log.info("worker finished", process_id=process_id, rows=stats.rows)
 
 

@@ -1,20 +1,13 @@
-"""Real parts for the edge tests: espeak-ng speech, package photos, converted models, a Kafka-protocol broker.
+"""Real parts for the edge tests: espeak-ng speech, package photos, converted models, Apache Kafka.
 
-The broker is noida-db (a Kafka-protocol server from PyPI, SPEC §6) — *not*
-Apache Kafka; what is proven here is the client side (idempotent producer,
-acks, outbox) against a real wire protocol.
+The broker is Apache Kafka 3.9.1 in KRaft mode (``tests/kafka_broker.py``; ``make kafka`` fetches
+its jars from Maven Central), one per test that stops or restarts it, one per session otherwise.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +22,7 @@ from bundle_tooling.make import make_bundle
 from edge_runtime.vision.build import build_face_models, held_out_photos
 from edge_runtime.vision.detector import Frame
 from scout_bundles.signing import TrustedKeys, generate, public_text
+from tests.kafka_broker import Broker
 
 onnxruntime.set_default_logger_severity(3)
 
@@ -118,96 +112,6 @@ def photo_video(tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Fram
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """A noida-db Kafka-protocol broker on 127.0.0.1, stopped and restarted by PID on the same data dir."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log = data_dir.parent / "broker.log"
-
-    def start(self) -> None:
-        exe = Path(sys.executable).parent / "noida-db"
-        self.proc = subprocess.Popen(
-            [str(exe), "start", "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--only", "kafka",
-             "--kafka-port", str(self.port)],
-            stdout=self._log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"noida-db exited: {self._log.read_text()}") from None
-                time.sleep(0.1)
-        raise RuntimeError("noida-db did not listen within 30 s")
-
-    def stop(self) -> None:
-        """Stop the broker: its process group (the PyPI launcher and the server binary it starts)."""
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self._listening():
-                time.sleep(0.05)
-        self.proc = None
-
-    def _listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    def create_topics(self, *topics: str) -> None:
-        from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
-        futures = admin.create_topics([NewTopic(t, 1, 1, config={"retention.ms": "-1"}) for t in topics])
-        for f in futures.values():
-            f.result(timeout=30)
-
-    def consume(self, topic: str, expect_at_least: int, timeout_s: float = 30) -> list[bytes]:
-        """Every message of ``topic`` (reads until ``expect_at_least`` arrived and 1 s passed quietly)."""
-        from confluent_kafka import Consumer
-
-        consumer = Consumer({
-            "bootstrap.servers": self.bootstrap, "group.id": f"test-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.queue.backoff.ms": 10,
-        })  # fmt: skip
-        consumer.subscribe([topic])
-        out: list[bytes] = []
-        deadline = time.monotonic() + timeout_s
-        quiet_since = time.monotonic()
-        try:
-            while time.monotonic() < deadline:
-                msg = consumer.poll(0.2)
-                if msg is None or msg.error():
-                    if len(out) >= expect_at_least and time.monotonic() - quiet_since > 1.0:
-                        break
-                    continue
-                out.append(msg.value() or b"")
-                quiet_since = time.monotonic()
-        finally:
-            consumer.close()
-        return out
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     b = Broker(tmp_path / "broker-data")
@@ -220,7 +124,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 @pytest.fixture(scope="session")
 def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """One noida-db broker for every test of the session that only needs topics of its own."""
+    """One Apache Kafka broker for every test of the session that only needs topics of its own."""
     b = Broker(tmp_path_factory.mktemp("session-broker") / "data")
     b.start()
     try:

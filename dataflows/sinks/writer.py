@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -140,7 +141,7 @@ class ProcessWriter:
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(
             target=_serve,
-            args=(child, self._open_client, self._migrate, self._day_timezone),
+            args=(child, self._open_client, self._migrate, self._day_timezone, os.getpid()),
             name="scout-writer",
             daemon=True,
         )
@@ -236,12 +237,18 @@ class ProcessWriter:
             self._proc = None
 
 
-def _serve(conn: Connection, open_client: Callable[[], Any], migrate: bool, day_timezone: str | None) -> None:
+def _serve(
+    conn: Connection, open_client: Callable[[], Any], migrate: bool, day_timezone: str | None, parent_pid: int
+) -> None:
     """The writer process: open (and migrate, and claim ``day_timezone`` for) the warehouse, then insert
-    each batch it receives."""
+    each batch it receives. It dies with the dataflow's process (:mod:`dataflows.lifeline`), so a
+    killed run leaves no process holding the warehouse."""
     import resource
     import signal
 
+    from dataflows.lifeline import die_with_parent
+
+    die_with_parent(parent_pid)
     # Ctrl-C and SIGTERM are the dataflow's to handle (it ends its sources and flushes through
     # this process); the writer ends when the dataflow closes the pipe or asks it to.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

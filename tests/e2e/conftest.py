@@ -6,7 +6,6 @@ chDB allows one data path per process, so every step runs as its own
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dataflows.recovery_store import committed_epoch
 from dataflows.tables import TABLES, of_layer
 
 
@@ -97,31 +97,28 @@ def assert_same(a: dict[str, list[str]], b: dict[str, list[str]]) -> None:
     assert not problems, json.dumps(problems, indent=1)
 
 
-def _store_size(recovery: Path) -> int:
-    """Bytes in the recovery store; a SQLite ``-wal`` file may vanish between listing and stat (a checkpoint)."""
-    total = 0
-    for path in recovery.glob("*") if recovery.exists() else ():
-        with contextlib.suppress(FileNotFoundError):
-            total += path.stat().st_size
-    return total
+def wait_for_commits(proc: subprocess.Popen[bytes], recovery: Path, epochs: int, timeout_s: float = 180) -> int:
+    """Wait until the run ``proc`` has committed ``epochs`` more epochs to its recovery store than the first
+    one seen committed (an event read from the store, so it holds on a loaded machine); that epoch."""
+    deadline = time.monotonic() + timeout_s
+    first: int | None = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        epoch = committed_epoch(recovery)
+        if epoch is not None and first is None:
+            first = epoch
+        elif epoch is not None and first is not None and epoch >= first + epochs:
+            return epoch
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
+    raise AssertionError(f"no {epochs} epochs committed within {timeout_s:.0f} s (first seen: {first})")
 
 
 def crash_and_resume(scout: Scout, args: list[str], env: dict[str, str], recovery: Path) -> None:
-    """Run ``args`` (a ``scout run`` with ``--recovery-dir recovery``), kill -9 it once its recovery
-    store has grown by several committed epochs, run it again, and check the second run resumed
-    (wrote fewer bronze rows than the table holds) rather than restarted."""
+    """Run ``args`` (a ``scout run`` with ``--recovery-dir recovery``), kill -9 it once it has committed
+    several epochs, run it again, and check the second run resumed (wrote fewer bronze rows than the
+    table holds) rather than restarted."""
     proc = subprocess.Popen(args, cwd=scout.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    initial: int | None = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-        size = _store_size(recovery)
-        if initial is None and size:
-            time.sleep(0.3)  # the store's partitions are created first; its growth is the snapshots
-            initial = _store_size(recovery)
-        elif initial is not None and size > initial + 300_000:
-            break
-    assert proc.poll() is None, "the run ended before it could be killed; make the input bigger"
+    wait_for_commits(proc, recovery, epochs=3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     resumed = subprocess.run(args, cwd=scout.workdir, env=env, capture_output=True, text=True, timeout=300,

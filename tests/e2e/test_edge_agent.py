@@ -24,7 +24,8 @@ import pytest
 
 from scout_contract.records import decode_record_line
 from tests.e2e.conftest import Scout
-from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_BRANDS, VIDEO_FPS, VIDEO_SCRIPT, free_port
+from tests.edge_fixtures import KOREAN_SENTENCES, VIDEO_BRANDS, VIDEO_FPS, VIDEO_SCRIPT
+from tests.kafka_broker import free_port
 
 pytestmark = pytest.mark.slow
 

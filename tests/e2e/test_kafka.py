@@ -12,12 +12,13 @@ import os
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from scout_contract.streams import NAMES
 from tests.e2e.conftest import Scout, assert_same, crash_and_resume, snapshot
-from tests.edge_fixtures import Broker
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 
@@ -301,7 +302,7 @@ def test_sigkill_mid_run_and_resume_equals_a_clean_run(session_broker: Broker, t
 
 
 def test_an_unreachable_broker_is_one_line_and_exit_5(tmp_path: Path) -> None:
-    from tests.edge_fixtures import free_port
+    from tests.kafka_broker import free_port
 
     scout = Scout(tmp_path)
     proc = scout("run", "--source", f"kafka://127.0.0.1:{free_port()}", "--sink", scout.sink, "--stop-at-end",
@@ -356,3 +357,46 @@ def test_record_timestamps_that_step_back_in_a_partition_never_stall_a_bounded_r
           "--until", "2025-05-19T09:00:00Z", env=env, timeout=120)  # fmt: skip
     [n] = scout.query("SELECT count() AS n FROM bronze_stt_raw FINAL")
     assert n == {"n": 3}
+
+
+def test_a_record_the_dead_letter_topic_cannot_take_is_a_truncated_dead_letter_never_a_crash(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    """A 1.2 MB record (over the producer's 1 MB) and a 300 kB one (over the dead-letter topic's
+    200 kB, refused by the broker) in a topic that allows both: the run and its resume exit 0, the
+    quarantine rows keep every byte, the dead letters carry the head and say so."""
+    from confluent_kafka import Producer
+
+    from dataflows.sinks.kafka import HEAD_BYTES
+    from tests.factories import T0, stt
+
+    env = {**_topics(), "SCOUT_TOPICS__DEAD_LETTER": f"dlq-{next(_n)}", "SCOUT_TOPICS__ANNOTATED": f"ann-{next(_n)}"}
+    session_broker.create_topics(*(env[f"SCOUT_TOPICS__{s.upper()}"] for s in NAMES),
+                                 config={"max.message.bytes": "3000000"})  # fmt: skip
+    session_broker.create_topics(env["SCOUT_TOPICS__DEAD_LETTER"], config={"max.message.bytes": "200000"})
+    values = [
+        msgspec.json.encode(stt(T0, event_id="ok-1")),
+        msgspec.json.encode(stt(T0 + 1_000, text="x" * 1_200_000, event_id="huge")),
+        msgspec.json.encode(stt(T0 + 2_000, text="y" * 300_000, event_id="large")),
+        msgspec.json.encode(stt(T0 + 3_000, event_id="ok-2")),
+    ]
+    producer = Producer({"bootstrap.servers": session_broker.bootstrap, "message.max.bytes": 3_000_000})
+    for i, value in enumerate(values):
+        producer.produce(env["SCOUT_TOPICS__STT"], value, "SCOUTPI-0001", timestamp=T0 + 100 + i * 1_000)
+    assert producer.flush(30) == 0
+    scout = Scout(tmp_path)
+    run = ["run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+           scout.sink, "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
+    scout(*run, env=env, timeout=180)
+    scout(*run, env=env, timeout=180)  # the resume reads nothing new and ends the same way
+    rows = scout.query("SELECT event_id, length(payload) AS n FROM quarantine_events FINAL ORDER BY n")
+    assert rows == [{"event_id": "large", "n": len(values[2])}, {"event_id": "huge", "n": len(values[1])}]
+    [accepted] = scout.query("SELECT count() AS n FROM bronze_stt_raw FINAL")
+    assert accepted == {"n": 2}
+    letters = session_broker.consume_with_headers(env["SCOUT_TOPICS__DEAD_LETTER"], expect_at_least=2)
+    heads = {h["scout.original_length"].decode(): (value, h) for value, h in letters}
+    assert set(heads) == {str(len(values[1])), str(len(values[2]))}  # at-least-once: a resume may repeat one
+    for original in (values[1], values[2]):
+        value, h = heads[str(len(original))]
+        assert value == original[:HEAD_BYTES] and h["scout.truncated"] == b"true"
+        assert b"size" in h["scout.produce_error"].lower() and h["scout.rules"], h

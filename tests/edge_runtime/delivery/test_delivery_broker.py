@@ -23,7 +23,7 @@ from edge_runtime.config import KafkaConfig, PublisherConfig
 from edge_runtime.delivery.drain import drain_forever
 from edge_runtime.delivery.outbox import Outbox, OutboxItem
 from edge_runtime.delivery.publishers import KafkaPublisher
-from tests.edge_fixtures import Broker
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 
