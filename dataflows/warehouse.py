@@ -31,6 +31,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from dataflows.config import ConnectOptions
 from dataflows.errors import Exit, ScoutError
+from dataflows.redact import redact_url
 from dataflows.tables import COLUMNS
 
 log = structlog.get_logger(__name__)
@@ -99,23 +100,27 @@ class ServerAddress:
         >>> ServerAddress.parse("http://localhost:8123")
         ServerAddress(secure=False, host='localhost', port=8123, database='default')
         """
-        url = urlsplit(dsn)
+        shown = redact_url(dsn)  # never a password in a message
+        try:
+            url = urlsplit(dsn)
+        except ValueError as exc:
+            raise WarehouseError(f"the sink {shown!r} is not a URL: {exc}") from exc
         if url.scheme not in ("http", "https"):
-            raise WarehouseError(f"unsupported sink {dsn!r}: expected chdb:///path, http://… or https://…")
+            raise WarehouseError(f"unsupported sink {shown!r}: expected chdb:///path, http://… or https://…")
         if url.password is not None or url.username is not None:
             raise WarehouseError(
                 "the sink DSN must not hold credentials: set SCOUT_CLICKHOUSE_USER and "
                 "SCOUT_CLICKHOUSE_PASSWORD (or SCOUT_CLICKHOUSE_PASSWORD_FILE)"
             )
         if url.query or url.fragment:
-            raise WarehouseError(f"the sink DSN takes no query or fragment: {dsn!r}")
+            raise WarehouseError(f"the sink DSN takes no query or fragment: {shown!r}")
         if not url.hostname:
-            raise WarehouseError(f"the sink DSN names no host: {dsn!r}")
+            raise WarehouseError(f"the sink DSN names no host: {shown!r}")
         secure = url.scheme == "https"
         try:
             port = url.port or (8443 if secure else 8123)
         except ValueError as exc:
-            raise WarehouseError(f"bad port in sink DSN {dsn!r}: {exc}") from exc
+            raise WarehouseError(f"bad port in sink DSN {shown!r}") from exc
         database = url.path.strip("/") or "default"
         return cls(secure, url.hostname, port, database)
 

@@ -12,13 +12,16 @@ was already written, so nothing is left half-pushed unreported.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import niquests
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
+from dataflows.redact import redact_url
 from grafana.alerts import api_rules
 from grafana.dashboards import build_all
 from grafana.datasource import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID, datasource_json
@@ -151,8 +154,15 @@ def push(
     *,
     rotate_password: bool = False,
     timeout_s: float = 10.0,
+    allow_plaintext_token: bool = False,
 ) -> PushReport:
-    """Push everything to the Grafana at ``url`` with a service-account ``token``."""
+    """Push everything to the Grafana at ``url`` with a service-account ``token``.
+
+    The token is never sent in clear text: ``url`` must be ``https://`` or name a loopback host,
+    unless ``allow_plaintext_token`` (the same rule as the ClickHouse password's). Messages show
+    ``url`` without its user-info or password-like parameters."""
+    shown = redact_url(url)
+    _check_transport(url, shown, allow_plaintext_token)
     report = PushReport()
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     pusher = _Pusher(api, report)
@@ -169,15 +179,40 @@ def push(
     except PushError as exc:
         raise PushError(f"{exc}{_written(report)}") from exc
     except GrafanaUnauthorizedError as exc:
-        raise PushError(f"Grafana at {url} refused the token (HTTP 401){_written(report)}") from exc
+        raise PushError(f"Grafana at {shown} refused the token (HTTP 401){_written(report)}") from exc
     except GrafanaException as exc:
         message = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PushError(
-            f"Grafana at {url} failed at {step}: HTTP {exc.status_code}: {message}{_written(report)}"
+            f"Grafana at {shown} failed at {step}: HTTP {exc.status_code}: {message}{_written(report)}"
         ) from exc
     except niquests.exceptions.RequestException as exc:
-        raise PushError(f"cannot reach Grafana at {url} ({type(exc).__name__}){_written(report)}") from exc
+        raise PushError(f"cannot reach Grafana at {shown} ({type(exc).__name__}){_written(report)}") from exc
     return report
+
+
+def _check_transport(url: str, shown: str, allow_plaintext_token: bool) -> None:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError as exc:
+        raise PushError(f"{shown} is not a URL: {exc}; nothing was written") from exc
+    if parts.scheme not in ("http", "https") or not host:
+        raise PushError(f"{shown} is not an http(s) URL of a Grafana; nothing was written")
+    if parts.scheme == "https" or allow_plaintext_token or _is_loopback(host):
+        return
+    raise PushError(
+        f"refusing to send the Grafana token in clear text to {host}: use an https:// URL "
+        "(or --allow-plaintext-token if the network is trusted); nothing was written"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _written(report: PushReport) -> str:

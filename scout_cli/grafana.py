@@ -63,6 +63,9 @@ def grafana_push(
     clickhouse_protocol: ChProtocol = "http",
     clickhouse_secure: ChSecure = False,
     timeout_s: Annotated[float, typer.Option(help="Seconds per HTTP request")] = 10.0,
+    allow_plaintext_token: Annotated[
+        bool, typer.Option(help="Send the token over plain http to a host that is not loopback (trusted networks)")
+    ] = False,
 ) -> None:
     """Create or update the folder, datasource, dashboards and alert rules in a Grafana (idempotent)."""
     from grafana.datasource import PASSWORD_ENV
@@ -76,7 +79,8 @@ def grafana_push(
     password = _secret(PASSWORD_ENV, password_file, "password")
     endpoint = ClickHouseEndpoint(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_secure)
     try:
-        report = push(url, token, endpoint, password, rotate_password=rotate_password, timeout_s=timeout_s)
+        report = push(url, token, endpoint, password, rotate_password=rotate_password, timeout_s=timeout_s,
+                      allow_plaintext_token=allow_plaintext_token)  # fmt: skip
     except PushError as exc:
         raise fail(Exit.GRAFANA, "grafana error", exc) from exc
     for kind, names in (("created", report.created), ("updated", report.updated)):

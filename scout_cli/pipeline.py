@@ -27,6 +27,7 @@ from scout_cli.common import (
     settings,
     stages_table,
 )
+from scout_contract.records import TIMESTAMP_MS_MAX
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -232,7 +233,14 @@ def _instant(text: str, flag: str) -> int:
         raise UsageError(f"{flag} {text!r} is not an ISO 8601 time (e.g. 2025-05-19T08:00:00+08:00)") from exc
     if moment.tzinfo is None:
         raise UsageError(f"{flag} {text!r} needs a time zone (e.g. +08:00 or Z)")
-    return int(moment.timestamp() * 1000)
+    ms = int(moment.timestamp() * 1000)
+    # a replay widens its range by days and a lead on both sides: keep that inside what a record carries
+    if not _DAY_MS <= ms <= TIMESTAMP_MS_MAX - 2 * _DAY_MS:
+        raise UsageError(f"{flag} {text!r} is outside the times a record can carry (1970-01-02 to 2299-12-29)")
+    return ms
+
+
+_DAY_MS = 86_400_000
 
 
 @app.command()

@@ -40,6 +40,21 @@ def test_grafana_user_is_read_only_and_sees_gold_and_what_the_dashboards_read() 
         assert pw is not None and pw.get("from_env") and not (pw.text or "").strip(), "no password in the file"
 
 
+def test_the_read_only_profile_caps_every_limit_it_sets() -> None:
+    """``readonly = 2`` lets the Grafana user change session settings: every limit the profile sets is
+    also a constraint's maximum, so a query cannot lift ``max_execution_time`` or ``max_result_rows``.
+    Not covered here: a ClickHouse server refusing ``SET max_execution_time = 3600``."""
+    doc = ET.parse(ROOT / "clickhouse" / "users.d" / "scout-users.xml").getroot()
+    profile = doc.find("profiles/scout_readonly")
+    assert profile is not None and profile.findtext("readonly") == "2"
+    limits = {e.tag: e.text for e in profile if e.tag not in ("readonly", "constraints")}
+    assert {"max_execution_time", "max_result_rows"} <= set(limits)
+    constraints = profile.find("constraints")
+    assert constraints is not None
+    for name, value in limits.items():
+        assert constraints.findtext(f"{name}/max") == value, f"{name} can be raised past {value}"
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()

@@ -15,8 +15,8 @@ offset of every topic at that partition number — only records handed on count,
 not yet emitted records are read again after a resume. Record coordinates (topic, partition,
 offset, timestamp) go into bronze as they are.
 
-Tested against noida-db and Tansu (Kafka-protocol servers from PyPI, SPEC §6); neither is
-Apache Kafka: consumer groups, transactions and broker failover are not exercised here.
+Tested against Apache Kafka 3.9.1 (one KRaft node started by the tests, ``tests/kafka_broker.py``):
+replicated partitions and broker failover across nodes are not exercised here.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from grafana.datasource import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID
 from grafana.provisioning import ClickHouseEndpoint
 from grafana.push import PushError, push
 from tests.grafana.fake_grafana import FakeGrafana
+from tests.kafka_broker import free_port
 
 TOKEN = "glsa_test_token_0123456789"
 PASSWORD = "ro-secret-pw-42"
@@ -123,3 +124,25 @@ def test_cli_push_reads_secrets_from_files_and_env_and_never_prints_them(tmp_pat
         assert "refused the token" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
         for proc in (ok, again, refused):
             assert TOKEN not in proc.stdout + proc.stderr and PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_the_token_never_goes_in_clear_text_to_a_host_that_is_not_loopback() -> None:
+    """Refused before any connection (``.invalid`` never resolves, so nothing could leave anyway)."""
+    with pytest.raises(PushError, match=r"clear text to grafana\.invalid.*nothing was written"):
+        push("http://grafana.invalid:3000", TOKEN, ENDPOINT, PASSWORD, timeout_s=2)
+    with FakeGrafana(TOKEN) as g:  # loopback over http stays allowed (a port-forward, a sidecar)
+        assert push(g.url, TOKEN, ENDPOINT, PASSWORD).created
+
+
+def test_messages_never_show_a_password_in_the_url(tmp_path: Path) -> None:
+    env = {**os.environ, "GRAFANA_TOKEN": TOKEN, "SCOUT_CH_GRAFANA_PASSWORD": PASSWORD}
+    for url in ("http://admin:hunter2@grafana.invalid:3000", "http://grafana.invalid/?password=hunter2",
+                "ftp://admin:hunter2@grafana.invalid/"):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "scout_cli", "grafana", "push", "--url", url],
+                              capture_output=True, text=True, timeout=120, env=env, check=False)  # fmt: skip
+        assert proc.returncode == 6, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and "hunter2" not in proc.stderr + proc.stdout
+    unreachable = free_port()
+    with pytest.raises(PushError) as caught:
+        push(f"http://admin:hunter2@127.0.0.1:{unreachable}", TOKEN, ENDPOINT, PASSWORD, timeout_s=2)
+    assert "cannot reach" in str(caught.value) and "hunter2" not in str(caught.value)

@@ -1,4 +1,4 @@
-"""Delivery through a real Kafka-protocol broker (noida-db; not Apache Kafka): nothing lost, duplicates bounded.
+"""Delivery through Apache Kafka (one KRaft node, tests/kafka_broker.py): nothing lost, duplicates bounded.
 
 * kill -9 of the publishing process mid-publish, then a restart → every event
   delivered; only events of the batch in flight may be duplicated (same
