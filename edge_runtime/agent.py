@@ -301,6 +301,8 @@ class Agent:
     def heartbeat(self) -> HeartbeatV1:
         health = self.probe.read()
         problems = self.supervisor.problems() + list(self.notes.values())
+        if self.updater is not None and self.updater.problem:
+            problems.append(self.updater.problem)
         dropped = self.outbox.dropped()
         if dropped:
             problems.append(f"outbox: dropped oldest events under the disk budget {dropped}")

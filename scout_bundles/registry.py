@@ -16,6 +16,7 @@ publishing (:func:`publish`, :func:`set_channel`) writes a directory.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import shutil
@@ -71,8 +72,8 @@ class Registry:
         if self.is_http:
             try:
                 response: BinaryIO = urllib.request.urlopen(self._url(relative), timeout=self.timeout_s)
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                raise BundleError(f"cannot fetch {relative} from {self.location}: {exc}") from exc
+            except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
+                raise BundleError(f"cannot fetch {relative} from {self.location}: {_reason(exc)}") from exc
             return response
         path = resolve_inside(Path(self.location), relative)
         if not path.is_file():
@@ -114,13 +115,26 @@ def _copy(stream: BinaryIO, sink: BinaryIO, max_bytes: int, what: str) -> tuple[
     """Copy at most ``max_bytes``; returns the size and the SHA-256 of what was copied."""
     digest = hashlib.sha256()
     total = 0
-    while block := stream.read(1 << 20):
+    while True:
+        try:
+            block = stream.read(1 << 20)
+        except (http.client.HTTPException, TimeoutError, OSError) as exc:  # a body cut short, a reset
+            raise BundleError(f"{what}: the download broke off after {total:,} bytes: {_reason(exc)}") from exc
+        if not block:
+            break
         total += len(block)
         if total > max_bytes:
             raise BundleError(f"{what} is larger than the limit of {max_bytes:,} bytes")
         digest.update(block)
         sink.write(block)
     return total, digest.hexdigest()
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one short line (an ``IncompleteRead`` would print the partial body)."""
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"IncompleteRead after {len(exc.partial):,} bytes"
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]  # one line, whatever the server sent
 
 
 # ---- publishing (a directory) ------------------------------------------------

@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+#: Longest wait after consecutive failed polls, in poll intervals.
+MAX_BACKOFF = 8
+#: Longest failure message kept for the heartbeat and the log.
+MAX_REASON = 500
+
 
 class SeenIndex(msgspec.Struct):
     sequence: int = 0
@@ -48,6 +53,8 @@ class Updater:
     max_bytes: int
     keep: int = 3
     outcomes: list[Outcome] = field(default_factory=list)
+    #: why :meth:`run` ended, if it ended other than by its stop event
+    stopped_by: str | None = None
 
     @classmethod
     def from_config(cls, up: UpdatesConfig, bundles: dict[str, Reload]) -> Updater:
@@ -101,13 +108,32 @@ class Updater:
         return done
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
-        """Poll until ``stop``; a failed poll (network, signature) is logged and reported, then retried."""
-        while not stop.is_set():
-            try:
-                self.poll_once()
-            except (BundleError, OSError, ValueError) as exc:
-                message = f"model update check failed: {exc}"
-                if self.last_outcome != message:
-                    self.outcomes.append(Outcome(False, message))
-                log.warning("model update check failed", channel=self.channel, error=str(exc))
-            stop.wait(interval_s)
+        """Poll until ``stop``. A failed poll — of *any* kind: network, signature, a broken HTTP
+        response (``http.client.HTTPException`` is not an ``OSError``), a bug — is logged and reported
+        in the heartbeat, then retried; consecutive failures back off (the interval doubled each time,
+        at most :data:`MAX_BACKOFF` times it), a success resets it. If the loop itself ever ends other
+        than by ``stop`` (only a ``BaseException`` can end it), :attr:`stopped_by` says why and the
+        heartbeat reports it (:attr:`problem`)."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self.poll_once()
+                    failures = 0
+                except Exception as exc:  # the loop must outlive any one poll
+                    failures += 1
+                    message = " ".join(f"model update check failed: {type(exc).__name__}: {exc}".split())[:MAX_REASON]
+                    if self.last_outcome != message:
+                        self.outcomes.append(Outcome(False, message))
+                    log.warning("model update check failed", channel=self.channel, error=message,
+                                consecutive=failures)  # fmt: skip
+                stop.wait(interval_s * min(2 ** max(failures - 1, 0), MAX_BACKOFF))
+        except BaseException as exc:
+            self.stopped_by = f"{type(exc).__name__}: {exc}"[:MAX_REASON]
+            log.error("model updater stopped", channel=self.channel, error=self.stopped_by)
+            raise
+
+    @property
+    def problem(self) -> str | None:
+        """What the heartbeat reports when the update loop ended by itself (``None`` otherwise)."""
+        return f"model updater not running ({self.stopped_by})" if self.stopped_by else None
