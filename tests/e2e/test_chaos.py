@@ -1,0 +1,93 @@
+"""Chaos: a Kafka run killed with SIGKILL at ten random moments and resumed each time ends with every
+table equal to a clean run's, as the dashboards query them (``FINAL``), and ``scout db verify`` passes.
+
+SPEC §3's correctness bar under the failure Kubernetes inflicts most (a pod killed and rescheduled).
+The kills come after a random number (1–3) of epochs (0.25 s each) committed since the previous
+start, read from the recovery store (``dataflows/recovery_store.py``), so they land anywhere in the run
+on any machine load; the seed is fixed, so a failure can be replayed. The broker is Apache Kafka (one KRaft node). Processing-
+time tables (``dq_rule_metrics``) and processing-time columns are not compared: a re-emitted epoch is
+evaluated again by design (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scout_contract.streams import NAMES
+from tests.e2e.conftest import Scout, assert_same, snapshot, wait_for_commits
+from tests.kafka_broker import Broker
+
+pytestmark = pytest.mark.slow
+
+KILLS = 10
+#: 5 stores × 4 devices × 10.5 h at ≈ 1,470 events per device-hour: ≈ 309 k events
+_SIM = ["--stores", "5", "--devices", "4", "--hours", "10.5", "--seed", "31", "--malformed-rate", "0.01",
+        "--out-of-order-rate", "0.05", "--late-rate", "0.01", "--duplicate-rate", "0.01"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chaos_topics(session_broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    env = {f"SCOUT_TOPICS__{s.upper()}": f"chaos-{os.getpid()}-{s}" for s in NAMES}
+    env["SCOUT_KAFKA__PARTITIONS"] = "4"
+    clean = Scout(tmp_path_factory.mktemp("chaos-clean"))
+    clean("simulate", "--kafka", session_broker.bootstrap, *_SIM, env=env, timeout=600)
+    clean("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
+          clean.sink, env=env, timeout=600)  # fmt: skip
+    return env, clean.workdir
+
+
+def _chaos(scout: Scout, source: str, env: dict[str, str], seed: int, *extra: str) -> list[int]:
+    """Start, kill -9 after 1–3 committed epochs, KILLS times; then run to the end. The epochs killed at."""
+    rng = random.Random(seed)
+    recovery = scout.workdir / "recovery"
+    args = [sys.executable, "-m", "scout_cli", "run", "--source", source, "--sink", scout.sink, "--no-summary",
+            "--stop-at-end", "--recovery-dir", str(recovery), "--close-sessions-at-end",
+            "--batch-size", "50", *extra]  # fmt: skip
+    # small reads and short epochs: ten kills land inside the input on a fast machine too
+    run_env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.25"}
+    killed_at = []
+    for _ in range(KILLS):
+        proc = subprocess.Popen(args, cwd=scout.workdir, env=run_env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            killed_at.append(wait_for_commits(proc, recovery, epochs=rng.randint(1, 3), timeout_s=300))
+        except AssertionError as exc:
+            raise AssertionError(f"after {len(killed_at)} kills (at epochs {killed_at}): {exc}") from None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    last = subprocess.run(args, cwd=scout.workdir, env=run_env, capture_output=True, text=True, timeout=900,
+                          check=False)  # fmt: skip
+    assert last.returncode == 0, last.stderr[-3000:]
+    return killed_at
+
+
+#: ``--processes`` of the chaos run. 1 in ``make test``. With 2 it fails today (issue #19, open): after ten
+#: kills of a 2-process cluster some events are missing from bronze and others are counted late
+#: (``SCOUT_CHAOS_PROCESSES=2 .venv/bin/pytest tests/e2e/test_chaos.py`` reproduces it, ≈ 6 minutes).
+PROCESSES = int(os.environ.get("SCOUT_CHAOS_PROCESSES", "1"))
+
+
+@pytest.mark.parametrize("processes", [PROCESSES])
+def test_ten_random_kills_and_resumes_equal_a_clean_run(
+    session_broker: Broker, chaos_topics: tuple[dict[str, str], Path], tmp_path: Path, processes: int
+) -> None:
+    env, clean_dir = chaos_topics
+    clean = Scout(clean_dir)
+    expected = snapshot(clean)
+    scout = Scout(tmp_path)
+    extra = ("--processes", "2") if processes == 2 else ()
+    killed_at = _chaos(scout, f"kafka://{session_broker.bootstrap}", env, processes, *extra)
+    assert len(killed_at) == KILLS and killed_at == sorted(killed_at), killed_at  # each resume moved on
+    got = snapshot(scout)
+    differing = {t: [len(expected[t]), len(got[t])] for t in expected if expected[t] != got[t]}
+    print("rows (clean, chaos) of differing tables:", json.dumps(differing))  # shown with a failure
+    assert_same(got, expected)
+    assert all(t["ok"] for t in scout.verify())
