@@ -4,9 +4,9 @@ table equal to a clean run's, as the dashboards query them (``FINAL``), and ``sc
 SPEC §3's correctness bar under the failure Kubernetes inflicts most (a pod killed and rescheduled).
 The kills come after a random number (1–3) of epochs (0.25 s each) committed since the previous
 start, read from the recovery store (``dataflows/recovery_store.py``), so they land anywhere in the run
-on any machine load; the seed is fixed, so a failure can be replayed. The broker is Apache Kafka (one KRaft node). Processing-
-time tables (``dq_rule_metrics``) and processing-time columns are not compared: a re-emitted epoch is
-evaluated again by design (docs/architecture.md).
+on any machine load; the seed is fixed, so a failure can be replayed. The broker is Apache Kafka (one
+KRaft node). Processing-time tables (``dq_rule_metrics``) and processing-time columns are not compared:
+a re-emitted epoch is evaluated again by design (docs/architecture.md).
 """
 
 from __future__ import annotations
