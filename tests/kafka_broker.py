@@ -92,12 +92,15 @@ class Broker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
         if not (self.data_dir / "meta.properties").exists():
-            # kafka-storage wants a cluster id of 16 bytes in URL-safe base64 without padding (22 characters)
+            # kafka-storage wants a cluster id of 16 bytes in URL-safe base64 without padding (22 characters);
+            # one in 64 starts with "-", which its argument parser would take for an option: hence "--cluster-id="
             cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(self._config)),
-                check=True, capture_output=True, timeout=120,
+            formatted = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster}", "-c", str(self._config)),
+                capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
+            if formatted.returncode != 0:
+                raise RuntimeError(f"formatting the broker's storage failed: {formatted.stdout}{formatted.stderr}")
         self.proc = subprocess.Popen(
             self._java("kafka.Kafka", str(self._config)),
             stdout=self._log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
