@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools java-tools kafka models demo test lint typecheck unit unit-fast bench check-arm64 clean
+.PHONY: setup system-tools java-tools kafka models demo test lint typecheck unit unit-fast chaos bench check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ unit-fast: $(STAMP) system-tools
 	$(BIN)/pytest -q -m "not slow"
 
 test: lint typecheck unit
+
+# Ten random SIGKILLs of a 309 k-event Apache Kafka run (SCOUT_CHAOS_PROCESSES=2 for a cluster), ≈ 4 minutes.
+# Not in `make test`: it fails today (late_events and silver_device_heartbeat differ after some kill
+# patterns; events are lost with 2 processes) — issue #19 is open for it.
+chaos: $(STAMP) $(KAFKA)
+	$(BIN)/pytest -q -m chaos tests/e2e/test_chaos.py
 
 bench: $(STAMP) system-tools $(KAFKA)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
