@@ -126,15 +126,21 @@ class ServerAddress:
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
 
     def __str__(self) -> str:
         return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}/{self.database}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address: where a secret may go over plain http (the ClickHouse
+    password here, the Grafana token in ``grafana.push``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 #: chDB directories this process holds, with the open lock file (held for the process's life).

@@ -12,7 +12,6 @@ was already written, so nothing is left half-pushed unreported.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +21,7 @@ from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
 from dataflows.redact import redact_url
+from dataflows.warehouse import is_loopback_host
 from grafana.alerts import api_rules
 from grafana.dashboards import build_all
 from grafana.datasource import DATASOURCE_UID, FOLDER_TITLE, FOLDER_UID, datasource_json
@@ -198,21 +198,12 @@ def _check_transport(url: str, shown: str, allow_plaintext_token: bool) -> None:
         raise PushError(f"{shown} is not a URL: {exc}; nothing was written") from exc
     if parts.scheme not in ("http", "https") or not host:
         raise PushError(f"{shown} is not an http(s) URL of a Grafana; nothing was written")
-    if parts.scheme == "https" or allow_plaintext_token or _is_loopback(host):
+    if parts.scheme == "https" or allow_plaintext_token or is_loopback_host(host):
         return
     raise PushError(
         f"refusing to send the Grafana token in clear text to {host}: use an https:// URL "
         "(or --allow-plaintext-token if the network is trusted); nothing was written"
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _written(report: PushReport) -> str:

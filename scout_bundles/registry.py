@@ -73,7 +73,7 @@ class Registry:
             try:
                 response: BinaryIO = urllib.request.urlopen(self._url(relative), timeout=self.timeout_s)
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
-                raise BundleError(f"cannot fetch {relative} from {self.location}: {_reason(exc)}") from exc
+                raise BundleError(f"cannot fetch {relative} from {self.location}: {error_line(exc)}") from exc
             return response
         path = resolve_inside(Path(self.location), relative)
         if not path.is_file():
@@ -119,7 +119,7 @@ def _copy(stream: BinaryIO, sink: BinaryIO, max_bytes: int, what: str) -> tuple[
         try:
             block = stream.read(1 << 20)
         except (http.client.HTTPException, TimeoutError, OSError) as exc:  # a body cut short, a reset
-            raise BundleError(f"{what}: the download broke off after {total:,} bytes: {_reason(exc)}") from exc
+            raise BundleError(f"{what}: the download broke off after {total:,} bytes: {error_line(exc)}") from exc
         if not block:
             break
         total += len(block)
@@ -130,11 +130,12 @@ def _copy(stream: BinaryIO, sink: BinaryIO, max_bytes: int, what: str) -> tuple[
     return total, digest.hexdigest()
 
 
-def _reason(exc: BaseException) -> str:
-    """An exception as one short line (an ``IncompleteRead`` would print the partial body)."""
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line, whatever a server sent (an ``IncompleteRead`` would print the
+    partial body)."""
     if isinstance(exc, http.client.IncompleteRead):
         return f"IncompleteRead after {len(exc.partial):,} bytes"
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]  # one line, whatever the server sent
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:limit]
 
 
 # ---- publishing (a directory) ------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from dataflows.errors import Exit, UsageError
+from dataflows.timegrid import DAY_MS
 from scout_cli.common import (
     SinkOpt,
     bar_for,
@@ -235,12 +236,9 @@ def _instant(text: str, flag: str) -> int:
         raise UsageError(f"{flag} {text!r} needs a time zone (e.g. +08:00 or Z)")
     ms = int(moment.timestamp() * 1000)
     # a replay widens its range by days and a lead on both sides: keep that inside what a record carries
-    if not _DAY_MS <= ms <= TIMESTAMP_MS_MAX - 2 * _DAY_MS:
+    if not DAY_MS <= ms <= TIMESTAMP_MS_MAX - 2 * DAY_MS:
         raise UsageError(f"{flag} {text!r} is outside the times a record can carry (1970-01-02 to 2299-12-29)")
     return ms
-
-
-_DAY_MS = 86_400_000
 
 
 @app.command()

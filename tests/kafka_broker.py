@@ -23,6 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
+from dataflows.cluster import free_ports
+
 ROOT = Path(__file__).resolve().parents[1]
 #: Where ``make kafka`` puts the broker's jars.
 LIBS = ROOT / ".scout" / "kafka" / "libs"
@@ -32,9 +34,9 @@ START_TIMEOUT_S = 90.0
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on at this moment (the cluster's own helper)."""
+    [port] = free_ports(1)
+    return port
 
 
 def _listening(port: int) -> bool:

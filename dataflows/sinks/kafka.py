@@ -71,6 +71,11 @@ def _per_record(err: Any) -> bool:
     return bool(err.name() in _PER_RECORD or (not err.retriable() and not err.fatal() and err.code() > 0))
 
 
+def _is_head(rec: OutgoingRecord) -> bool:
+    """Whether ``rec`` is already the truncated copy of a refused record."""
+    return any(k == "scout.truncated" for k, _ in rec.headers)
+
+
 def _head(rec: OutgoingRecord, reason: str) -> OutgoingRecord:
     """The truncated copy of a refused record: its value's and headers' first :data:`HEAD_BYTES`."""
     kept: list[tuple[str, str | bytes | None]] = [
@@ -94,8 +99,8 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
         self._producer = Producer({**base, "enable.idempotence": True, "acks": "all", "linger.ms": 20})
         self._topic = topic
         self._failures: list[str] = []
-        #: records refused whole, to produce again as their head: (record, reason, already a head)
-        self._refused: list[tuple[OutgoingRecord, str, bool]] = []
+        #: records refused whole, to produce again as their head: (record, reason)
+        self._refused: list[tuple[OutgoingRecord, str]] = []
         self._pending = 0
         self._failed = False
 
@@ -104,7 +109,7 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
         if err is None:
             return
         if _per_record(err):  # the delivery report carries no headers: the record is kept for this
-            self._refused.append((rec, str(err), any(k == "scout.truncated" for k, _ in rec.headers)))
+            self._refused.append((rec, str(err)))
         else:
             self._failures.append(str(err))
 
@@ -123,7 +128,7 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
                 err = exc.args[0]
                 if not _per_record(err):
                     raise
-                self._refused.append((rec, str(err), any(k == "scout.truncated" for k, _ in rec.headers)))
+                self._refused.append((rec, str(err)))
                 return
 
     def write_batch(self, values: list[list[Item]]) -> None:
@@ -136,8 +141,8 @@ class _ProducerPartition(StatefulSinkPartition[list[Item], None], Generic[Item])
     def _settle_refused(self) -> None:
         """Produce each refused record's head once; a head refused again is counted and logged."""
         refused, self._refused = self._refused, []
-        for rec, reason, was_head in refused:
-            if was_head:
+        for rec, reason in refused:
+            if _is_head(rec):
                 UNPRODUCED.labels(self._topic).inc()
                 coords = {k: v.decode(errors="replace") if isinstance(v, bytes) else v for k, v in rec.headers
                           if k in ("scout.topic", "scout.partition", "scout.offset")}  # fmt: skip

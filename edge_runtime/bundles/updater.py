@@ -24,7 +24,7 @@ import structlog
 from edge_runtime.bundles.store import ModelStore, Outcome, Reload
 from scout_bundles.archive import verify_archive
 from scout_bundles.manifest import BundleError
-from scout_bundles.registry import Registry
+from scout_bundles.registry import Registry, error_line
 from scout_bundles.signing import TrustedKeys
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 
 #: Longest wait after consecutive failed polls, in poll intervals.
 MAX_BACKOFF = 8
-#: Longest failure message kept for the heartbeat and the log.
+#: Longest reason the heartbeat carries for an update loop that ended (a failed poll's is shorter: 300).
 MAX_REASON = 500
 
 
@@ -122,14 +122,14 @@ class Updater:
                     failures = 0
                 except Exception as exc:  # the loop must outlive any one poll
                     failures += 1
-                    message = " ".join(f"model update check failed: {type(exc).__name__}: {exc}".split())[:MAX_REASON]
+                    message = f"model update check failed: {error_line(exc)}"
                     if self.last_outcome != message:
                         self.outcomes.append(Outcome(False, message))
                     log.warning("model update check failed", channel=self.channel, error=message,
                                 consecutive=failures)  # fmt: skip
                 stop.wait(interval_s * min(2 ** max(failures - 1, 0), MAX_BACKOFF))
         except BaseException as exc:
-            self.stopped_by = f"{type(exc).__name__}: {exc}"[:MAX_REASON]
+            self.stopped_by = error_line(exc, MAX_REASON)
             log.error("model updater stopped", channel=self.channel, error=self.stopped_by)
             raise
 

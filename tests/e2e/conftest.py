@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from dataflows.recovery_store import committed_epoch
@@ -113,14 +114,26 @@ def wait_for_commits(proc: subprocess.Popen[bytes], recovery: Path, epochs: int,
     raise AssertionError(f"no {epochs} epochs committed within {timeout_s:.0f} s (first seen: {first})")
 
 
+def kill_after_commits(
+    args: list[str], cwd: Path, env: dict[str, str], recovery: Path, epochs: int, timeout_s: float = 180
+) -> tuple[int, list[psutil.Process]]:
+    """Start ``args`` (a ``scout run`` with ``--recovery-dir recovery``) and kill -9 it once it has committed
+    ``epochs`` more epochs (:func:`wait_for_commits`); the epoch it was killed at and the children it had."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        epoch = wait_for_commits(proc, recovery, epochs, timeout_s)
+        children = psutil.Process(proc.pid).children(recursive=True)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    return epoch, children
+
+
 def crash_and_resume(scout: Scout, args: list[str], env: dict[str, str], recovery: Path) -> None:
     """Run ``args`` (a ``scout run`` with ``--recovery-dir recovery``), kill -9 it once it has committed
     several epochs, run it again, and check the second run resumed (wrote fewer bronze rows than the
     table holds) rather than restarted."""
-    proc = subprocess.Popen(args, cwd=scout.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for_commits(proc, recovery, epochs=3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    kill_after_commits(args, scout.workdir, env, recovery, epochs=3)
     resumed = subprocess.run(args, cwd=scout.workdir, env=env, capture_output=True, text=True, timeout=300,
                              check=False)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from scout_contract.streams import NAMES
-from tests.e2e.conftest import Scout, assert_same, snapshot, wait_for_commits
+from tests.e2e.conftest import Scout, assert_same, kill_after_commits, snapshot
 from tests.kafka_broker import Broker
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -53,16 +52,13 @@ def _chaos(scout: Scout, source: str, env: dict[str, str], seed: int, *extra: st
             "--batch-size", "50", *extra]  # fmt: skip
     # small reads and short epochs: ten kills land inside the input on a fast machine too
     run_env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.25"}
-    killed_at = []
+    killed_at: list[int] = []
     for _ in range(KILLS):
-        proc = subprocess.Popen(args, cwd=scout.workdir, env=run_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
         try:
-            killed_at.append(wait_for_commits(proc, recovery, epochs=rng.randint(1, 3), timeout_s=300))
+            epoch, _ = kill_after_commits(args, scout.workdir, run_env, recovery, rng.randint(1, 3), timeout_s=300)
         except AssertionError as exc:
             raise AssertionError(f"after {len(killed_at)} kills (at epochs {killed_at}): {exc}") from None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
+        killed_at.append(epoch)
     last = subprocess.run(args, cwd=scout.workdir, env=run_env, capture_output=True, text=True, timeout=900,
                           check=False)  # fmt: skip
     assert last.returncode == 0, last.stderr[-3000:]

@@ -9,7 +9,6 @@ exit 4, and orphaned workers kept half a cluster running.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from scout_contract.streams import NAMES
-from tests.e2e.conftest import Scout, assert_same, snapshot, wait_for_commits
+from tests.e2e.conftest import Scout, assert_same, kill_after_commits, snapshot
 from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
@@ -39,12 +38,8 @@ def _kill_then_restart(scout: Scout, source: str, env: dict[str, str], *extra: s
     args = [sys.executable, "-m", "scout_cli", "run", "--source", source, "--sink", scout.sink, "--no-summary",
             "--recovery-dir", str(recovery), "--batch-size", "300", "--close-sessions-at-end", *extra]  # fmt: skip
     env = {**os.environ, **env, "SCOUT_SNAPSHOT_INTERVAL_S": "0.2"}
-    proc = subprocess.Popen(args, cwd=scout.workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for_commits(proc, recovery, epochs=2)
-    children = psutil.Process(proc.pid).children(recursive=True)
+    _, children = kill_after_commits(args, scout.workdir, env, recovery, epochs=2)
     assert children, "the run has no child process to orphan (a writer process or workers were expected)"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
     _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"children outlived their killed parent: {[(p.pid, p.name()) for p in alive]}"
     restart = [*args, "--stop-at-end"] if source.startswith("kafka://") else args
