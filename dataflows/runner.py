@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import structlog
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig, init_db_dir
@@ -23,6 +24,7 @@ from dataflows.bronze.rules import load_rules
 from dataflows.config import Settings
 from dataflows.errors import Exit, ScoutError
 from dataflows.flow import build_flow
+from dataflows.recovery_store import discard_unfinished_snapshots
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -35,6 +37,8 @@ from dataflows.sources.kafka import KafkaSource, parse_bootstrap
 from dataflows.tables import TableRows
 from dataflows.warehouse import ClientSpec
 from scout_contract import SourceRecord
+
+log = structlog.get_logger(__name__)
 
 
 class SourceError(ScoutError, ValueError):
@@ -212,6 +216,10 @@ def run_flow(
     counting, so a collection runs only when live state really grows by that
     much; what it saved is in bench/README.md, "Figures quoted by the code").
     The objects made at start-up are frozen out of collection.
+
+    Before a resume, the snapshots a killed run wrote for epochs it never finished are deleted
+    (:func:`~dataflows.recovery_store.discard_unfinished_snapshots`: Bytewax 0.21 would load them at
+    a later resume). Every process of a cluster does it before it joins the others, so none runs yet.
     """
     gc.collect()
     gc.freeze()
@@ -222,6 +230,8 @@ def run_flow(
         if process_id in (None, 0) and (not db.exists() or not any(db.iterdir())):
             db.mkdir(parents=True, exist_ok=True)
             init_db_dir(db, settings.recovery_partitions)
+        elif (stale := discard_unfinished_snapshots(db)) > 0:
+            log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
         recovery = RecoveryConfig(db)
     restore = stop.install()
     try:

@@ -188,3 +188,34 @@ class Broker:
         finally:
             consumer.close()
         return out
+
+    def read_to_end(self, topic: str, timeout_s: float = 60) -> list[tuple[bytes, dict[str, bytes]]]:
+        """Every message ``topic`` holds now: each partition read from its start up to the end offset
+        captured first (an event, not a quiet period); values with their headers."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"test-{time.monotonic_ns()}",
+                             "enable.auto.commit": False})  # fmt: skip
+        out: list[tuple[bytes, dict[str, bytes]]] = []
+        try:
+            meta = consumer.list_topics(topic, timeout=timeout_s).topics[topic]
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
+                    for p in meta.partitions}  # fmt: skip
+            consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+            left = {p for p, end in ends.items() if end > 0}
+            deadline = time.monotonic() + timeout_s
+            while left:
+                assert time.monotonic() < deadline, f"{topic}: partitions {sorted(left)} not read to their end"
+                for msg in consumer.consume(1000, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    raw = msg.headers() or []
+                    items = raw.items() if isinstance(raw, dict) else raw
+                    value = msg.value()
+                    out.append((value if isinstance(value, bytes) else b"",
+                                {k: v if isinstance(v, bytes) else b"" for k, v in items}))  # fmt: skip
+                    if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
+                        left.discard(msg.partition() or 0)
+        finally:
+            consumer.close()
+        return out

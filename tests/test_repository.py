@@ -16,7 +16,8 @@ def test_grafana_user_is_read_only_and_sees_gold_and_what_the_dashboards_read() 
 
     Gold and freshness whole; silver interactions (the latest-sessions table) and the quality
     tables the Data quality dashboard reads (a decision recorded in grafana/README.md) — of the
-    quarantine and late tables only columns without the raw payload or key."""
+    quarantine and late tables only columns without the raw payload or key; of bronze (the quarantine
+    rate's denominator) only the key, version and ingest-time columns."""
     doc = ET.parse(ROOT / "clickhouse" / "users.d" / "scout-users.xml").getroot()
     grafana = doc.find("users/scout_grafana")
     assert grafana is not None
@@ -31,10 +32,12 @@ def test_grafana_user_is_read_only_and_sees_gold_and_what_the_dashboards_read() 
         "silver_multimodal_aligned",
         "dq_rule_metrics",
     }
-    assert set(granted) <= whole | {"quarantine_events", "late_events"}
-    for table in ("quarantine_events", "late_events"):
+    bronze = {t for t in COLUMNS if t.startswith("bronze_")}
+    assert set(granted) <= whole | {"quarantine_events", "late_events"} | bronze
+    for table in ("quarantine_events", "late_events", *bronze):
         columns = granted[table].split("(", 1)[1].split(")", 1)[0].replace(" ", "").split(",")
-        assert set(columns) < set(COLUMNS[table]) and "payload" not in columns and "key" not in columns
+        known = set(COLUMNS[table]) | ({"version"} if table in bronze else set())  # version: a DDL default
+        assert set(columns) < known and "payload" not in columns and "key" not in columns
     for user in doc.findall("users/*"):
         pw = user.find("password")
         assert pw is not None and pw.get("from_env") and not (pw.text or "").strip(), "no password in the file"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataflows.tables import TABLES
 from grafana.dashboards.common import dashboard, row, to_json
 from grafana.panels import NEUTRAL, big_number, gauges, higher_is_better, lower_is_better, rows, time_series
 
@@ -25,11 +26,16 @@ UID = "scout-data-quality"
 STALE_AFTER_S = 300
 #: The time range the data itself covers (the preview and the checks show it).
 DATA_RANGE_SQL = "SELECT min(minute), max(minute) + INTERVAL 1 MINUTE FROM dq_rule_metrics"
-QUARANTINE_RATE_SQL = (
-    "SELECT (SELECT count() FROM quarantine_events FINAL WHERE $__timeFilter(quarantined_at)) "
-    "/ nullIf((SELECT sum(passed + failed) FROM dq_rule_metrics "
-    "WHERE rule = 'record_envelope' AND $__timeFilter(minute)), 0) AS quarantine_rate"
+_QUARANTINED = "SELECT count() FROM quarantine_events FINAL WHERE $__timeFilter(quarantined_at)"
+_ACCEPTED = " + ".join(
+    f"(SELECT count() FROM {name} FINAL WHERE $__timeFilter(ingested_at))"
+    for name, table in TABLES.items()
+    if table.layer == "bronze"
 )
+#: Distinct records quarantined over distinct records read (quarantined + bronze, each read with FINAL),
+#: by the time they were last processed: exact after a resume or a replay, which process records again
+#: (the per-rule counts of ``dq_rule_metrics`` count every evaluation, so they would understate it).
+QUARANTINE_RATE_SQL = f"SELECT ({_QUARANTINED}) / nullIf(({_QUARANTINED}) + {_ACCEPTED}, 0) AS quarantine_rate"
 
 
 def build() -> dict[str, Any]:
@@ -41,7 +47,7 @@ def build() -> dict[str, Any]:
         .with_panel(
             big_number(
                 "Quarantine rate",
-                "Records quarantined over records read (every record passes the envelope rule once). "
+                "Records quarantined over records read (quarantined + accepted, each record once). "
                 "Orange from 1 %, red from 5 %.",
                 QUARANTINE_RATE_SQL,
                 "percentunit",
