@@ -43,6 +43,9 @@ class WindowConfig:
     backlog_depth: int = 1_000
     #: OFFLINE device-hour rows written after a device's last heartbeat hour, at most.
     offline_rows_h: int = 48
+    #: A device clock further than this from its store's median device clock moves no store window
+    #: (dataflows/gold/store_clock.py).
+    clock_skew_ms: int = 24 * 3_600_000
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ class Settings(BaseSettings):
     healthy_ratio: float = Field(default=0.8, gt=0, le=1)
     #: A silent device gets OFFLINE rows for at most this many hours after its last heartbeat hour.
     offline_rows_h: int = Field(default=48, ge=0, le=24 * 366)
+    #: A device clock further than this from its store's median device clock moves no store window.
+    clock_skew_h: float = Field(default=24.0, gt=0)
     #: Rows the sink may hold before handing them to the writer (it always does at each epoch end);
     #: with ``sink_writer = "process"`` at most two such batches wait for the writer besides.
     sink_flush_rows: int = Field(default=50_000, ge=1)
@@ -293,6 +298,7 @@ class Settings(BaseSettings):
             day_timezone=self.day_timezone,
             healthy_ratio=self.healthy_ratio,
             offline_rows_h=self.offline_rows_h,
+            clock_skew_ms=int(self.clock_skew_h * 3_600_000),
         )
 
 

@@ -1,5 +1,6 @@
 -- key: device_id, window_start
--- Parameters: healthy_ratio, offline_rows_h (OFFLINE hours after a heartbeat hour, at most).
+-- Parameters: healthy_ratio, offline_rows_h (OFFLINE hours after a heartbeat hour, at most),
+-- clock_skew_ms (the store clock's tolerance, dataflows/gold/store_clock.py).
 WITH
 hb AS (
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,
@@ -22,7 +23,14 @@ per_hour AS (
     FROM hb
     GROUP BY device_id, hour
 ),
-store_max AS (SELECT store_id, max(hour) AS max_hour FROM hb GROUP BY store_id),
+-- the store's heartbeat hour: the newest device heartbeat hour within clock_skew_ms of the
+-- store's (upper) median one, so no single device's clock moves it (store_clock.py)
+store_max AS (
+    SELECT store_id, arraySort(groupArray(device_hour)) AS hours, hours[intDiv(length(hours), 2) + 1] AS median,
+           arrayMax(arrayFilter(h -> h - median <= {clock_skew_ms:Int64}, hours)) AS max_hour
+    FROM (SELECT store_id, device_id, max(hour) AS device_hour FROM hb GROUP BY store_id, device_id)
+    GROUP BY store_id
+),
 devices AS (
     SELECT device_id, any(store_id) AS store_id, arraySort(groupUniqArray(hour)) AS beat_hours,
            arraySort(groupArray((t, event_id, interval_s, models, toString(sw_version)))) AS beats
@@ -30,13 +38,15 @@ devices AS (
     GROUP BY device_id
 ),
 -- each heartbeat hour, then the empty hours after it: up to the next heartbeat hour,
--- at most offline_rows_h of them, never after the store's newest heartbeat hour
+-- at most offline_rows_h of them, never after the store's heartbeat hour (a device whose
+-- clock is ahead of it keeps its own heartbeat hours)
 grid AS (
     SELECT d.device_id AS device_id, d.store_id AS store_id, d.beats AS beats,
            arrayJoin(arrayFlatten(arrayMap(
-               (h, i) -> range(h, least(if(i < length(d.beat_hours), d.beat_hours[i + 1], s.max_hour + 3600000),
+               (h, i) -> range(h, greatest(h + 3600000,
+                                  least(if(i < length(d.beat_hours), d.beat_hours[i + 1], s.max_hour + 3600000),
                                         h + ({offline_rows_h:Int64} + 1) * 3600000,
-                                        s.max_hour + 3600000), 3600000),
+                                        s.max_hour + 3600000)), 3600000),
                d.beat_hours, arrayEnumerate(d.beat_hours)))) AS hour
     FROM devices AS d
     INNER JOIN store_max AS s ON s.store_id = d.store_id

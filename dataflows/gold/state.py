@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 #: Version of :class:`GoldState`; a recovery store holding another is refused (exit 2).
-GOLD_STATE_VERSION = 1
+GOLD_STATE_VERSION = 2  # 2: device clocks (the store clock, dataflows/gold/store_clock.py)
 
 
 @dataclass(slots=True)
@@ -103,4 +103,7 @@ class GoldState:
     hb_hour_max: int | None
     evicted_hour: int
     evicted_day: int
+    #: device → the newest time it reported (any fact), and the newest hour it sent a heartbeat in
+    device_clocks: dict[str, int]
+    device_beats: dict[str, int]
     version: int = GOLD_STATE_VERSION

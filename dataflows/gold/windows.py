@@ -23,8 +23,11 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
 * device health: one row per device per hour in which it sent a heartbeat,
   and an ``OFFLINE`` row for each hour without one that follows a heartbeat
   hour by at most ``offline_rows_h`` (default 48) and is not after the store's
-  newest heartbeat hour — the work and the rows are bounded by the data, never
-  by empty calendar time; ``heartbeats_expected`` = ⌊3600 / smallest
+  heartbeat hour — the work and the rows are bounded by the data, never
+  by empty calendar time;
+* the store's clock (eviction) and heartbeat hour: the newest device clock near
+  the store's median one (:mod:`dataflows.gold.store_clock`), so no single
+  device's clock moves them; ``heartbeats_expected`` = ⌊3600 / smallest
   ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
 * sentiment: an utterance is positive / negative / neutral by the sign of its
   lexicon score.
@@ -36,8 +39,11 @@ import math
 from datetime import date
 from zoneinfo import ZoneInfo
 
+import structlog
+
 from dataflows.config import WindowConfig
 from dataflows.gold.state import DeviceHour, DeviceInfo, GoldState, Latest, StoreDay, StoreHour
+from dataflows.gold.store_clock import is_outlier, median_clock, store_clock
 from dataflows.silver.facts import (
     ActivityFact,
     Fact,
@@ -50,6 +56,7 @@ from dataflows.silver.facts import (
 from dataflows.tables import (
     BrandRow,
     DeviceHealthRow,
+    DqRow,
     FeedbackRow,
     LateRow,
     SentimentRow,
@@ -57,6 +64,12 @@ from dataflows.tables import (
     TableRows,
 )
 from dataflows.timegrid import HOUR_MS, Days, hour_start
+
+log = structlog.get_logger(__name__)
+
+#: The rule heartbeats are counted under in ``dq_rule_metrics``: failed = from a device outside the store
+#: clock's tolerance (:mod:`dataflows.gold.store_clock`).
+CLOCK_SKEW_RULE = "clock_skew"
 
 _FEEDBACK_INDEX = {"accepted": 0, "dismissed": 1, "snoozed": 2}
 
@@ -72,8 +85,13 @@ class StoreGold:
         self.days: dict[int, StoreDay] = {}
         self.device_hours: dict[tuple[str, int], DeviceHour] = {}
         self.devices: dict[str, DeviceInfo] = {}
+        #: the store clock (eviction) and the store's heartbeat hour (OFFLINE rows): store_clock.py
         self.clock: int | None = None
         self.hb_hour_max: int | None = None
+        self.device_clocks: dict[str, int] = {}
+        self.device_beats: dict[str, int] = {}
+        self._skew_checked = [0, 0]  # heartbeats of this batch: [inside, outside] the clock tolerance
+        self._skewed: set[str] = set()  # devices reported as outliers (derived: reported again after a resume)
         self.evicted_hour: int = -1  # hours <= this are gone
         self.evicted_day: int = -1
         self._dirty_hours: set[int] = set()
@@ -96,6 +114,8 @@ class StoreGold:
             self.hb_hour_max,
             self.evicted_hour,
             self.evicted_day,
+            dict(self.device_clocks),
+            dict(self.device_beats),
         )
 
     def restore(self, state: GoldState) -> None:
@@ -107,6 +127,7 @@ class StoreGold:
         self.devices = {device: DeviceInfo(latest) for device, latest in state.evicted_latest.items()}
         self.clock, self.hb_hour_max = state.clock, state.hb_hour_max
         self.evicted_hour, self.evicted_day = state.evicted_hour, state.evicted_day
+        self.device_clocks, self.device_beats = dict(state.device_clocks), dict(state.device_beats)
 
     # -- windows ---------------------------------------------------------------
 
@@ -138,9 +159,10 @@ class StoreGold:
         if not self.store_id and facts:
             self.store_id = facts[0].store_id
         grid_changed = False
+        clocks = self.device_clocks
         for f in facts:
-            if self.clock is None or f.ts > self.clock:
-                self.clock = f.ts
+            if f.ts > clocks.get(f.device_id, f.ts - 1):
+                clocks[f.device_id] = f.ts
             hour = hour_start(f.ts)
             if not isinstance(f, ActivityFact):
                 window_gone = (
@@ -172,11 +194,49 @@ class StoreGold:
                     grid_changed |= self._heartbeat(f, hour)
                 case FeedbackFact():
                     self._feedback(f)
+        self._store_clocks(facts)
         if grid_changed:
             self._fill_device_grid()
+        self._report_skew(out, now)
         self._evict(out, now)
         self._emit(out, now)
         return out
+
+    def _store_clocks(self, facts: list[Fact]) -> None:
+        """After a batch: the store clock (eviction) and the store's heartbeat hour (OFFLINE rows), each the
+        newest device clock near the median one (:mod:`.store_clock`). Both only move forward: rows they
+        let out are written. Computed once per batch, so devices that report together vote together."""
+        tolerance = self.cfg.clock_skew_ms
+        clock = store_clock(self.device_clocks.values(), tolerance)
+        if clock is not None and (self.clock is None or clock > self.clock):
+            self.clock = clock
+        hour = store_clock(self.device_beats.values(), tolerance)
+        if hour is not None and (self.hb_hour_max is None or hour > self.hb_hour_max):
+            self.hb_hour_max = hour
+        median = median_clock(self.device_beats.values())
+        for f in facts:
+            if isinstance(f, HeartbeatFact) and (beat := self.device_beats.get(f.device_id)) is not None:
+                self._skew_checked[is_outlier(beat, median, tolerance)] += 1
+
+    def _report_skew(self, out: TableRows, now: int) -> None:
+        """The ``clock_skew`` rule's counts (this batch's heartbeats) and one log line per device that
+        moves outside the store clock's tolerance."""
+        inside, outside = self._skew_checked
+        if inside or outside:
+            out.add(DqRow(now - now % 60_000, "heartbeat", CLOCK_SKEW_RULE, "warn", inside, outside))
+            self._skew_checked = [0, 0]
+        if not outside and not self._skewed:
+            return
+        median = median_clock(self.device_beats.values())
+        for device, beat in self.device_beats.items():
+            skewed = is_outlier(beat, median, self.cfg.clock_skew_ms)
+            if skewed and device not in self._skewed:
+                offset_h = round((beat - (median or 0)) / HOUR_MS, 1)
+                log.warning("device clock outside its store's tolerance: its clock moves no store window",
+                            store=self.store_id, device=device, offset_h=offset_h)  # fmt: skip
+                self._skewed.add(device)
+            elif not skewed:
+                self._skewed.discard(device)
 
     def _utterance(self, f: UtteranceFact, hour: int) -> None:
         note, lang = f.note, f.lang
@@ -224,8 +284,9 @@ class StoreGold:
         grid_changed = False
         if f.device_id not in self.devices:
             self.devices[f.device_id] = DeviceInfo()
-        if self.hb_hour_max is None or hour > self.hb_hour_max:
-            self.hb_hour_max = hour
+        beats = self.device_beats
+        if hour > beats.get(f.device_id, hour - 1):
+            beats[f.device_id] = hour  # the store's heartbeat hour follows after the batch (_store_clocks)
             grid_changed = True
         key = (f.device_id, hour)
         dh = self.device_hours.get(key)
@@ -248,7 +309,8 @@ class StoreGold:
         self._dirty_device_hours.add(key)
         # Empty (OFFLINE) hours after this one, up to the next heartbeat hour, report
         # "latest heartbeat before": refresh them (at most offline_rows_h of them exist).
-        last = min(self.hb_hour_max, hour + self.cfg.offline_rows_h * HOUR_MS)
+        store_hour = hour if self.hb_hour_max is None else self.hb_hour_max
+        last = min(store_hour, hour + self.cfg.offline_rows_h * HOUR_MS)
         for later in range(hour + HOUR_MS, last + 1, HOUR_MS):
             other = self.device_hours.get((f.device_id, later))
             if other is not None and other.received:

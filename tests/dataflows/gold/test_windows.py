@@ -10,7 +10,7 @@ from dataflows.gold.windows import StoreGold
 from dataflows.silver.annotate import Annotation
 from dataflows.silver.facts import ActivityFact, Fact, FeedbackFact, HeartbeatFact, InteractionFact, UtteranceFact
 from dataflows.silver.sessions import Interaction
-from dataflows.tables import COLUMNS, LateRow
+from dataflows.tables import COLUMNS, DqRow, LateRow
 from dataflows.timegrid import HOUR_MS
 from scout_contract import FeedbackV1, HeartbeatV1, decode_event
 from tests.factories import T0, feedback, heartbeat
@@ -185,3 +185,44 @@ def test_days_of_a_dst_change_are_23_and_25_hours_long() -> None:
         r = _feedback_row("America/New_York", noon)
         assert r["day"] == day
         assert (int(r["window_end"]) - int(r["window_start"])) // HOUR_MS == hours, day  # type: ignore[call-overload]
+
+
+def _offline(rows: list[tuple[object, ...]], device: str) -> list[object]:
+    health = (_row("gold_device_health_summary", r) for r in rows)
+    return [r["window_start"] for r in health if r["device_id"] == device and r["status"] == "OFFLINE"]
+
+
+def test_one_heartbeat_months_ahead_gives_its_store_mates_no_offline_rows() -> None:
+    """Three devices report together; the third sends one heartbeat stamped 90 days ahead. The store's
+    heartbeat hour stays with the majority (store_clock.py): no OFFLINE hour for the other two, no
+    window evicted, and that heartbeat counts as failed under the clock_skew rule."""
+    gold = StoreGold("STORE-0001", WindowConfig())
+    devices = ("SCOUTPI-0001", "SCOUTPI-0002", "SCOUTPI-0003")
+    facts = [_hb(HOUR + m * 60_000, device=d) for m in range(0, 60, 10) for d in devices]
+    facts.append(_hb(HOUR + 90 * 24 * HOUR_MS, device="SCOUTPI-0003"))
+    out = gold.apply([*facts, _interaction(HOUR, 30)], now=1)
+    rows = out.rows["gold_device_health_summary"]
+    assert _offline(rows, "SCOUTPI-0001") == [] and _offline(rows, "SCOUTPI-0002") == []
+    assert gold.hb_hour_max == HOUR and gold.hours  # nothing evicted
+    [skew] = [r for r in out.of(DqRow) if r.rule == "clock_skew"]
+    assert (skew.passed, skew.failed) == (12, 7)  # all 7 heartbeats of the third device in this batch
+
+
+def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offline() -> None:
+    """Four devices: one 3 days behind, one silent after the first hour. The silent device's OFFLINE
+    hours follow the store's heartbeat hour (the others'), the device behind moves nothing."""
+    gold = StoreGold("STORE-0001", WindowConfig())
+    facts = [_hb(HOUR + h * HOUR_MS + m * 60_000, device=d) for h in range(4) for m in (0, 30)
+             for d in ("SCOUTPI-0001", "SCOUTPI-0002")]  # fmt: skip
+    facts += [_hb(HOUR + m * 60_000, device="SCOUTPI-0003") for m in (0, 30)]
+    facts += [_hb(HOUR - 72 * HOUR_MS + h * HOUR_MS, device="SCOUTPI-0004") for h in range(4)]
+    rows = gold.apply(facts, now=1).rows["gold_device_health_summary"]
+    assert _offline(rows, "SCOUTPI-0003") == [HOUR + h * HOUR_MS for h in (1, 2, 3)]
+    assert _offline(rows, "SCOUTPI-0001") == [] and gold.hb_hour_max == HOUR + 3 * HOUR_MS
+
+
+def test_with_two_devices_there_is_no_majority_and_the_newer_clock_wins() -> None:
+    """The documented limit: two devices cannot out-vote each other (the ingest-time rule protects a live run)."""
+    gold = StoreGold("STORE-0001", WindowConfig(offline_rows_h=3))
+    out = gold.apply([_hb(HOUR), _hb(HOUR + 90 * 24 * HOUR_MS, device="SCOUTPI-0002")], now=1)
+    assert _offline(out.rows["gold_device_health_summary"], "SCOUTPI-0001") == [HOUR + h * HOUR_MS for h in (1, 2, 3)]

@@ -1,0 +1,95 @@
+"""One device's clock cannot harm its store-mates (issue #19, item 5; docs/architecture.md, "Store clock").
+
+A Pi has no real-time clock: a device 3 days ahead stamps its events *and* their record timestamps 3
+days ahead, one 3 days behind the same way back. Among healthy store-mates, neither may move the
+store's gold clock: the healthy devices' bronze, silver and gold rows are those of a run without the
+skewed devices (rows of the store's own windows included), and the skewed devices' heartbeats are
+counted under the ``clock_skew`` rule. The input is replayed history, so the ingest-time rule
+(``ts_not_after_ingest``), which quarantines a clock ahead of the present in a live run, does not see it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataflows.simulator import SimConfig, simulate, write_topic_file
+from dataflows.tables import TABLES
+from tests.e2e.conftest import Scout, snapshot
+
+pytestmark = pytest.mark.slow
+
+DAYS_3 = 3 * 24 * 3_600_000
+#: one store, four devices: SCOUTPI-0004 stops half way (a real outage: its OFFLINE rows must stay)
+_SIM = SimConfig(stores=1, devices_per_store=4, hours=3, seed=41, malformed_rate=0.0)
+SKEW = {"SCOUTPI-0001": DAYS_3, "SCOUTPI-0002": -DAYS_3}
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _write(path: Path, skewed: bool) -> None:
+    """The simulated store; ``skewed``: with SCOUTPI-0001 3 days ahead and -0002 3 days behind,
+    else without those two devices."""
+    lines = []
+    plain = path.with_suffix(".plain")
+    write_topic_file(simulate(_SIM), plain)
+    for line in plain.read_bytes().splitlines():
+        rec = json.loads(line)
+        value = rec["value"]
+        shift = SKEW.get(value.get("device_id", "")) if isinstance(value, dict) else None
+        if shift is None:
+            lines.append(line)
+        elif skewed:
+            value["ts"] = _iso(_ms(value["ts"]) + shift)
+            rec["timestamp_ms"] += shift
+            lines.append(json.dumps(rec, separators=(",", ":")).encode())
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _rows(snap: dict[str, list[str]], table: str) -> list[dict[str, Any]]:
+    return [json.loads(r) for r in snap[table]]
+
+
+def test_skewed_devices_leave_their_healthy_store_mates_rows_unchanged(tmp_path: Path) -> None:
+    runs = {}
+    for name, with_skew in (("clean", False), ("skewed", True)):
+        scout = Scout(tmp_path / name)
+        scout.workdir.mkdir()
+        events = scout.workdir / "events.jsonl"
+        _write(events, with_skew)
+        scout.run(events)
+        runs[name] = scout
+    clean, skewed = snapshot(runs["clean"]), snapshot(runs["skewed"])
+    assert _rows(clean, "gold_device_health_summary") and _rows(clean, "late_events")
+    offline = [r for r in _rows(clean, "gold_device_health_summary") if r["status"] == "OFFLINE"]
+    assert {r["device_id"] for r in offline} == {"SCOUTPI-0004"}, "the outage shows in the clean run"
+    for table, t in TABLES.items():
+        if t.processing_time:
+            continue
+        want, got = _rows(clean, table), _rows(skewed, table)
+        if "device_id" in t.columns:
+            got_healthy = [r for r in got if r["device_id"] not in SKEW]
+            assert got_healthy == want, f"{table}: the healthy devices' rows changed"
+        else:  # store-level windows: the clean ones unchanged; the skewed devices' own windows elsewhere
+            assert [r for r in got if r in want] == want, f"{table}: a window of the healthy devices changed"
+            if want and "window_start" in want[0]:
+                span = min(r["window_start"] for r in want), max(r["window_start"] for r in want)
+                extra = [r for r in got if r not in want]
+                assert all(not span[0] <= r["window_start"] <= span[1] for r in extra), table
+    [dq] = runs["skewed"].query(
+        "SELECT sum(failed) AS failed, sum(passed) AS passed FROM dq_rule_metrics WHERE rule = 'clock_skew'"
+    )
+    assert dq["failed"] > 0 and dq["passed"] > 0
