@@ -86,6 +86,7 @@ bench: $(STAMP) system-tools $(KAFKA)
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/insert_paths.py --events 1000000
 	$(BIN)/python bench/kafka_pipeline.py
+	$(BIN)/python bench/freshness.py
 	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/model_update.py
 

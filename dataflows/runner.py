@@ -198,7 +198,7 @@ def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callabl
         return InlineWriter(own, on_write)
 
     writers = 1 if chdb_path(settings.sink) is not None else workers
-    return ClickHouseSink(open_writer, settings.sink_flush_rows, writers)
+    return ClickHouseSink(open_writer, settings.sink_flush_rows, writers, settings.flush_interval_s)
 
 
 def run_flow(

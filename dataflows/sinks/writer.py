@@ -29,13 +29,16 @@ import multiprocessing
 import os
 import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from operator import attrgetter
 from typing import Any, Protocol
 
 import msgspec
 
-from dataflows.metrics import INSERT_SECONDS, ROWS_WRITTEN
+from dataflows.metrics import BRONZE_VISIBLE, INSERT_SECONDS, ROWS_WRITTEN
 from dataflows.sinks.insert import write_table_rows
 from dataflows.tables import TABLES, TableRows
 from dataflows.warehouse import WarehouseError
@@ -61,7 +64,9 @@ class InlineWriter:
         self._on_write = on_write
 
     def submit(self, batch: TableRows) -> None:
+        arrived = arrivals(batch)
         _report(write_table_rows(self.client, batch), self._on_write)
+        observe_visible(arrived)
 
     def wait(self) -> None:
         pass
@@ -74,6 +79,23 @@ def _report(written: dict[str, tuple[int, float]], on_write: OnWrite | None) -> 
         ROWS_WRITTEN.labels(table).inc(n)
     if on_write and written:
         on_write({t: n for t, (n, _) in written.items()})
+
+
+#: Every how many bronze rows one is timed for ``scout_bronze_visible_seconds`` (a sample keeps it cheap).
+VISIBLE_SAMPLE = 8
+_BRONZE_ARRIVAL = {name: attrgetter("record_ts") for name, t in TABLES.items() if t.layer == "bronze"}
+
+
+def arrivals(batch: TableRows) -> list[int]:
+    """Record timestamps (ms) of a sample of the batch's bronze rows (every :data:`VISIBLE_SAMPLE`-th)."""
+    return [get(row) for table, get in _BRONZE_ARRIVAL.items() for row in batch.rows.get(table, ())[::VISIBLE_SAMPLE]]
+
+
+def observe_visible(arrived: list[int]) -> None:
+    """The rows whose record timestamps these are are queryable now: their delays into the histogram."""
+    now = time.time_ns() // 1_000_000
+    for ts in arrived:
+        BRONZE_VISIBLE.observe(max(now - ts, 0) / 1000)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -126,6 +148,7 @@ class ProcessWriter:
         self._max_in_flight = max_in_flight
         self._start_timeout_s = start_timeout_s
         self._in_flight = 0
+        self._arrivals: deque[list[int]] = deque()  # per batch in flight: bronze record timestamps sampled
         self._conn: Connection | None = None
         self._proc: multiprocessing.process.BaseProcess | None = None
         # Messages to the writer go through a sender thread: a batch is several MB, and a
@@ -181,6 +204,7 @@ class ProcessWriter:
             self._settle(self._receive(None))
         assert self._conn is not None
         self._outbox.put(("rows", encode_batch(batch)))
+        self._arrivals.append(arrivals(batch))
         self._in_flight += 1
         while self._conn.poll():  # take acknowledgements already waiting (and errors, early)
             self._settle(self._receive(0))
@@ -205,10 +229,12 @@ class ProcessWriter:
     def _settle(self, reply: tuple[Any, ...]) -> None:
         if reply[0] == "error":
             self._in_flight = 0
+            self._arrivals.clear()
             raise WarehouseError(str(reply[1]))
         assert reply[0] == "written", reply
         self._in_flight -= 1
         _report(reply[1], self._on_write)
+        observe_visible(self._arrivals.popleft())  # batches are acknowledged in the order sent
 
     def _send_all(self, conn: Connection) -> None:
         """The sender thread: hands each message of the outbox to the writer, in order."""

@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.event_clock import DeviceClock
-from dataflows.sinks.writer import ProcessWriter, decode_batch, encode_batch
+from dataflows.sinks.writer import ProcessWriter, arrivals, decode_batch, encode_batch
 from dataflows.tables import TABLES, BronzeSttRow, BronzeVisualRow, DqRow, TableRows
 from dataflows.warehouse import ClientSpec, WarehouseError
 from tests.factories import NOW, T0, heartbeat, record, stt, visual
@@ -62,12 +63,16 @@ def test_rows_through_the_writer_process_land_in_chdb(tmp_path: Path, rules: Rul
         for t, n in counts.items():
             written[t] = written.get(t, 0) + n
 
+    timed_before = REGISTRY.get_sample_value("scout_bronze_visible_seconds_count") or 0.0
     with ProcessWriter(ClientSpec(sink, create=True), on_write) as writer:
         assert writer.migrated  # a new warehouse: the writer applied the migrations
         for _ in range(3):  # the same rows three times: inserted three times, replaced by the keys
             writer.submit(rows)
         writer.wait()
     assert written == {t: 3 * len(r) for t, r in rows.rows.items()}
+    # freshness: a sample of the bronze rows timed from their record timestamps once acknowledged
+    timed = (REGISTRY.get_sample_value("scout_bronze_visible_seconds_count") or 0.0) - timed_before
+    assert timed == 3 * len(arrivals(rows)) > 0
     [visual_rows] = _query(sink, "SELECT count() AS n, max(ts) AS newest FROM bronze_visual_stream FINAL")
     mine = rows.of(BronzeVisualRow)
     assert visual_rows["n"] == len(mine) == 40
