@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -50,6 +49,7 @@ from edge_runtime.delivery.publishers import make_publisher
 from edge_runtime.errors import CaptureError, ModelLoadError
 from edge_runtime.events import EventClock, EventFactory
 from edge_runtime.heartbeat import HealthProbe
+from edge_runtime.version import software_version
 from scout_bundles.files import sha256_of
 from scout_bundles.manifest import FILES, Manifest
 from scout_contract.events import HeartbeatV1, SttV1, VisualV1, encode_event
@@ -62,13 +62,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MAX_RESTART_BACKOFF_S = 300.0
-
-
-def software_version() -> str:
-    try:
-        return version("scout-stream")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @dataclass

@@ -92,9 +92,12 @@ class Registry:
         signature = self.fetch(index_path(channel) + ".sig", MAX_INDEX_BYTES)
         verify(trusted, data, signature)
         try:
-            return msgspec.json.decode(data, type=ChannelIndex)
+            index = msgspec.json.decode(data, type=ChannelIndex)
         except msgspec.DecodeError as exc:
             raise BundleError(f"channel index {channel}: {exc}") from exc
+        if index.channel != channel:  # another channel's signed index, served under this one's name
+            raise BundleError(f"channel index {channel}: it is signed for channel {index.channel!r} (refused)")
+        return index
 
     def download(self, entry: ChannelEntry, dest: Path, max_bytes: int) -> Path:
         """The archive of ``entry`` in ``dest``, its size and SHA-256 (hashed as it streams) as the index says."""

@@ -35,6 +35,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
+from edge_runtime.version import too_old_for
 from scout_bundles import health
 from scout_bundles.archive import Verified, unpack
 from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, decode_manifest
@@ -78,6 +79,18 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a device state file so that a crash or a power cut leaves the old file or the new one,
+    never a torn one: a temporary file, fsync, rename over the old one, fsync of the directory."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
 class ModelStore:
     def __init__(self, root: Path, name: str, keep: int = 3) -> None:
         self.dir = root / name
@@ -108,13 +121,7 @@ class ModelStore:
             return Journal(current=self.current_version())
 
     def _save(self, journal: Journal) -> None:
-        tmp = self.journal_path.with_name("state.json.tmp")
-        with tmp.open("wb") as fh:
-            fh.write(msgspec.json.encode(journal))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.journal_path)
-        _fsync_dir(self.dir)
+        write_atomic(self.journal_path, msgspec.json.encode(journal))
 
     # ---- current ---------------------------------------------------------
     def current_version(self) -> str | None:
@@ -188,6 +195,8 @@ class ModelStore:
         version = manifest.version
         if version == previous:
             return Outcome(True, f"{self.name} {version}: already active")
+        if (too_old := too_old_for(manifest.min_agent_version)) is not None:  # before anything is unpacked
+            return self._refuse(version, too_old)
         attempts = journal.pending.attempts + 1 if journal.pending and journal.pending.version == version else 1
         journal.pending = Pending(version=version, previous=previous, attempts=attempts)
         self._save(journal)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from edge_runtime.bundles.store import ModelStore, Outcome, Reload
+from edge_runtime.bundles.store import ModelStore, Outcome, Reload, write_atomic
 from scout_bundles.archive import verify_archive
 from scout_bundles.manifest import BundleError
 from scout_bundles.registry import Registry, error_line
@@ -71,8 +71,17 @@ class Updater:
         return self.store_root / f"channel-{self.channel}.json"
 
     def _seen(self) -> SeenIndex:
+        """The newest index sequence this channel has accepted. A file that cannot be read (torn by a
+        power cut before writes were atomic, or damaged) is reported and rebuilt from the next verified
+        index, never fatal: the signature check still stands, only the replay guard restarts."""
         path = self._seen_path()
-        return msgspec.json.decode(path.read_bytes(), type=SeenIndex) if path.exists() else SeenIndex()
+        if not path.exists():
+            return SeenIndex()
+        try:
+            return msgspec.json.decode(path.read_bytes(), type=SeenIndex)
+        except (msgspec.DecodeError, OSError) as exc:
+            log.error("channel state unreadable; rebuilt from the next verified index", path=str(path), error=str(exc))
+            return SeenIndex()
 
     def poll_once(self) -> list[Outcome]:
         """One check of the channel; returns what was installed or refused."""
@@ -83,7 +92,7 @@ class Updater:
                 f"channel {self.channel}: index sequence {index.sequence} is older than {seen.sequence} (refused)"
             )
         self.store_root.mkdir(parents=True, exist_ok=True)
-        self._seen_path().write_bytes(msgspec.json.encode(SeenIndex(index.sequence)))
+        write_atomic(self._seen_path(), msgspec.json.encode(SeenIndex(index.sequence)))
         done: list[Outcome] = []
         for name, reload in self.bundles.items():
             entry = index.bundles.get(name)

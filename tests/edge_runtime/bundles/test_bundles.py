@@ -219,3 +219,55 @@ def test_trusted_keys_in_the_config_are_checked(tmp_path: Path) -> None:
         TrustedKeys.parse(["ed25519:AAAA"])
     two = TrustedKeys.parse([public_text(generate()), public_text(generate())])  # key rotation: two at once
     assert len(two.keys) == 2
+
+
+def test_another_channels_signed_index_is_refused_and_remembers_nothing(bundles: Bundles, tmp_path: Path) -> None:
+    """Issue #20, item 1: the canary channel's signed index served as ``channels/stable.json`` made a stable
+    device install canary's version and remember canary's higher sequence, refusing the real stable index
+    afterwards. The index names the channel it was signed for; another one is refused."""
+    registry = tmp_path / "registry"
+    publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
+    v2 = verify_archive(bundles.v2, bundles.trusted, LIMIT).manifest
+    for _ in range(3):  # canary is ahead: sequence 3
+        publish(registry, bundles.v2, v2, "canary", bundles.key)
+    stable, canary = registry / "channels/stable.json", registry / "channels/canary.json"
+    real = stable.read_bytes(), (registry / "channels/stable.json.sig").read_bytes()
+    stable.write_bytes(canary.read_bytes())
+    (registry / "channels/stable.json.sig").write_bytes((registry / "channels/canary.json.sig").read_bytes())
+    updater = Updater(Registry(str(registry)), "stable", bundles.trusted, tmp_path / "store",
+                      {"centerface": lambda f, m: None}, max_bytes=LIMIT)  # fmt: skip
+    with pytest.raises(BundleError, match="signed for channel 'canary'"):
+        updater.poll_once()
+    assert ModelStore(tmp_path / "store", "centerface").current_version() is None
+    stable.write_bytes(real[0])  # the real stable index again: accepted (no canary sequence remembered)
+    (registry / "channels/stable.json.sig").write_bytes(real[1])
+    assert [(o.ok, o.message.split(":")[0]) for o in updater.poll_once()] == [(True, "centerface 1.0.0")]
+
+
+def test_a_corrupt_channel_state_file_is_rebuilt_not_fatal(bundles: Bundles, tmp_path: Path) -> None:
+    """Issue #20, item 4: a torn ``channel-<ch>.json`` made every later poll fail with a DecodeError. It is
+    reported and rebuilt from the next verified index; the file is written atomically (no ``.tmp`` left)."""
+    registry = tmp_path / "registry"
+    publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
+    store = tmp_path / "store"
+    updater = Updater(Registry(str(registry)), "stable", bundles.trusted, store,
+                      {"centerface": lambda f, m: None}, max_bytes=LIMIT)  # fmt: skip
+    assert [o.ok for o in updater.poll_once()] == [True]
+    state = store / "channel-stable.json"
+    state.write_bytes(b'{"sequence": 1')  # torn by a power cut
+    assert updater.poll_once() == []  # nothing new to install, and no error
+    assert json.loads(state.read_bytes()) == {"sequence": 1}
+    assert not list(store.glob("*.tmp"))
+
+
+def test_a_bundle_for_a_newer_agent_is_refused_before_it_is_unpacked(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path
+) -> None:
+    """Issue #20, item 3: ``min_agent_version`` in a signed manifest was never read, so a bundle for a newer
+    agent installed. Now it is refused on every path (updater and by hand), before anything is unpacked."""
+    files = resign(members(bundles.v2), bundles.key, min_agent_version="99.0.0")
+    archive = rebuild(tmp_path / "needs-99.tar.gz", files)
+    outcome = store_with_v1.install(verify_archive(archive, bundles.trusted, LIMIT))
+    assert not outcome.ok and "needs agent 99.0.0 or newer" in outcome.message
+    assert store_with_v1.current_version() == "1.0.0"
+    assert not (store_with_v1.versions / "2.0.0").exists() and not list(store_with_v1.versions.glob(".staging*"))
