@@ -119,8 +119,15 @@ def models_verify(archive: Annotated[Path, typer.Argument(help="A bundle archive
 
 
 @models_app.command("install")
-def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archive")], config: ConfigOpt) -> None:
-    """Verify, install, health-check and activate a bundle by hand (exit 1 if rejected; the old one stays)."""
+def models_install(
+    archive: Annotated[Path, typer.Argument(help="A bundle archive")],
+    config: ConfigOpt,
+    allow_downgrade: Annotated[
+        bool, typer.Option("--allow-downgrade", help="Install even a version lower than the active one")
+    ] = False,
+) -> None:
+    """Verify, install, health-check and activate a bundle by hand (exit 1 if rejected; the old one stays).
+    A version lower than the active one is refused unless ``--allow-downgrade``."""
     from edge_runtime.bundles.store import ModelStore
     from scout_bundles.archive import verify_archive
     from scout_bundles.manifest import BundleError
@@ -137,7 +144,7 @@ def models_install(archive: Annotated[Path, typer.Argument(help="A bundle archiv
     else:
         store = ModelStore(up.store, v.manifest.name, up.keep_versions)  # the bundle's own store
         store.resolve()
-        outcome = store.install(v)
+        outcome = store.install(v, allow_downgrade=allow_downgrade)
     typer.echo(outcome.message)
     raise typer.Exit(0 if outcome.ok else 1)
 

@@ -33,16 +33,21 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from scout_bundles.files import resolve_inside, sha256_of
 from scout_bundles.manifest import BundleError, Manifest, safe_relative
 from scout_bundles.signing import TrustedKeys, sign, verify
+from scout_bundles.versions import is_downgrade
 
 MAX_INDEX_BYTES = 1 << 20
 
 
-class ChannelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ChannelEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     version: str
     kind: str
     archive: str
     sha256: str
     bytes: int
+    #: set by :func:`set_channel` when the entry is lower than the one the channel carried: the signed
+    #: permission for devices to move back to it (:mod:`scout_bundles.versions`); left out when false,
+    #: so indexes without rollbacks read as before
+    rollback: bool = False
 
 
 class ChannelIndex(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -157,8 +162,12 @@ def read_channel(root: Path, channel: str) -> ChannelIndex:
 
 
 def set_channel(root: Path, channel: str, name: str, entry: ChannelEntry, private: Ed25519PrivateKey) -> ChannelIndex:
-    """Point ``channel`` at ``entry`` for bundle ``name``; writes the index and then its signature."""
+    """Point ``channel`` at ``entry`` for bundle ``name``; writes the index and then its signature. An
+    entry lower than the one the channel carried is marked ``rollback`` (devices accept it as one)."""
     old = read_channel(root, channel)
+    carried = old.bundles.get(name)
+    rollback = carried is not None and is_downgrade(entry.version, carried.version)
+    entry = msgspec.structs.replace(entry, rollback=rollback)
     index = ChannelIndex(
         channel=channel,
         sequence=old.sequence + 1,

@@ -39,6 +39,7 @@ from edge_runtime.version import too_old_for
 from scout_bundles import health
 from scout_bundles.archive import Verified, unpack
 from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, decode_manifest
+from scout_bundles.versions import is_downgrade
 
 log = structlog.get_logger(__name__)
 STAGING_PREFIX = ".staging-"
@@ -77,6 +78,15 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def downgrade_refused(name: str, version: str, current: str | None) -> Outcome:
+    """The outcome of a move to a lower version that is no rollback (not remembered as failed: a signed
+    rollback entry for the same version may come later)."""
+    message = (f"{name} {version}: refused, {current} stays active: a downgrade from {current} that is not a "
+               "signed rollback (or --allow-downgrade by hand)")  # fmt: skip
+    log.warning("model downgrade refused", bundle=name, version=version, current=current)
+    return Outcome(False, message)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -181,12 +191,14 @@ class ModelStore:
         return Outcome(False, message)
 
     # ---- install ---------------------------------------------------------
-    def install(self, verified: Verified, reload: Reload | None = None) -> Outcome:
-        """Install, health-check, swap, reload; roll back on any failure. Never raises for a bad bundle."""
+    def install(self, verified: Verified, reload: Reload | None = None, allow_downgrade: bool = False) -> Outcome:
+        """Install, health-check, swap, reload; roll back on any failure. Never raises for a bad bundle.
+        A version lower than the current one is refused unless ``allow_downgrade`` (a signed rollback
+        entry, or ``--allow-downgrade`` by hand): nothing is unpacked and nothing is remembered."""
         with self._exclusive():
-            return self._install(verified, reload)
+            return self._install(verified, reload, allow_downgrade)
 
-    def _install(self, verified: Verified, reload: Reload | None) -> Outcome:
+    def _install(self, verified: Verified, reload: Reload | None, allow_downgrade: bool = False) -> Outcome:
         manifest = verified.manifest
         if manifest.name != self.name:
             raise ValueError(f"bundle {manifest.name!r} given to the store of {self.name!r}")
@@ -197,6 +209,8 @@ class ModelStore:
             return Outcome(True, f"{self.name} {version}: already active")
         if (too_old := too_old_for(manifest.min_agent_version)) is not None:  # before anything is unpacked
             return self._refuse(version, too_old)
+        if not allow_downgrade and is_downgrade(version, previous):
+            return downgrade_refused(self.name, version, previous)
         attempts = journal.pending.attempts + 1 if journal.pending and journal.pending.version == version else 1
         journal.pending = Pending(version=version, previous=previous, attempts=attempts)
         self._save(journal)

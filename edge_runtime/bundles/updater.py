@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from edge_runtime.bundles.store import ModelStore, Outcome, Reload, write_atomic
+from edge_runtime.bundles.store import ModelStore, Outcome, Reload, downgrade_refused, write_atomic
 from scout_bundles.archive import verify_archive
 from scout_bundles.manifest import BundleError
 from scout_bundles.registry import Registry, error_line
 from scout_bundles.signing import TrustedKeys
+from scout_bundles.versions import is_downgrade
 
 if TYPE_CHECKING:
     from edge_runtime.config import UpdatesConfig
@@ -99,7 +100,11 @@ class Updater:
             if entry is None:
                 continue
             store = ModelStore(self.store_root, name, self.keep)
-            if entry.version == store.current_version() or entry.version in store.journal().failed:
+            current = store.current_version()
+            if entry.version == current or entry.version in store.journal().failed:
+                continue
+            if is_downgrade(entry.version, current) and not entry.rollback:  # e.g. a replayed old index
+                done.append(downgrade_refused(name, entry.version, current))  # before any download
                 continue
             with tempfile.TemporaryDirectory(dir=self.store_root) as tmp:
                 archive = self.registry.download(entry, Path(tmp) / "bundle.tar.gz", self.max_bytes)
@@ -111,7 +116,7 @@ class Updater:
                 except BundleError as exc:
                     outcome = store.refuse(entry.version, str(exc))
                 else:
-                    outcome = store.install(verified, reload)
+                    outcome = store.install(verified, reload, allow_downgrade=entry.rollback)
             done.append(outcome)
         self.outcomes += done
         return done

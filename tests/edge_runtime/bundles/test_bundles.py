@@ -271,3 +271,30 @@ def test_a_bundle_for_a_newer_agent_is_refused_before_it_is_unpacked(
     assert not outcome.ok and "needs agent 99.0.0 or newer" in outcome.message
     assert store_with_v1.current_version() == "1.0.0"
     assert not (store_with_v1.versions / "2.0.0").exists() and not list(store_with_v1.versions.glob(".staging*"))
+
+
+def test_no_downgrade_unless_a_signed_rollback_or_by_hand(bundles: Bundles, tmp_path: Path) -> None:
+    """Issue #20, item 2: after a by-hand install of 2.0.0, a replayed signed index (sequence 1) pointing at
+    1.0.0 downgraded the device. The rule (docs/models.md, "Downgrades"): never to a lower version, except
+    an entry its signed index marks as a rollback, or ``--allow-downgrade`` by hand."""
+    registry, store_root = tmp_path / "registry", tmp_path / "store"
+    publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
+    assert not read_channel(registry, "stable").bundles["centerface"].rollback
+    store = ModelStore(store_root, "centerface")
+    assert store.install(verify_archive(bundles.v2, bundles.trusted, LIMIT)).ok  # 2.0.0 by hand
+    updater = Updater(Registry(str(registry)), "stable", bundles.trusted, store_root,
+                      {"centerface": lambda f, m: None}, max_bytes=LIMIT)  # fmt: skip
+    [refused] = updater.poll_once()  # the index (sequence 1) says 1.0.0, not as a rollback
+    assert not refused.ok and "a downgrade from 2.0.0" in refused.message
+    assert store.current_version() == "2.0.0" and "1.0.0" not in store.journal().failed
+    # by hand: refused, then allowed
+    v1 = verify_archive(bundles.v1, bundles.trusted, LIMIT)
+    assert not store.install(v1).ok and store.current_version() == "2.0.0"
+    assert store.install(v1, allow_downgrade=True).ok and store.current_version() == "1.0.0"
+    # the channel goes 1.0.0 → 2.0.0 → 1.0.0: the last entry is a signed rollback, and devices follow it
+    v2m = verify_archive(bundles.v2, bundles.trusted, LIMIT).manifest
+    publish(registry, bundles.v2, v2m, "stable", bundles.key)
+    assert [o.ok for o in updater.poll_once()] == [True] and store.current_version() == "2.0.0"
+    publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
+    assert read_channel(registry, "stable").bundles["centerface"].rollback
+    assert [o.ok for o in updater.poll_once()] == [True] and store.current_version() == "1.0.0"
