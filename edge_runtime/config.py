@@ -69,12 +69,23 @@ class VisionConfig(BaseModel):
     model: str = "centerface_640x448.int8.onnx"
     model_version: str | None = None
     #: The installed bundle that provides the detector (see ``[updates]``); ``model`` until one is installed.
+    #: A bundle name (it names a folder of the store: no separator, no ``..``), checked when read.
     bundle: str | None = None
     threshold: float = Field(default=0.5, gt=0, lt=1)
     nms_iou: float = Field(default=0.3, gt=0, lt=1)
     threads: int = Field(default=1, ge=1, le=8)
     zones: list[Zone] = []
     brands: BrandConfig = BrandConfig()
+
+    @field_validator("bundle")
+    @classmethod
+    def _bundle_name(cls, value: str | None) -> str | None:
+        from scout_bundles.manifest import BundleError, check_name
+
+        try:
+            return None if value is None else check_name(value)
+        except BundleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class MicrophoneConfig(BaseModel):
@@ -147,7 +158,8 @@ class UpdatesConfig(BaseModel):
     enabled: bool = False
     #: The registry: a folder, or the ``http(s)://`` URL of a static server holding it.
     registry: str | None = None
-    #: The device group's channel (``canary``, ``stable``, a store chain's own …).
+    #: The device group's channel (``canary``, ``stable``, a store chain's own …); it names files, so
+    #: no separator and no ``..`` (checked when read).
     channel: str = "stable"
     poll_interval_s: float = Field(default=300.0, ge=1)
     #: Public keys whose signatures are accepted (``ed25519:<base64>``); two during a key rotation.
@@ -156,6 +168,16 @@ class UpdatesConfig(BaseModel):
     keep_versions: int = Field(default=3, ge=2)
     #: Installed bundles (relative to the config file's folder).
     store: Path = Path("bundles")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_name(cls, value: str) -> str:
+        from scout_bundles.manifest import BundleError, check_channel
+
+        try:
+            return check_channel(value)
+        except BundleError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("trusted_keys")
     @classmethod

@@ -102,12 +102,38 @@ def safe_relative(path: str) -> str:
     return path
 
 
+#: A channel name (it names files: ``channels/<channel>.json`` and the device's ``channel-<channel>.json``).
+_CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_name(name: str) -> str:
+    """A bundle name, or :class:`BundleError`: lower-case letters, digits, ``_`` and ``-`` only (it names
+    folders: no separator, no ``..``).
+
+    >>> check_name("centerface")
+    'centerface'
+    >>> check_name("../../etc")
+    Traceback (most recent call last):
+    ...
+    scout_bundles.manifest.BundleError: bad bundle name '../../etc'
+    """
+    if not _NAME.match(name):
+        raise BundleError(f"bad bundle name {name!r}")
+    return name
+
+
+def check_channel(name: str) -> str:
+    """A channel name, or :class:`BundleError` (letters, digits, ``_``, ``.``, ``-``; no separator, no ``..``)."""
+    if not _CHANNEL.match(name) or ".." in name:
+        raise BundleError(f"bad channel name {name!r}")
+    return name
+
+
 def validate(m: Manifest, max_bytes: int) -> Manifest:
     """Shape checks beyond the types (the signature was checked before this is called)."""
     if m.format != FORMAT:
         raise BundleError(f"bundle format {m.format} is not {FORMAT}")
-    if not _NAME.match(m.name):
-        raise BundleError(f"bad bundle name {m.name!r}")
+    check_name(m.name)
     if not _VERSION.match(m.version):
         raise BundleError(f"bad bundle version {m.version!r}")
     paths = [safe_relative(f.path) for f in m.files]

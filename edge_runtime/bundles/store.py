@@ -38,7 +38,7 @@ import structlog
 from edge_runtime.version import too_old_for
 from scout_bundles import health
 from scout_bundles.archive import Verified, unpack
-from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, decode_manifest
+from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, check_name, decode_manifest
 from scout_bundles.versions import is_downgrade
 
 log = structlog.get_logger(__name__)
@@ -103,16 +103,18 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 class ModelStore:
     def __init__(self, root: Path, name: str, keep: int = 3) -> None:
-        self.dir = root / name
+        """Nothing is created until something is written (a read-only command leaves no trace)."""
+        self.dir = root / check_name(name)
         self.name = name
         self.versions = self.dir / "versions"
         self.link = self.dir / "current"
         self.journal_path = self.dir / "state.json"
         self.keep = max(2, keep)
-        self.versions.mkdir(parents=True, exist_ok=True)
 
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
+        """The store's lock, for every change (the folders are created here, on the first one)."""
+        self.versions.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

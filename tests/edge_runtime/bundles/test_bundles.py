@@ -298,3 +298,39 @@ def test_no_downgrade_unless_a_signed_rollback_or_by_hand(bundles: Bundles, tmp_
     publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
     assert read_channel(registry, "stable").bundles["centerface"].rollback
     assert [o.ok for o in updater.poll_once()] == [True] and store.current_version() == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [("vision", "bundle", "../../escaped"), ("vision", "bundle", "a/b"), ("updates", "channel", "../x")],
+)
+def test_path_names_from_the_config_are_refused_before_any_filesystem_call(
+    bundles: Bundles, tmp_path: Path, section: str, key: str, value: str
+) -> None:
+    """Issue #20, item 8: ``vision.bundle = "../../…"`` created folders outside the model store, even from
+    ``scout-edge models status``. Names are checked when the config is read: one line, exit 2, nothing made."""
+    store = tmp_path / "deep" / "store"
+    lines = [
+        'device_id = "SCOUTPI-0042"', 'store_id = "STORE-0042"', f'models_dir = "{bundles.models}"',
+        "[vision]", f'bundle = "{value if (section, key) == ("vision", "bundle") else "centerface"}"',
+        "[updates]", f'store = "{store}"', f'registry = "{tmp_path}"',
+        f'channel = "{value if (section, key) == ("updates", "channel") else "canary"}"',
+        f'trusted_keys = ["{bundles.public}"]',
+    ]  # fmt: skip
+    cfg = tmp_path / "edge.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    before = sorted(p for p in tmp_path.rglob("*"))
+    for command in (("models", "status"), ("models", "update")):
+        proc = _edge(*command, "--config", str(cfg))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert key in proc.stderr and "Traceback" not in proc.stderr
+    assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_status_on_a_device_without_bundles_creates_nothing(bundles: Bundles, tmp_path: Path) -> None:
+    """A read-only command never creates anything (issue #20, item 8)."""
+    store = ModelStore.__new__(ModelStore)  # only its path: _config reads store.dir.parent
+    store.dir = tmp_path / "fresh" / "centerface"
+    cfg = _config(tmp_path, bundles, store)
+    status = json.loads(_edge("models", "status", "--config", str(cfg)).stdout)
+    assert status["active"] is None and not (tmp_path / "fresh").exists()
