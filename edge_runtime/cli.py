@@ -169,6 +169,7 @@ def models_update(config: ConfigOpt) -> None:
     from edge_runtime.bundles.store import ModelStore
     from edge_runtime.bundles.updater import Updater
     from scout_bundles.manifest import BundleError
+    from scout_bundles.registry import error_line
 
     cfg = _device(config)
     up = cfg.updates
@@ -181,8 +182,8 @@ def models_update(config: ConfigOpt) -> None:
         raise typer.Exit(2) from exc
     try:
         outcomes = updater.poll_once()
-    except BundleError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (BundleError, OSError) as exc:  # OSError: the device's own disk (full, read-only)
+        typer.echo(f"error: {error_line(exc)}", err=True)
         raise typer.Exit(1) from exc
     for outcome in outcomes:
         typer.echo(outcome.message)

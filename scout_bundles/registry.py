@@ -80,7 +80,10 @@ class Registry:
             except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
                 raise BundleError(f"cannot fetch {relative} from {self.location}: {error_line(exc)}") from exc
             return response
-        path = resolve_inside(Path(self.location), relative)
+        try:
+            path = resolve_inside(Path(self.location), relative)
+        except ValueError as exc:  # a signed index naming a file outside the registry folder
+            raise BundleError(f"{relative} is not in the registry {self.location}: {exc}") from exc
         if not path.is_file():
             raise BundleError(f"{relative} is not in the registry {self.location}")
         return path.open("rb")
@@ -114,6 +117,9 @@ class Registry:
         except BundleError:
             dest.unlink(missing_ok=True)
             raise
+        except OSError as exc:  # the device's own disk: full, read-only, gone
+            dest.unlink(missing_ok=True)
+            raise BundleError(f"{entry.archive}: cannot store the download: {error_line(exc)}") from exc
         if size != entry.bytes or digest != entry.sha256:
             raise BundleError(f"{entry.archive}: size or SHA-256 differs from the channel index")
         return dest

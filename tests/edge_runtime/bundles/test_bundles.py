@@ -334,3 +334,19 @@ def test_status_on_a_device_without_bundles_creates_nothing(bundles: Bundles, tm
     cfg = _config(tmp_path, bundles, store)
     status = json.loads(_edge("models", "status", "--config", str(cfg)).stdout)
     assert status["active"] is None and not (tmp_path / "fresh").exists()
+
+
+def test_a_signed_index_naming_a_file_outside_a_local_registry_is_one_line(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path
+) -> None:
+    """Issue #20, item 11: a local registry whose (signed) index names ``../../…`` gave a traceback from
+    ``scout-edge models update``. Now: one line, exit 1, the active version untouched."""
+    registry = tmp_path / "registry"
+    publish(registry, bundles.v2, verify_archive(bundles.v2, bundles.trusted, LIMIT).manifest, "canary", bundles.key)
+    entry = read_channel(registry, "canary").bundles["centerface"]
+    set_channel(registry, "canary", "centerface", msgspec.structs.replace(entry, archive="../../outside.tar.gz"),
+                bundles.key)  # fmt: skip
+    proc = _edge("models", "update", "--config", str(_config(tmp_path, bundles, store_with_v1, registry)))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "is not in the registry" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert store_with_v1.current_version() == "1.0.0"
