@@ -137,10 +137,10 @@ def models_install(
     up = cfg.updates
     try:
         v = verify_archive(archive, up.trusted(), up.max_bytes)
-    except BundleError as exc:
-        store = ModelStore(up.store, cfg.vision.bundle, up.keep_versions)
-        store.resolve()
-        outcome = store.refuse(archive.name, str(exc))
+    except BundleError as exc:  # not verified: its name and version are unknown, so nothing is remembered
+        active = ModelStore(up.store, cfg.vision.bundle, up.keep_versions).current_version() or "no bundle"
+        typer.echo(f"{archive.name}: rejected, {active} stays active: {exc}")
+        raise typer.Exit(1) from exc
     else:
         store = ModelStore(up.store, v.manifest.name, up.keep_versions)  # the bundle's own store
         store.resolve()

@@ -51,8 +51,15 @@ class Health(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     inputs: str
     expected: str
+    #: at most :data:`MAX_ATOL` / :data:`MAX_RTOL` (a signed bundle cannot make its own check pass anything)
     atol: float = 1e-4
     rtol: float = 1e-3
+
+
+#: The loosest tolerances a health check may declare: the expected outputs are the same model's, so a
+#: tolerance only absorbs floating-point differences between machines (docs/models.md).
+MAX_ATOL = 0.05
+MAX_RTOL = 0.1
 
 
 class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -150,6 +157,11 @@ def validate(m: Manifest, max_bytes: int) -> Manifest:
         for p in (m.health.inputs, m.health.expected):
             if safe_relative(p) not in paths:
                 raise BundleError(f"health file {p!r} is not among the files")
+        if not (0 <= m.health.atol <= MAX_ATOL and 0 <= m.health.rtol <= MAX_RTOL):  # NaN fails too
+            raise BundleError(
+                f"health tolerances atol={m.health.atol} rtol={m.health.rtol} are beyond the caps "
+                f"(atol ≤ {MAX_ATOL}, rtol ≤ {MAX_RTOL})"
+            )
     return m
 
 

@@ -110,13 +110,18 @@ class Updater:
                 archive = self.registry.download(entry, Path(tmp) / "bundle.tar.gz", self.max_bytes)
                 try:
                     verified = verify_archive(archive, self.trusted, self.max_bytes)
-                    m = verified.manifest
-                    if (m.name, m.version, m.kind) != (name, entry.version, entry.kind):
-                        raise BundleError(f"the archive holds {m.label} ({m.kind}), the index says {entry.version}")
                 except BundleError as exc:
                     outcome = store.refuse(entry.version, str(exc))
                 else:
-                    outcome = store.install(verified, reload, allow_downgrade=entry.rollback)
+                    m = verified.manifest
+                    if (m.name, m.version, m.kind) != (name, entry.version, entry.kind):
+                        # the index is wrong, not the (verified) archive: nothing is remembered as failed,
+                        # so the version installs once the index is corrected
+                        outcome = Outcome(False, f"{name} {entry.version}: refused, {store.current_version()} stays "
+                                                 f"active: the archive holds {m.label} ({m.kind}), the index says "
+                                                 f"{entry.version} ({entry.kind})")  # fmt: skip
+                    else:
+                        outcome = store.install(verified, reload, allow_downgrade=entry.rollback)
             done.append(outcome)
         self.outcomes += done
         return done

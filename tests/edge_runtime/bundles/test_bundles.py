@@ -350,3 +350,46 @@ def test_a_signed_index_naming_a_file_outside_a_local_registry_is_one_line(
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "is not in the registry" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert store_with_v1.current_version() == "1.0.0"
+
+
+def test_a_wrong_kind_in_the_index_does_not_blacklist_the_good_version(bundles: Bundles, tmp_path: Path) -> None:
+    """Issue #20, item 4: a signed index whose entry had the wrong ``kind`` made the (good) version failed
+    for ever. The index is what is wrong: once corrected, the version installs."""
+    registry = tmp_path / "registry"
+    publish(registry, bundles.v1, verify_archive(bundles.v1, bundles.trusted, LIMIT).manifest, "stable", bundles.key)
+    entry = read_channel(registry, "stable").bundles["centerface"]
+    set_channel(registry, "stable", "centerface", msgspec.structs.replace(entry, kind="stt"), bundles.key)
+    updater = Updater(Registry(str(registry)), "stable", bundles.trusted, tmp_path / "store",
+                      {"centerface": lambda f, m: None}, max_bytes=LIMIT)  # fmt: skip
+    [refused] = updater.poll_once()
+    assert not refused.ok and "the index says 1.0.0 (stt)" in refused.message
+    assert ModelStore(tmp_path / "store", "centerface").journal().failed == []
+    set_channel(registry, "stable", "centerface", entry, bundles.key)  # corrected
+    assert [o.ok for o in updater.poll_once()] == [True]
+
+
+@pytest.mark.parametrize(("atol", "rtol"), [(1e9, 1e-3), (1e-4, 50.0), (float("nan"), 1e-3), (-1.0, 1e-3)])
+def test_health_tolerances_beyond_their_caps_are_refused(
+    bundles: Bundles, tmp_path: Path, atol: float, rtol: float
+) -> None:
+    """Issue #20, item 4: a signed ``health.atol`` of 1e9 made the health check pass anything."""
+    from scout_bundles.manifest import Health, decode_manifest
+
+    files = members(bundles.v2)
+    health = decode_manifest(files["manifest.json"]).health
+    assert health is not None
+    changed = Health(health.inputs, health.expected, atol=atol, rtol=rtol)
+    archive = rebuild(tmp_path / "loose.tar.gz", resign(files, bundles.key, health=changed))
+    with pytest.raises(BundleError, match=r"beyond the caps|Expected `float`, got `null`"):
+        verify_archive(archive, bundles.trusted, LIMIT)
+
+
+def test_a_refused_archive_installed_by_hand_leaves_no_file_name_among_the_failed_versions(
+    bundles: Bundles, store_with_v1: ModelStore, tmp_path: Path
+) -> None:
+    """Issue #20, item 4: a by-hand refusal recorded the archive's file name as a failed *version*."""
+    files = members(bundles.v2)
+    bad = rebuild(tmp_path / "edited.tar.gz", files | {"manifest.json": files["manifest.json"] + b" "})
+    proc = _edge("models", "install", str(bad), "--config", str(_config(tmp_path, bundles, store_with_v1)))
+    assert proc.returncode == 1 and "edited.tar.gz: rejected, 1.0.0 stays active" in proc.stdout
+    assert store_with_v1.journal().failed == []
