@@ -84,6 +84,52 @@ def pack(root: Path, manifest: Manifest, private: Ed25519PrivateKey, out: Path) 
     return out
 
 
+#: Caps checked on the raw tar headers before ``tarfile`` parses any (it reads a PAX or GNU long-name
+#: header whole into memory, and walks every member): an unsigned archive is refused cheaply.
+MAX_HEADER_BYTES = 64 << 10
+MAX_MEMBERS = 10_000
+MAX_NAME_CHARS = 1_024
+#: The longest reason a refusal records or prints (a name from a hostile archive can be megabytes).
+MAX_REASON_CHARS = 500
+_EXTENDED = {tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, b"X"}
+
+
+def prescan(path: Path) -> None:
+    """Walk the archive's raw 512-byte headers (decompressing, never holding more than a block) and
+    refuse, before ``tarfile`` parses anything, an extended header over :data:`MAX_HEADER_BYTES`, more
+    than :data:`MAX_MEMBERS` entries, or a name over :data:`MAX_NAME_CHARS` characters."""
+    import gzip
+
+    members = 0
+    with gzip.open(path, "rb") as raw:
+        while True:
+            block = raw.read(tarfile.BLOCKSIZE)
+            if len(block) < tarfile.BLOCKSIZE or block == tarfile.NUL * tarfile.BLOCKSIZE:
+                return  # the end (or a truncated archive, which tarfile reports)
+            try:
+                header = tarfile.TarInfo.frombuf(block, tarfile.ENCODING, "surrogateescape")
+            except tarfile.HeaderError as exc:
+                raise BundleError(f"not a readable bundle archive: {exc}") from exc
+            members += 1
+            if members > MAX_MEMBERS:
+                raise BundleError(f"the archive has more than {MAX_MEMBERS:,} entries")
+            if header.type in _EXTENDED and header.size > MAX_HEADER_BYTES:
+                raise BundleError(f"an extended tar header of {header.size:,} bytes (at most {MAX_HEADER_BYTES:,})")
+            if len(header.name) > MAX_NAME_CHARS:
+                raise BundleError(f"an entry name of {len(header.name):,} characters")
+            left = -(-header.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            while left > 0:  # skip the data, a block at a time
+                chunk = raw.read(min(left, 1 << 20))
+                if not chunk:
+                    return
+                left -= len(chunk)
+
+
+def short_reason(reason: str) -> str:
+    """A refusal's reason, at most :data:`MAX_REASON_CHARS` characters."""
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 1] + "…"
+
+
 def _members(tar: tarfile.TarFile, max_bytes: int) -> dict[str, tarfile.TarInfo]:
     """Regular files by name; anything else that could write outside a folder is refused.
 
@@ -151,6 +197,7 @@ def verify_archive(path: Path, trusted: TrustedKeys, max_bytes: int) -> Verified
     if path.stat().st_size > max_bytes:
         raise BundleError(f"the archive is {path.stat().st_size:,} bytes, over the limit of {max_bytes:,}")
     try:
+        prescan(path)
         with tarfile.open(path, "r:gz") as tar:
             files = _members(tar, max_bytes)
             data = _read_small(tar, files.get(MANIFEST), MANIFEST)
@@ -162,7 +209,9 @@ def verify_archive(path: Path, trusted: TrustedKeys, max_bytes: int) -> Verified
                 if _digest(tar, files[f"{FILES}/{f.path}"]) != f.sha256:
                     raise BundleError(f"{f.path}: SHA-256 differs from the manifest")
     except (tarfile.TarError, EOFError, OSError, UnicodeError) as exc:
-        raise BundleError(f"not a readable bundle archive: {exc}") from exc
+        raise BundleError(short_reason(f"not a readable bundle archive: {exc}")) from exc
+    except BundleError as exc:
+        raise BundleError(short_reason(str(exc))) from exc
     return Verified(path, manifest, data, signature, kid)
 
 
