@@ -296,6 +296,8 @@ class Agent:
         problems = self.supervisor.problems() + list(self.notes.values())
         if self.updater is not None and self.updater.problem:
             problems.append(self.updater.problem)
+        if self.outbox.salvaged:
+            problems.append(self.outbox.salvaged)
         dropped = self.outbox.dropped()
         if dropped:
             problems.append(f"outbox: dropped oldest events under the disk budget {dropped}")

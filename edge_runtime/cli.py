@@ -70,7 +70,14 @@ def run(
         raise typer.Exit(2) from exc
     configure_logging(cfg.log_level)
     _quiet_onnxruntime()
-    raise typer.Exit(Agent(cfg).run())
+    from edge_runtime.delivery.outbox import NotAnOutboxError
+
+    try:
+        agent = Agent(cfg)
+    except NotAnOutboxError as exc:  # never written to; exit 2 so a service manager does not loop on it
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    raise typer.Exit(agent.run())
 
 
 @models_app.command("build")

@@ -78,18 +78,60 @@ class Outbox:
     """Thread-safe (one connection, one lock): capture workers put, the publisher peeks and acks."""
 
     def __init__(self, path: Path, *, budget_bytes: int, synchronous: str = "FULL") -> None:
+        """Open (or create) the outbox at ``path``. A file that is not an outbox — not SQLite, or another
+        application's database — raises :class:`NotAnOutboxError` and is never written to; an outbox
+        SQLite reports as damaged is moved aside, the events it can still read are salvaged into a new
+        one, and :attr:`salvaged` says so."""
+        #: what opening found: ``None``, or a sentence about a damaged outbox moved aside (for the heartbeat)
+        self.salvaged: str | None = None
+        moved: Path | None = None
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
+            if _kind(path) == "damaged":
+                moved = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+                for suffix in ("", "-wal", "-shm"):
+                    if path.with_name(path.name + suffix).exists():
+                        path.with_name(path.name + suffix).rename(moved.with_name(moved.name + suffix))
         self.path = path
         self.budget_bytes = budget_bytes
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        if moved is not None:
+            saved = self._salvage(moved)
+            self.salvaged = f"the outbox was damaged: moved to {moved.name}; {saved} queued events salvaged"
+            log.error("outbox damaged; moved aside, events salvaged", moved_to=str(moved), salvaged=saved)
         row = self._db.execute("SELECT coalesce(sum(length(payload)), 0), count(*) FROM outbox").fetchone()
         self._bytes, self._depth = int(row[0]), int(row[1])
+
+    def _salvage(self, damaged: Path) -> int:
+        """Copy every row of the damaged outbox that SQLite can still read (row by row, in order)."""
+        saved = 0
+        try:
+            old = sqlite3.connect(f"{damaged.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return 0
+        try:
+            cursor = old.execute("SELECT topic, key, event_id, payload, created_ms, priority FROM outbox ORDER BY seq")
+            while True:
+                try:
+                    row = cursor.fetchone()
+                except sqlite3.DatabaseError:
+                    break  # the rest of the table is unreadable
+                if row is None:
+                    break
+                self._db.execute("INSERT INTO outbox (topic, key, event_id, payload, created_ms, priority) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", row)  # fmt: skip
+                saved += 1
+        except sqlite3.DatabaseError:
+            pass
+        finally:
+            old.close()
+        return saved
 
     def put(self, items: Sequence[OutboxItem]) -> None:
         """Store ``items`` durably (one transaction); returns once committed."""
@@ -185,6 +227,45 @@ class Outbox:
 
 class NotAnOutboxError(ValueError):
     """A path that is not an outbox (not SQLite, or SQLite without the outbox tables)."""
+
+
+#: ``PRAGMA application_id`` of an outbox ("SCOU"): another application's SQLite file is never written to.
+APPLICATION_ID = 0x53434F55
+
+
+def _kind(path: Path) -> str:
+    """What is at ``path``: ``new`` (nothing, or an empty file), ``outbox`` (ours, or an outbox made before
+    the marker), ``damaged`` (ours, but SQLite reports it malformed) — or :class:`NotAnOutboxError`."""
+    if not path.exists() or path.stat().st_size == 0:
+        return "new"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise NotAnOutboxError(f"{path} cannot be opened: {exc}") from exc
+    try:
+        try:
+            (app_id,) = db.execute("PRAGMA application_id").fetchone()
+        except sqlite3.DatabaseError as exc:  # not SQLite at all (a text file): refused, never moved
+            raise NotAnOutboxError(f"{path} is not an outbox: {exc}") from exc
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if app_id == APPLICATION_ID:
+                (ok,) = db.execute("PRAGMA quick_check").fetchone()
+                return "outbox" if ok == "ok" else "damaged"
+        except sqlite3.DatabaseError:
+            if app_id == APPLICATION_ID:
+                return "damaged"
+            raise
+        if app_id == 0 and tables - {"sqlite_sequence"} <= {"outbox", "outbox_dropped"}:
+            return "outbox" if tables else "new"  # an outbox from before the marker, or an empty database
+        raise NotAnOutboxError(
+            f"{path} is another application's SQLite database (application_id {app_id}, tables: "
+            f"{', '.join(sorted(tables)) or 'none'}); the outbox never writes into it"
+        )
+    except sqlite3.DatabaseError as exc:
+        raise NotAnOutboxError(f"{path} is not an outbox: {exc}") from exc
+    finally:
+        db.close()
 
 
 def inspect_outbox(path: Path) -> dict[str, object]:
