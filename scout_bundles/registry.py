@@ -30,7 +30,7 @@ from typing import BinaryIO
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from scout_bundles.files import resolve_inside, sha256_of
+from scout_bundles.files import resolve_inside, sha256_of, write_atomic
 from scout_bundles.manifest import BundleError, Manifest, safe_relative
 from scout_bundles.signing import TrustedKeys, sign, verify
 from scout_bundles.versions import is_downgrade
@@ -153,13 +153,6 @@ def error_line(exc: BaseException, limit: int = 300) -> str:
 
 
 # ---- publishing (a directory) ------------------------------------------------
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def read_channel(root: Path, channel: str) -> ChannelIndex:
     path = root / index_path(channel)
     if not path.exists():
@@ -183,8 +176,8 @@ def set_channel(root: Path, channel: str, name: str, entry: ChannelEntry, privat
     data = msgspec.json.format(msgspec.json.encode(index), indent=2) + b"\n"
     # a device that reads between the two renames sees a signature that does not match and tries again
     # at its next poll; it never acts on an index whose signature it has not checked
-    _write_atomic(root / (index_path(channel) + ".sig.new"), sign(private, data))
-    _write_atomic(root / index_path(channel), data)
+    write_atomic(root / (index_path(channel) + ".sig.new"), sign(private, data))
+    write_atomic(root / index_path(channel), data)
     os.replace(root / (index_path(channel) + ".sig.new"), root / (index_path(channel) + ".sig"))
     return index
 

@@ -25,3 +25,8 @@ def is_downgrade(new: str, current: str | None) -> bool:
         return Version(new) < Version(current)
     except InvalidVersion:
         return False
+
+
+def downgrade_reason(current: str | None) -> str:
+    """Why a move below ``current`` is refused, in the device's words."""
+    return f"a downgrade from {current} that is not a signed rollback (or --allow-downgrade by hand)"

@@ -38,8 +38,9 @@ import structlog
 from edge_runtime.version import too_old_for
 from scout_bundles import health
 from scout_bundles.archive import Verified, unpack
+from scout_bundles.files import fsync_dir, write_atomic
 from scout_bundles.manifest import FILES, MANIFEST, BundleError, Manifest, check_name, decode_manifest
-from scout_bundles.versions import is_downgrade
+from scout_bundles.versions import downgrade_reason, is_downgrade
 
 log = structlog.get_logger(__name__)
 STAGING_PREFIX = ".staging-"
@@ -72,33 +73,11 @@ class Outcome:
 Reload = Callable[[Path, Manifest], None]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def downgrade_refused(name: str, version: str, current: str | None) -> Outcome:
-    """The outcome of a move to a lower version that is no rollback (not remembered as failed: a signed
-    rollback entry for the same version may come later)."""
-    message = (f"{name} {version}: refused, {current} stays active: a downgrade from {current} that is not a "
-               "signed rollback (or --allow-downgrade by hand)")  # fmt: skip
-    log.warning("model downgrade refused", bundle=name, version=version, current=current)
-    return Outcome(False, message)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a device state file so that a crash or a power cut leaves the old file or the new one,
-    never a torn one: a temporary file, fsync, rename over the old one, fsync of the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+def not_installed(name: str, version: str, current: str | None, why: str) -> Outcome:
+    """The outcome of a version that is not installed and not remembered as failed (a downgrade that is
+    no signed rollback; an index that names the archive wrongly): it may install once that changes."""
+    log.warning("model bundle not installed", bundle=name, version=version, reason=why)
+    return Outcome(False, f"{name} {version}: refused, {current or 'no bundle'} stays active: {why}")
 
 
 class ModelStore:
@@ -162,7 +141,7 @@ class ModelStore:
             tmp.unlink(missing_ok=True)
             os.symlink(Path("versions") / version, tmp)
             os.replace(tmp, self.link)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     # ---- start-up --------------------------------------------------------
     def resolve(self) -> Outcome | None:
@@ -212,7 +191,7 @@ class ModelStore:
         if (too_old := too_old_for(manifest.min_agent_version)) is not None:  # before anything is unpacked
             return self._refuse(version, too_old)
         if not allow_downgrade and is_downgrade(version, previous):
-            return downgrade_refused(self.name, version, previous)
+            return not_installed(self.name, version, previous, downgrade_reason(previous))
         attempts = journal.pending.attempts + 1 if journal.pending and journal.pending.version == version else 1
         journal.pending = Pending(version=version, previous=previous, attempts=attempts)
         self._save(journal)
@@ -223,10 +202,10 @@ class ModelStore:
             shutil.rmtree(staging, ignore_errors=True)
             unpack(verified, staging)
             checked = health.check(staging, manifest)
-            _fsync_dir(staging)
+            fsync_dir(staging)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
-            _fsync_dir(self.versions)
+            fsync_dir(self.versions)
             self._point(version)
             swapped = True
             if reload is not None:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 import msgspec
 import structlog
 
-from edge_runtime.bundles.store import ModelStore, Outcome, Reload, downgrade_refused, write_atomic
+from edge_runtime.bundles.store import ModelStore, Outcome, Reload, not_installed
 from scout_bundles.archive import verify_archive
+from scout_bundles.files import write_atomic
 from scout_bundles.manifest import BundleError
 from scout_bundles.registry import Registry, error_line
 from scout_bundles.signing import TrustedKeys
-from scout_bundles.versions import is_downgrade
+from scout_bundles.versions import downgrade_reason, is_downgrade
 
 if TYPE_CHECKING:
     from edge_runtime.config import UpdatesConfig
@@ -92,7 +93,6 @@ class Updater:
             raise BundleError(
                 f"channel {self.channel}: index sequence {index.sequence} is older than {seen.sequence} (refused)"
             )
-        self.store_root.mkdir(parents=True, exist_ok=True)
         write_atomic(self._seen_path(), msgspec.json.encode(SeenIndex(index.sequence)))
         done: list[Outcome] = []
         for name, reload in self.bundles.items():
@@ -104,7 +104,7 @@ class Updater:
             if entry.version == current or entry.version in store.journal().failed:
                 continue
             if is_downgrade(entry.version, current) and not entry.rollback:  # e.g. a replayed old index
-                done.append(downgrade_refused(name, entry.version, current))  # before any download
+                done.append(not_installed(name, entry.version, current, downgrade_reason(current)))  # no download
                 continue
             with tempfile.TemporaryDirectory(dir=self.store_root) as tmp:
                 archive = self.registry.download(entry, Path(tmp) / "bundle.tar.gz", self.max_bytes)
@@ -117,9 +117,8 @@ class Updater:
                     if (m.name, m.version, m.kind) != (name, entry.version, entry.kind):
                         # the index is wrong, not the (verified) archive: nothing is remembered as failed,
                         # so the version installs once the index is corrected
-                        outcome = Outcome(False, f"{name} {entry.version}: refused, {store.current_version()} stays "
-                                                 f"active: the archive holds {m.label} ({m.kind}), the index says "
-                                                 f"{entry.version} ({entry.kind})")  # fmt: skip
+                        why = f"the archive holds {m.label} ({m.kind}), the index says {entry.version} ({entry.kind})"
+                        outcome = not_installed(name, entry.version, current, why)
                     else:
                         outcome = store.install(verified, reload, allow_downgrade=entry.rollback)
             done.append(outcome)
