@@ -80,12 +80,9 @@ class VisionConfig(BaseModel):
     @field_validator("bundle")
     @classmethod
     def _bundle_name(cls, value: str | None) -> str | None:
-        from scout_bundles.manifest import BundleError, check_name
+        from scout_bundles.manifest import check_name  # its BundleError is a ValueError: a validation error
 
-        try:
-            return None if value is None else check_name(value)
-        except BundleError as exc:
-            raise ValueError(str(exc)) from None
+        return None if value is None else check_name(value)
 
 
 class MicrophoneConfig(BaseModel):
@@ -172,12 +169,9 @@ class UpdatesConfig(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel_name(cls, value: str) -> str:
-        from scout_bundles.manifest import BundleError, check_channel
+        from scout_bundles.manifest import check_channel
 
-        try:
-            return check_channel(value)
-        except BundleError as exc:
-            raise ValueError(str(exc)) from None
+        return check_channel(value)
 
     @field_validator("trusted_keys")
     @classmethod

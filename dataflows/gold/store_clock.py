@@ -39,9 +39,10 @@ def median_clock(clocks: Collection[int]) -> int | None:
     return ordered[len(ordered) // 2]
 
 
-def store_clock(clocks: Collection[int], tolerance_ms: int) -> int | None:
-    """The newest device clock within ``tolerance_ms`` of the median one (``None`` for no device)."""
-    median = median_clock(clocks)
+def store_clock(clocks: Collection[int], tolerance_ms: int, median: int | None = None) -> int | None:
+    """The newest device clock within ``tolerance_ms`` of the median one (``None`` for no device);
+    ``median``: :func:`median_clock` of ``clocks`` when the caller has it already."""
+    median = median_clock(clocks) if median is None else median
     if median is None:
         return None
     return max(c for c in clocks if c - median <= tolerance_ms)

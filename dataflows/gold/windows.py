@@ -90,7 +90,6 @@ class StoreGold:
         self.hb_hour_max: int | None = None
         self.device_clocks: dict[str, int] = {}
         self.device_beats: dict[str, int] = {}
-        self._skew_checked = [0, 0]  # heartbeats of this batch: [inside, outside] the clock tolerance
         self._skewed: set[str] = set()  # devices reported as outliers (derived: reported again after a resume)
         self.evicted_hour: int = -1  # hours <= this are gone
         self.evicted_day: int = -1
@@ -194,49 +193,37 @@ class StoreGold:
                     grid_changed |= self._heartbeat(f, hour)
                 case FeedbackFact():
                     self._feedback(f)
-        self._store_clocks(facts)
+        self._store_clocks(facts, out, now)
         if grid_changed:
             self._fill_device_grid()
-        self._report_skew(out, now)
         self._evict(out, now)
         self._emit(out, now)
         return out
 
-    def _store_clocks(self, facts: list[Fact]) -> None:
+    def _store_clocks(self, facts: list[Fact], out: TableRows, now: int) -> None:
         """After a batch: the store clock (eviction) and the store's heartbeat hour (OFFLINE rows), each the
         newest device clock near the median one (:mod:`.store_clock`). Both only move forward: rows they
-        let out are written. Computed once per batch, so devices that report together vote together."""
+        let out are written. Computed once per batch, so devices that report together vote together.
+        Then the ``clock_skew`` rule's counts for the batch's heartbeats, and one log line per device that
+        moves outside the tolerance."""
         tolerance = self.cfg.clock_skew_ms
         clock = store_clock(self.device_clocks.values(), tolerance)
         if clock is not None and (self.clock is None or clock > self.clock):
             self.clock = clock
-        hour = store_clock(self.device_beats.values(), tolerance)
+        median = median_clock(self.device_beats.values())
+        hour = store_clock(self.device_beats.values(), tolerance, median)
         if hour is not None and (self.hb_hour_max is None or hour > self.hb_hour_max):
             self.hb_hour_max = hour
-        median = median_clock(self.device_beats.values())
-        for f in facts:
-            if isinstance(f, HeartbeatFact) and (beat := self.device_beats.get(f.device_id)) is not None:
-                self._skew_checked[is_outlier(beat, median, tolerance)] += 1
-
-    def _report_skew(self, out: TableRows, now: int) -> None:
-        """The ``clock_skew`` rule's counts (this batch's heartbeats) and one log line per device that
-        moves outside the store clock's tolerance."""
-        inside, outside = self._skew_checked
-        if inside or outside:
-            out.add(DqRow(now - now % 60_000, "heartbeat", CLOCK_SKEW_RULE, "warn", inside, outside))
-            self._skew_checked = [0, 0]
-        if not outside and not self._skewed:
-            return
-        median = median_clock(self.device_beats.values())
-        for device, beat in self.device_beats.items():
-            skewed = is_outlier(beat, median, self.cfg.clock_skew_ms)
-            if skewed and device not in self._skewed:
-                offset_h = round((beat - (median or 0)) / HOUR_MS, 1)
-                log.warning("device clock outside its store's tolerance: its clock moves no store window",
-                            store=self.store_id, device=device, offset_h=offset_h)  # fmt: skip
-                self._skewed.add(device)
-            elif not skewed:
-                self._skewed.discard(device)
+        skewed = {d for d, beat in self.device_beats.items() if is_outlier(beat, median, tolerance)}
+        checked = [f.device_id for f in facts if isinstance(f, HeartbeatFact) and f.device_id in self.device_beats]
+        if checked:
+            outside = sum(d in skewed for d in checked)
+            out.add(DqRow(now - now % 60_000, "heartbeat", CLOCK_SKEW_RULE, "warn", len(checked) - outside, outside))
+        for device in skewed - self._skewed:
+            offset_h = round((self.device_beats[device] - (median or 0)) / HOUR_MS, 1)
+            log.warning("device clock outside its store's tolerance: its clock moves no store window",
+                        store=self.store_id, device=device, offset_h=offset_h)  # fmt: skip
+        self._skewed = skewed
 
     def _utterance(self, f: UtteranceFact, hour: int) -> None:
         note, lang = f.note, f.lang

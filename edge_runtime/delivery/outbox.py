@@ -243,19 +243,14 @@ def _kind(path: Path) -> str:
     except sqlite3.Error as exc:
         raise NotAnOutboxError(f"{path} cannot be opened: {exc}") from exc
     try:
-        try:
-            (app_id,) = db.execute("PRAGMA application_id").fetchone()
-        except sqlite3.DatabaseError as exc:  # not SQLite at all (a text file): refused, never moved
-            raise NotAnOutboxError(f"{path} is not an outbox: {exc}") from exc
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if app_id == APPLICATION_ID:
+        (app_id,) = db.execute("PRAGMA application_id").fetchone()  # not SQLite at all: refused, never moved
+        if app_id == APPLICATION_ID:
+            try:
                 (ok,) = db.execute("PRAGMA quick_check").fetchone()
-                return "outbox" if ok == "ok" else "damaged"
-        except sqlite3.DatabaseError:
-            if app_id == APPLICATION_ID:
+            except sqlite3.DatabaseError:
                 return "damaged"
-            raise
+            return "outbox" if ok == "ok" else "damaged"
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if app_id == 0 and tables - {"sqlite_sequence"} <= {"outbox", "outbox_dropped"}:
             return "outbox" if tables else "new"  # an outbox from before the marker, or an empty database
         raise NotAnOutboxError(
@@ -269,15 +264,16 @@ def _kind(path: Path) -> str:
 
 
 def inspect_outbox(path: Path) -> dict[str, object]:
-    """Depth, bytes and drop counts of an outbox, opened read-only (nothing is created or changed)."""
+    """Depth, bytes and drop counts of an outbox, opened read-only (nothing is created or changed);
+    what is not an outbox is told apart as the agent tells it at start (:func:`_kind`)."""
+    kind = _kind(path)
+    if kind != "outbox":
+        raise NotAnOutboxError(
+            f"{path} is empty: not an outbox yet" if kind == "new" else
+            f"{path} is a damaged outbox: the agent moves it aside and salvages its events at its next start"
+        )  # fmt: skip
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise NotAnOutboxError(f"{path} cannot be opened: {exc}") from exc
-    try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not {"outbox", "outbox_dropped"} <= tables:
-            raise NotAnOutboxError(f"{path} is an SQLite file but not an outbox (no outbox tables)")
         size, depth = db.execute("SELECT coalesce(sum(length(payload)), 0), count(*) FROM outbox").fetchone()
         dropped = dict(db.execute("SELECT topic, dropped FROM outbox_dropped").fetchall())
     except sqlite3.DatabaseError as exc:
