@@ -22,6 +22,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from dataflows.cluster import free_ports
 
@@ -179,11 +180,7 @@ class Broker:
                     if len(out) >= expect_at_least and time.monotonic() - quiet_since > 1.0:
                         break
                     continue
-                raw = msg.headers() or []
-                items = raw.items() if isinstance(raw, dict) else raw
-                value = msg.value()
-                out.append((value if isinstance(value, bytes) else b"",
-                            {k: v.encode() if isinstance(v, str) else v or b"" for k, v in items}))  # fmt: skip
+                out.append(_value_and_headers(msg))
                 quiet_since = time.monotonic()
         finally:
             consumer.close()
@@ -209,13 +206,19 @@ class Broker:
                 for msg in consumer.consume(1000, 0.5):
                     if msg.error() is not None:
                         continue
-                    raw = msg.headers() or []
-                    items = raw.items() if isinstance(raw, dict) else raw
-                    value = msg.value()
-                    out.append((value if isinstance(value, bytes) else b"",
-                                {k: v if isinstance(v, bytes) else b"" for k, v in items}))  # fmt: skip
+                    out.append(_value_and_headers(msg))
                     if (msg.offset() or 0) + 1 >= ends[msg.partition() or 0]:
                         left.discard(msg.partition() or 0)
         finally:
             consumer.close()
         return out
+
+
+def _value_and_headers(msg: Any) -> tuple[bytes, dict[str, bytes]]:
+    """A consumed message's value and headers (the last value of a repeated header name)."""
+    raw = msg.headers() or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    value = msg.value()
+    return value if isinstance(value, bytes) else b"", {
+        k: v.encode() if isinstance(v, str) else v or b"" for k, v in items
+    }
