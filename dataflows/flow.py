@@ -1,6 +1,7 @@
 """The Bytewax dataflow: a thin wiring of the plain-Python stages.
 
-    records ─ bronze_validate ─┬─ quarantine + dq rows ──────────────┐
+    records ─ bronze_validate ─┬─ quarantine rows ────────────────────────────────┐
+                               ├─ rule counts ─ dq_tally (topic/partition) ─ dq rows ─┤
                                └─ key_by_clock ─ event_clock ─┬─ bronze/silver/late rows ─┤
                                    (device, or store/<id>)    └─ facts_by_store ─ gold_windows ─ gold rows ─┤
                                                                                      clickhouse ◀─┘
@@ -31,12 +32,13 @@ from dataflows.errors import RecoveryStateError
 from dataflows.gold.state import GOLD_STATE_VERSION, GoldState
 from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
+from dataflows.rule_tally import TALLY_STATE_VERSION, RuleTally, TallyState
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.event_clock import CLOCK_STATE_VERSION, ClockState, DeviceClock, KeyOutput
 from dataflows.silver.facts import Fact, InteractionFact
 from dataflows.silver.rows import annotated_events
 from dataflows.sinks.kafka import OutgoingRecord
-from dataflows.tables import LateRow, TableRows
+from dataflows.tables import DqRow, LateRow, TableRows
 from scout_contract import SourceRecord, encode_event, ts_millis
 from scout_contract.topics import ANNOTATED
 
@@ -108,15 +110,40 @@ class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, GoldState]):
         return self.gold.snapshot()
 
 
+class _TallyLogic(StatefulBatchLogic[list[DqRow], TableRows, TallyState]):
+    """One source partition's rule counts: each batch's counts added to its blocks' cumulative ones."""
+
+    def __init__(self, tally: RuleTally, now_ms: NowMs) -> None:
+        self.tally = tally
+        self.now_ms = now_ms
+
+    def on_batch(self, values: list[list[DqRow]]) -> tuple[Iterable[TableRows], bool]:
+        for batch in values:
+            for r in batch:
+                self.tally.add(r.scope, (r.stream, r.rule, r.action), r.block, r.passed, r.failed)
+        rows = TableRows()
+        rows.extend(self.tally.rows(self.now_ms()))
+        return [rows], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> TallyState:
+        return TallyState(self.tally.copy())
+
+
 # -- stateless steps ------------------------------------------------------------
 
 
 def _rejected_rows(result: ValidationResult) -> TableRows:
     rows = TableRows()
     rows.extend(result.quarantine_rows)
-    rows.extend(result.dq_rows)
     QUARANTINED.inc(len(result.quarantine_rows))
     return rows
+
+
+def _rule_counts_by_scope(result: ValidationResult) -> list[tuple[str, list[DqRow]]]:
+    groups: dict[str, list[DqRow]] = {}
+    for row in result.dq_rows:
+        groups.setdefault(row.scope, []).append(row)
+    return list(groups.items())
 
 
 def _by_clock_key(result: ValidationResult) -> list[tuple[str, list[Accepted]]]:
@@ -221,17 +248,24 @@ def build_flow(
             gold.restore(resume)
         return _GoldLogic(gold, now_ms)
 
+    def tally_builder(resume: TallyState | None) -> _TallyLogic:
+        if resume is not None:
+            _resumed(resume, TallyState, TALLY_STATE_VERSION, "rule-count")
+        return _TallyLogic(RuleTally(resume.counts if resume is not None else None), now_ms)
+
     flow = Dataflow(flow_id)
     batches = op.input("records", flow, source)
     validated = op.map("bronze_validate", batches, validate)
     rejected = op.map("quarantine_rows", validated, _rejected_rows)
+    rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
+    dq_rows = op.map("dq_rows", op.stateful_batch("dq_tally", rule_counts, tally_builder), lambda kv: kv[1])
     keyed = op.flat_map("key_by_clock", validated, _by_clock_key)
     per_key = op.stateful_batch("event_clock", keyed, clock_builder)
     key_rows = op.map("key_rows", per_key, _key_rows)
     store_facts = op.flat_map("facts_by_store", per_key, _facts_by_store)
     gold = op.stateful_batch("gold_windows", store_facts, gold_builder)
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
-    everything = op.merge("all_rows", rejected, key_rows, gold_rows)
+    everything = op.merge("all_rows", rejected, dq_rows, key_rows, gold_rows)
     if row_filter is not None:
         everything = op.map("replay_window", everything, row_filter)
     writers = getattr(sink, "writers", 1)

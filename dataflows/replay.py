@@ -13,7 +13,8 @@ only rows whose windows lie wholly inside the *write range*:
   the range and sessions ending at its edge are read);
 * rows of the lead and the tail are not written: bronze, silver and late rows by event time,
   gold rows by window start. Quarantine rows are stateless and identical to the first run's;
-  ``dq_rule_metrics`` counts again (a processing-time counter, as documented);
+  ``dq_rule_metrics`` is not written: the run that read the records first counted each once
+  (a replay's counts start mid-block and would replace blocks of other records);
 * before it runs, the sessions and gold rows of the write range are deleted (the tables
   whose :attr:`~dataflows.tables.Table.replay` is ``CLEAR``): a replay after a rule or
   lexicon change, or one that reconciles late data, may no longer produce a row the first
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 _ROW_TIME = {
     name: attrgetter(t.event_time)
     for name, t in TABLES.items()
-    if t.replay is not Replay.KEEP and t.event_time is not None
+    if t.replay in (Replay.FILTER, Replay.CLEAR) and t.event_time is not None
 }
 
 
@@ -73,6 +74,8 @@ class ReplayPlan:
         """The rows a replay may write (see module doc)."""
         out = TableRows()
         for table, table_rows in rows.rows.items():
+            if TABLES[table].replay is Replay.SKIP:
+                continue
             when = _ROW_TIME.get(table)
             if when is None:
                 out.extend(table_rows)

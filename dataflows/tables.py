@@ -21,13 +21,14 @@ measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
 Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns
 take :class:`datetime.date`.
 
->>> row = DqRow(minute=0, stream="stt", rule="unique_event_id", action="drop", passed=3, failed=1)
+>>> row = DqRow(minute=0, stream="stt", rule="unique_event_id", action="drop", scope="device/pi-1", block=0,
+...             passed=3, failed=1, version=4)
 >>> rows = TableRows()
 >>> rows.add(row)
 >>> rows.of(DqRow)[0].failed, TABLE_OF[DqRow], COLUMNS["dq_rule_metrics"][:2]
 (1, 'dq_rule_metrics', ('minute', 'stream'))
->>> TABLES["silver_multimodal_aligned"].replay, TABLES["dq_rule_metrics"].processing_time
-(<Replay.CLEAR: 'clear'>, True)
+>>> TABLES["silver_multimodal_aligned"].replay, TABLES["dq_rule_metrics"].processing_columns
+(<Replay.CLEAR: 'clear'>, ('minute',))
 """
 
 from __future__ import annotations
@@ -206,14 +207,18 @@ class LateRow(NamedTuple):
 
 
 class DqRow(NamedTuple):
-    """Per minute, stream and rule: records that passed and failed it."""
+    """One rule's counts over one block of records (:mod:`dataflows.rule_tally`): cumulative, so the row
+    with the highest ``version`` (= ``passed + failed``) is the block's count, however often it was written."""
 
     minute: Ms
     stream: Lc
     rule: Lc
     action: Lc
+    scope: Lc
+    block: U64
     passed: U64
     failed: U64
+    version: U64
 
 
 # -- silver -----------------------------------------------------------------------
@@ -299,6 +304,7 @@ class StoreInteractionsRow(NamedTuple):
     avg_sentiment: F64
     active_devices: U16
     updated_at: Ms
+    version: U64
 
 
 class DeviceHealthRow(NamedTuple):
@@ -320,6 +326,7 @@ class DeviceHealthRow(NamedTuple):
     last_seen: NullMs
     status: Lc
     updated_at: Ms
+    version: U64
 
 
 class SentimentRow(NamedTuple):
@@ -333,6 +340,7 @@ class SentimentRow(NamedTuple):
     avg_sentiment: F64
     language_mix: CountMap
     updated_at: Ms
+    version: U64
 
 
 class BrandRow(NamedTuple):
@@ -345,6 +353,7 @@ class BrandRow(NamedTuple):
     sightings: U32
     interactions: U32
     updated_at: Ms
+    version: U64
 
 
 class FeedbackRow(NamedTuple):
@@ -360,6 +369,7 @@ class FeedbackRow(NamedTuple):
     snoozed: U32
     acceptance_rate: F64
     updated_at: Ms
+    version: U64
 
 
 class Replay(StrEnum):
@@ -370,8 +380,11 @@ class Replay(StrEnum):
     #: rows are keyed by something a replay can change (a session that now starts elsewhere, a
     #: window or brand that no longer has data): deleted in the write range first, then filtered
     CLEAR = "clear"
-    #: every row is written (stateless rows identical to the first run's, or a processing-time counter)
+    #: every row is written (stateless rows identical to the first run's)
     KEEP = "keep"
+    #: no row is written: rule counts per block of records (dataflows/rule_tally.py), counted once by
+    #: the run that read the records first (a replay's blocks would start mid-block)
+    SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -390,8 +403,6 @@ class Table:
     replay: Replay
     #: columns stamped with processing time (different on every run; comparisons leave them out)
     processing_columns: tuple[str, ...] = ()
-    #: the whole table is a processing-time counter: a re-run counts again, by design
-    processing_time: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -421,7 +432,7 @@ TABLES: dict[str, Table] = {
         Table("quarantine_events", QuarantineRow, "quarantine", None, ("quarantine", "record_ts"), Replay.KEEP,
               ("quarantined_at",)),
         Table("late_events", LateRow, "quarantine", "ts", ("late", "ts"), Replay.FILTER, ("detected_at",)),
-        Table("dq_rule_metrics", DqRow, "quality", None, None, Replay.KEEP, processing_time=True),
+        Table("dq_rule_metrics", DqRow, "quality", None, None, Replay.SKIP, ("minute",)),
         Table("silver_multimodal_aligned", InteractionRow, "silver", "started_at", ("interactions", "ended_at"),
               Replay.CLEAR, ("processed_at",)),
         Table("silver_annotated_events", AnnotatedRow, "silver", "ts", ("annotated", "ts"), Replay.FILTER,

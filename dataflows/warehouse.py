@@ -17,6 +17,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,7 +28,7 @@ import clickhouse_connect
 import structlog
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, retry, retry_if_exception, stop_after_delay, wait_exponential
 
 from dataflows.config import ConnectOptions
 from dataflows.errors import Exit, ScoutError
@@ -441,14 +442,32 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+#: How long an insert that fails with a transient error is retried before the run stops (exit 4):
+#: a ClickHouse restart or a network outage of this long is waited out, the dataflow held still meanwhile
+#: (backpressure: nothing is read while its rows cannot be written). A stopped run resumes exactly.
+INSERT_RETRY_S = 120.0
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.warning("insert failed; retrying", attempt=state.attempt_number, error=_first_line(exc) if exc else "")
+
+
 @retry(
     retry=retry_if_exception(is_transient),
     wait=wait_exponential(multiplier=0.2, max=10),
-    stop=stop_after_attempt(6),
+    stop=stop_after_delay(INSERT_RETRY_S),
+    before_sleep=_log_retry,
     reraise=True,
 )
-def insert_rows(client: Client, table: str, rows: list[tuple[object, ...]], token: str | None = None) -> None:
-    """Insert rows in :data:`~dataflows.tables.COLUMNS` order, retrying transient
-    errors (only those) with the same deduplication token."""
+def insert_rows(
+    client: Client,
+    table: str,
+    rows: Sequence[Sequence[object]],
+    token: str | None = None,
+    column_names: Sequence[str] | None = None,
+) -> None:
+    """Insert rows in :data:`~dataflows.tables.COLUMNS` order (or ``column_names``), retrying transient
+    errors (only those, for up to :data:`INSERT_RETRY_S`) with the same deduplication token."""
     settings = {"insert_deduplication_token": token} if token else None
-    client.insert(table, rows, column_names=list(COLUMNS[table]), settings=settings)
+    client.insert(table, rows, column_names=list(column_names or COLUMNS[table]), settings=settings)

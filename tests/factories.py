@@ -66,7 +66,7 @@ def feedback(ts: int, action: str = "accepted", store: str = "STORE-0001", insig
 
 
 def record(value: dict[str, Any] | bytes | str, record_ts: int | None = None, topic: str | None = None,
-           key: str | None = None) -> SourceRecord:  # fmt: skip
+           key: str | None = None, offset: int | None = None) -> SourceRecord:  # fmt: skip
     """A record as a broker would deliver it; dict values are encoded as JSON."""
     if isinstance(value, dict):
         topic = topic or INPUT_TOPICS[STREAM_OF_SCHEMA.get(value.get("schema", ""), "stt")]
@@ -81,7 +81,8 @@ def record(value: dict[str, Any] | bytes | str, record_ts: int | None = None, to
         payload = value.encode() if isinstance(value, str) else value
         topic = topic or INPUT_TOPICS["stt"]
         record_ts = record_ts if record_ts is not None else T0
-    offset = next(_offsets.setdefault(topic, itertools.count()))
+    if offset is None:
+        offset = next(_offsets.setdefault(topic, itertools.count()))
     return SourceRecord(topic, 0, offset, record_ts, key, payload)
 
 

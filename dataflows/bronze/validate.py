@@ -15,9 +15,10 @@ from typing import Any, Union
 
 import msgspec
 
-from dataflows.bronze.rules import Rule, RuleContext, RuleSet, all_pass, stage_failure
+from dataflows.bronze.rules import Rule, RuleContext, RuleSet, Stage, all_pass, stage_failure
 from dataflows.bronze.strict import strict_types
 from dataflows.errors import Exit, ScoutError
+from dataflows.rule_tally import PARTITION_BLOCK, partition_scope
 from dataflows.tables import DqRow, QuarantineRow
 from scout_contract import Event, SourceRecord, decode_event, ts_millis
 from scout_contract.events import STREAM_OF_TYPE
@@ -27,6 +28,8 @@ from scout_contract.streams import INPUT_TOPICS, NAMES
 #: What decoding untrusted bytes may raise besides msgspec's own errors (bytes
 #: that are not UTF-8, nesting deeper than the decoder allows).
 _UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError)
+#: (topic, partition, block of offsets): what validation counts rules per
+_Block = tuple[str, int, int]
 
 
 class QualityRuleFailure(ScoutError, RuntimeError):
@@ -59,6 +62,8 @@ class Accepted:
 class ValidationResult:
     accepted: list[Accepted] = field(default_factory=list)
     quarantine_rows: list[QuarantineRow] = field(default_factory=list)
+    #: this batch's counts per rule and block of records; the ``dq_tally`` step adds them up
+    #: (:mod:`dataflows.rule_tally`)
     dq_rows: list[DqRow] = field(default_factory=list)
 
 
@@ -94,17 +99,23 @@ class Validator:
         out = ValidationResult()
         now = self.now_ms()
         ctx = RuleContext(now, self.topic_streams)
-        decoded: dict[str, int] = defaultdict(int)  # stream -> records that passed every stage
-        failed: dict[tuple[str, str], int] = defaultdict(int)  # (stream, rule) -> failures
+        # (topic, partition, block) → stream → records that passed every stage / (stream, rule) → failures
+        decoded: dict[_Block, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        failed: dict[_Block, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
         for rec in records:
+            block = (rec.topic, rec.partition, rec.offset // PARTITION_BLOCK)
             try:
-                self._one(rec, ctx, decoded, failed, out)
+                self._one(rec, ctx, decoded[block], failed[block], out)
             except QualityRuleFailure:
                 raise
             except Exception as exc:  # a bug's or a decoder's surprise must not stop the dataflow
                 reason = f"record could not be evaluated: {type(exc).__name__}: {exc}"
-                self._reject(rec, now, "contract", reason, failed, out)
-        out.dq_rows = self._dq_rows(now - now % 60_000, decoded, failed)
+                self._reject(rec, now, "contract", reason, failed[block], out)
+        minute = now - now % 60_000
+        for block in sorted(decoded.keys() | failed.keys()):
+            topic, partition, index = block
+            scope = partition_scope(topic, partition)
+            out.dq_rows.extend(self._dq_rows(minute, scope, index, decoded.get(block, {}), failed.get(block, {})))
         return out
 
     def _one(
@@ -157,27 +168,33 @@ class Validator:
             key = f"store/{event.store_id}" if stream == "feedback" else event.device_id
             out.accepted.append(Accepted(event, rec, stream, ts_ms, key, tuple(warnings or ())))
 
-    def _dq_rows(self, minute: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]) -> list[DqRow]:
-        """Per (stream, rule): passed = evaluated - failed. A stage is evaluated
-        for records that passed the stages before it; a record rule for records
-        that passed every stage."""
+    def _dq_rows(
+        self, minute: int, scope: str, block: int, decoded: dict[str, int], failed: dict[tuple[str, str], int]
+    ) -> list[DqRow]:
+        """Per (stream, rule), this batch's counts of one block: passed = evaluated - failed. A stage is
+        evaluated for records that passed the stages before it; a record rule for records that passed
+        every stage."""
         rows: list[DqRow] = []
         stages = list(self.rules.stage_rules.values())
         streams = set(decoded) | {s for s, _ in failed}
+
+        def row(stream: str, rule: Rule | Stage, passed: int, f: int) -> DqRow:
+            return DqRow(minute, stream, rule.name, rule.action, scope, block, passed, f, passed + f)
+
         for stream in sorted(streams):
             later_failures = 0
             for stage in reversed(stages):
                 f = failed.get((stream, stage.name), 0)
                 passed = decoded.get(stream, 0) + later_failures
                 if passed or f:
-                    rows.append(DqRow(minute, stream, stage.name, stage.action, passed, f))
+                    rows.append(row(stream, stage, passed, f))
                 later_failures += f
             n = decoded.get(stream, 0)
             if not n:
                 continue
             for rule in self._by_stream.get(stream, ()):
                 f = failed.get((stream, rule.name), 0)
-                rows.append(DqRow(minute, stream, rule.name, rule.action, n - f, f))
+                rows.append(row(stream, rule, n - f, f))
         return rows
 
     def _reject(

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from dataflows.rule_tally import Blocks, ScopeRule
+
 #: Version of :class:`GoldState`; a recovery store holding another is refused (exit 2).
-GOLD_STATE_VERSION = 2  # 2: device clocks (the store clock, dataflows/gold/store_clock.py)
+GOLD_STATE_VERSION = 3  # 2: device clocks (the store clock, dataflows/gold/store_clock.py); 3: clock_skew counts
 
 
 @dataclass(slots=True)
@@ -106,4 +108,6 @@ class GoldState:
     #: device → the newest time it reported (any fact), and the newest hour it sent a heartbeat in
     device_clocks: dict[str, int]
     device_beats: dict[str, int]
+    #: the clock_skew rule's counts of the newest blocks of each device's heartbeats (dataflows/rule_tally.py)
+    rule_counts: dict[ScopeRule, Blocks] = field(default_factory=dict)
     version: int = GOLD_STATE_VERSION

@@ -2,9 +2,10 @@
 
 :class:`StoreGold` folds :data:`~dataflows.silver.facts.Fact` s into window
 aggregates and, after each batch, returns the *complete* current row of every
-window the batch touched. Rows carry ``updated_at``; the tables are
-``ReplacingMergeTree(updated_at)`` keyed by window, so the newest row of a
-window replaces the older ones (an update, a replay, a resume).
+window the batch touched. Rows carry a ``version`` derived from the data (below); the
+tables are ``ReplacingMergeTree(version)`` keyed by window, so the row that has taken in
+the most facts replaces the older ones (an update, a resume), and ``updated_at`` (wall
+clock) only says when a row was written.
 
 Its recovery snapshot is a :class:`GoldState`: a versioned copy of the window
 aggregates and the eviction marks, without the configuration (a resumed run
@@ -29,6 +30,13 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
   the store's median one (:mod:`dataflows.gold.store_clock`), so no single
   device's clock moves them; ``heartbeats_expected`` = ⌊3600 / smallest
   ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
+* ``version`` (the tables' ReplacingMergeTree version): a count that grows with every fact a
+  row takes in, so the row with the most facts wins whatever the order rows were written in
+  (a killed run's, a resumed run's, a pod whose clock is behind): interactions + active
+  devices, utterances, mentions + sightings + interactions, accepted + dismissed + snoozed;
+  a device hour with heartbeats ``RECEIVED_VERSION`` + heartbeats, an ``OFFLINE`` hour the
+  time of the latest heartbeat it reports (which only grows), so a heartbeat hour always
+  replaces an ``OFFLINE`` row;
 * sentiment: an utterance is positive / negative / neutral by the sign of its
   lexicon score.
 """
@@ -44,6 +52,7 @@ import structlog
 from dataflows.config import WindowConfig
 from dataflows.gold.state import DeviceHour, DeviceInfo, GoldState, Latest, StoreDay, StoreHour
 from dataflows.gold.store_clock import is_outlier, median_clock, store_clock
+from dataflows.rule_tally import RuleTally, key_scope
 from dataflows.silver.facts import (
     ActivityFact,
     Fact,
@@ -56,7 +65,6 @@ from dataflows.silver.facts import (
 from dataflows.tables import (
     BrandRow,
     DeviceHealthRow,
-    DqRow,
     FeedbackRow,
     LateRow,
     SentimentRow,
@@ -70,6 +78,10 @@ log = structlog.get_logger(__name__)
 #: The rule heartbeats are counted under in ``dq_rule_metrics``: failed = from a device outside the store
 #: clock's tolerance (:mod:`dataflows.gold.store_clock`).
 CLOCK_SKEW_RULE = "clock_skew"
+_CLOCK_SKEW_KEY = ("heartbeat", CLOCK_SKEW_RULE, "warn")
+
+#: Versions of device hours with heartbeats start here (above any ``OFFLINE`` row's: a time in ms).
+RECEIVED_VERSION = 1 << 52
 
 _FEEDBACK_INDEX = {"accepted": 0, "dismissed": 1, "snoozed": 2}
 
@@ -90,6 +102,7 @@ class StoreGold:
         self.hb_hour_max: int | None = None
         self.device_clocks: dict[str, int] = {}
         self.device_beats: dict[str, int] = {}
+        self.tally = RuleTally()  # the clock_skew rule's counts per device
         self._skewed: set[str] = set()  # devices reported as outliers (derived: reported again after a resume)
         self.evicted_hour: int = -1  # hours <= this are gone
         self.evicted_day: int = -1
@@ -115,6 +128,7 @@ class StoreGold:
             self.evicted_day,
             dict(self.device_clocks),
             dict(self.device_beats),
+            self.tally.copy(),
         )
 
     def restore(self, state: GoldState) -> None:
@@ -127,6 +141,7 @@ class StoreGold:
         self.clock, self.hb_hour_max = state.clock, state.hb_hour_max
         self.evicted_hour, self.evicted_day = state.evicted_hour, state.evicted_day
         self.device_clocks, self.device_beats = dict(state.device_clocks), dict(state.device_beats)
+        self.tally = RuleTally(state.rule_counts)
 
     # -- windows ---------------------------------------------------------------
 
@@ -215,10 +230,13 @@ class StoreGold:
         if hour is not None and (self.hb_hour_max is None or hour > self.hb_hour_max):
             self.hb_hour_max = hour
         skewed = {d for d, beat in self.device_beats.items() if is_outlier(beat, median, tolerance)}
-        checked = [f.device_id for f in facts if isinstance(f, HeartbeatFact) and f.device_id in self.device_beats]
-        if checked:
-            outside = sum(d in skewed for d in checked)
-            out.add(DqRow(now - now % 60_000, "heartbeat", CLOCK_SKEW_RULE, "warn", len(checked) - outside, outside))
+        verdicts: dict[str, list[bool]] = {}  # device → its heartbeats inside the tolerance, in order
+        for f in facts:
+            if isinstance(f, HeartbeatFact) and f.device_id in self.device_beats:
+                verdicts.setdefault(f.device_id, []).append(f.device_id not in skewed)
+        for device, device_verdicts in sorted(verdicts.items()):
+            self.tally.evaluate_all(key_scope(device), _CLOCK_SKEW_KEY, device_verdicts)
+        out.extend(self.tally.rows(now))
         for device in skewed - self._skewed:
             offset_h = round((self.device_beats[device] - (median or 0)) / HOUR_MS, 1)
             log.warning("device clock outside its store's tolerance: its clock moves no store window",
@@ -404,7 +422,8 @@ class StoreGold:
             d = self.days[day]
             for brand in sorted(brands):
                 m, s, i = d.brands[brand]
-                out.add(BrandRow(self.store_id, self._date(day), brand, day, self._days.end(day), m, s, i, now))
+                out.add(BrandRow(self.store_id, self._date(day), brand, day, self._days.end(day), m, s, i, now,
+                                 m + s + i))  # fmt: skip
         for day, types in sorted(self._dirty_feedback.items()):
             d = self.days[day]
             for kind in sorted(types):
@@ -421,6 +440,7 @@ class StoreGold:
                         snoozed=s,
                         acceptance_rate=a / (a + dis + s),
                         updated_at=now,
+                        version=a + dis + s,
                     )
                 )
         for key in sorted(self._dirty_device_hours):
@@ -443,7 +463,7 @@ class StoreGold:
         return StoreInteractionsRow(
             self.store_id, hour, hour + HOUR_MS, n, _mean(dwell), p90,
             h.greeted, h.greeted / n if n else 0.0, speech, speech / n if n else 0.0,
-            dict(h.mentions), _mean(h.speech_sentiments), len(h.devices), now,
+            dict(h.mentions), _mean(h.speech_sentiments), len(h.devices), now, n + len(h.devices),
         )  # fmt: skip
 
     def _sentiment_row(self, hour: int, now: int) -> SentimentRow:
@@ -451,7 +471,7 @@ class StoreGold:
         n = len(h.utterance_sentiments)
         return SentimentRow(
             self.store_id, hour, hour + HOUR_MS, n, h.positive, n - h.positive - h.negative, h.negative,
-            _mean(h.utterance_sentiments), dict(h.langs), now,
+            _mean(h.utterance_sentiments), dict(h.langs), now, n,
         )  # fmt: skip
 
     def _device_row(self, key: tuple[str, int], now: int) -> DeviceHealthRow:
@@ -468,13 +488,14 @@ class StoreGold:
                 device, hour, hour + HOUR_MS, self.store_id, dh.received, expected,
                 min(100.0, 100.0 * ratio), _mean(dh.cpu), dh.cpu_max, dh.mem_max, dh.temp_max,
                 dh.disk_min, dh.outbox_max, latest.models, latest.sw_version, latest.ts, status, now,
+                RECEIVED_VERSION + dh.received,
             )  # fmt: skip
         before = self._latest_before(device, hour)
         expected = max(1, int(3600 // before.interval_s)) if before else 1
         return DeviceHealthRow(
             device, hour, hour + HOUR_MS, self.store_id, 0, expected, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0,
             before.models if before else {}, before.sw_version if before else "", before.ts if before else None,
-            "OFFLINE", now,
+            "OFFLINE", now, before.ts if before else 0,
         )  # fmt: skip
 
 

@@ -9,7 +9,8 @@ visual), ``heartbeat``, ``feedback`` — with bounded out-of-orderness:
   to bronze marked ``late`` (bronze keeps every accepted event), and counts in
   no window or session;
 * an ``event_id`` seen before in the group (and still newer than the watermark)
-  is a duplicate: counted in ``dq_rule_metrics`` and not processed twice. Each
+  is a duplicate: counted in ``dq_rule_metrics`` (per block of the key's evaluations,
+  :mod:`dataflows.rule_tally`) and not processed twice. Each
   group remembers its ids only down to its own watermark, so the memory is
   bounded by the out-of-orderness window of each group — a group that stalls
   (heartbeats that stop) keeps its few ids, not every other group's.
@@ -29,6 +30,7 @@ from typing import cast
 from dataflows.bronze.rows import bronze_row
 from dataflows.bronze.validate import Accepted
 from dataflows.config import WindowConfig
+from dataflows.rule_tally import Blocks, RuleTally, ScopeRule, key_scope
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.facts import (
     ActivityFact,
@@ -41,7 +43,7 @@ from dataflows.silver.facts import (
 )
 from dataflows.silver.rows import PENDING, annotated_rows, heartbeat_row, interaction_row
 from dataflows.silver.sessions import Member, Session, SessionWindows, summarise
-from dataflows.tables import DqRow, LateRow, TableRows
+from dataflows.tables import LateRow, TableRows
 from dataflows.timegrid import hour_start
 from scout_contract import FeedbackV1, HeartbeatV1, SttV1, SttV2, VisualV1
 from scout_contract.streams import STREAMS
@@ -50,7 +52,7 @@ DUPLICATE_RULE = "unique_event_id"
 _GROUP = {s.name: s.clock_group for s in STREAMS}
 
 #: Version of :class:`ClockState`; a recovery store holding another is refused (exit 2).
-CLOCK_STATE_VERSION = 1
+CLOCK_STATE_VERSION = 2  # 2: the duplicate rule's counts per block (dataflows/rule_tally.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ class ClockState:
     seen: dict[str, dict[str, int]]
     #: the open sessions (their member lists are copies; members are never changed once added)
     sessions: tuple[Session, ...]
+    #: the duplicate rule's counts of the newest blocks of the key's evaluations
+    rule_counts: dict[ScopeRule, Blocks] = field(default_factory=dict)
     version: int = CLOCK_STATE_VERSION
 
 
@@ -85,11 +89,12 @@ class DeviceClock:
         self.max_ts: dict[str, int] = {}
         self.seen: dict[str, dict[str, int]] = {}
         self.sessions = SessionWindows(cfg.session_gap_ms)
+        self.tally = RuleTally()
 
     def snapshot(self) -> ClockState:
         """A copy of the data (what Bytewax pickles, possibly later: nothing in it is shared)."""
         seen = {group: dict(ids) for group, ids in self.seen.items()}
-        return ClockState(dict(self.max_ts), seen, tuple(_copy_sessions(self.sessions.open)))
+        return ClockState(dict(self.max_ts), seen, tuple(_copy_sessions(self.sessions.open)), self.tally.copy())
 
     def restore(self, state: ClockState) -> None:
         """Take the data of a snapshot (copied again: the snapshot stays as it was)."""
@@ -97,6 +102,7 @@ class DeviceClock:
         self.seen = {group: dict(ids) for group, ids in state.seen.items()}
         self.sessions = SessionWindows(self.cfg.session_gap_ms)
         self.sessions.open = _copy_sessions(state.sessions)
+        self.tally = RuleTally(state.rule_counts)
 
     def watermark(self, group: str) -> int | None:
         newest = self.max_ts.get(group)
@@ -106,8 +112,7 @@ class DeviceClock:
         out = KeyOutput()
         rows = out.rows
         active: set[tuple[str, str, int]] = set()
-        duplicates: dict[str, int] = {}
-        on_time: dict[str, int] = {}
+        verdicts: dict[str, list[bool]] = {}  # stream → duplicate rule passed, in order
         ooo = self.cfg.out_of_orderness_ms
         for acc in batch:
             group = _GROUP[acc.stream]
@@ -120,18 +125,20 @@ class DeviceClock:
             if seen is None:
                 seen = self.seen[group] = {}
             elif acc.event.event_id in seen:
-                duplicates[acc.stream] = duplicates.get(acc.stream, 0) + 1
+                verdicts.setdefault(acc.stream, []).append(False)
                 continue
-            on_time[acc.stream] = on_time.get(acc.stream, 0) + 1
+            verdicts.setdefault(acc.stream, []).append(True)
             seen[acc.event.event_id] = acc.ts_ms
             if newest is None or acc.ts_ms > newest:
                 self.max_ts[group] = acc.ts_ms
             self._accept(acc, now_ms, out, active)
         for store_id, device_id, hour in active:
             out.facts.append(ActivityFact(store_id, device_id, hour, ""))
-        minute = now_ms - now_ms % 60_000
-        for stream in on_time.keys() | duplicates.keys():
-            rows.add(DqRow(minute, stream, DUPLICATE_RULE, "drop", on_time.get(stream, 0), duplicates.get(stream, 0)))
+        if verdicts:
+            scope = key_scope(batch[0].key)
+            for stream, stream_verdicts in sorted(verdicts.items()):
+                self.tally.evaluate_all(scope, (stream, DUPLICATE_RULE, "drop"), stream_verdicts)
+            rows.extend(self.tally.rows(now_ms))
         self._forget_seen()
         wm = self.watermark("join")
         if wm is not None:

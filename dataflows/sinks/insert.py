@@ -1,6 +1,7 @@
 """One batch of table rows into ClickHouse: one insert per table, then its ``pipeline_freshness`` rows.
 
-Each insert carries a deduplication token so a retried insert does not duplicate rows; a
+Each insert carries a deduplication token so a retried insert does not duplicate rows (transient
+failures are retried for up to :data:`~dataflows.warehouse.INSERT_RETRY_S`); a
 ``pipeline_freshness`` row is added for each table that has a freshness stream
 (:attr:`~dataflows.tables.Table.freshness`).
 """
@@ -16,7 +17,7 @@ from dataflows.tables import TABLES, TableRows
 from dataflows.warehouse import dedup_token, insert_rows
 
 _EVENT_TIME = {name: attrgetter(t.freshness[1]) for name, t in TABLES.items() if t.freshness is not None}
-FRESHNESS_COLUMNS = ["layer", "stream", "newest_event_ts", "newest_ingest_ts", "rows_written"]
+FRESHNESS_COLUMNS = ["layer", "stream", "newest_event_ts", "newest_ingest_ts"]
 
 
 def write_table_rows(client: Client, batch: TableRows) -> dict[str, tuple[int, float]]:
@@ -33,7 +34,7 @@ def write_table_rows(client: Client, batch: TableRows) -> dict[str, tuple[int, f
         counts[table] = (len(rows), time.perf_counter() - started)
         if (stream := TABLES[table].freshness) is not None:
             newest = max(map(_EVENT_TIME[table], rows))
-            freshness.append([TABLES[table].layer, stream[0], newest, now, len(rows)])
+            freshness.append([TABLES[table].layer, stream[0], newest, now])
     if freshness:
-        client.insert("pipeline_freshness", freshness, column_names=FRESHNESS_COLUMNS)
+        insert_rows(client, "pipeline_freshness", freshness, dedup_token(), FRESHNESS_COLUMNS)
     return counts

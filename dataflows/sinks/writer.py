@@ -114,9 +114,9 @@ def decode_batch(encoded: dict[str, bytes]) -> TableRows:
 
     >>> from dataflows.tables import DqRow
     >>> rows = TableRows()
-    >>> rows.add(DqRow(0, "stt", "json_parse", "drop", 5, 1))
-    >>> decode_batch(encode_batch(rows)).of(DqRow)
-    [DqRow(minute=0, stream='stt', rule='json_parse', action='drop', passed=5, failed=1)]
+    >>> rows.add(DqRow(0, "stt", "json_parse", "drop", "t/0", 0, 5, 1, 6))
+    >>> decode_batch(encode_batch(rows)).of(DqRow) == rows.of(DqRow)
+    True
     """
     out = TableRows()
     for table, blob in encoded.items():

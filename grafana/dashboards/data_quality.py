@@ -3,7 +3,8 @@
 An on-call view in *processing* time (when the pipeline saw a record):
 ``pipeline_freshness_status`` (lag per layer and stream), ``quarantine_events``
 (refused records and why), ``late_events`` (kept, but after their window),
-``dq_rule_metrics`` (each rule's pass/fail counts per minute).
+``dq_rule_metrics`` (each rule's pass/fail counts per block of records, read with
+``FINAL``; its ``minute`` is when a block's row was last written).
 
 Consumer lag in records is not in ClickHouse: with ``--group`` the Kafka
 source commits its offsets to the consumer group, so the broker's own
@@ -34,7 +35,7 @@ _ACCEPTED = " + ".join(
 )
 #: Distinct records quarantined over distinct records read (quarantined + bronze, each read with FINAL),
 #: by the time they were last processed: exact after a resume or a replay, which process records again
-#: (the per-rule counts of ``dq_rule_metrics`` count every evaluation, so they would understate it).
+#: (``dq_rule_metrics`` counts evaluations per rule, and a record can break several rules).
 QUARANTINE_RATE_SQL = f"SELECT ({_QUARANTINED}) / nullIf(({_QUARANTINED}) + {_ACCEPTED}, 0) AS quarantine_rate"
 
 
@@ -76,7 +77,7 @@ def build() -> dict[str, Any]:
             big_number(
                 "Rules passing",
                 "Share of rule evaluations that passed. Red below 95 %, orange below 99 %.",
-                "SELECT sum(passed) / nullIf(sum(passed + failed), 0) AS pass_rate FROM dq_rule_metrics "
+                "SELECT sum(passed) / nullIf(sum(passed + failed), 0) AS pass_rate FROM dq_rule_metrics FINAL "
                 "WHERE $__timeFilter(minute)",
                 "percentunit",
                 higher_is_better(0.99, 0.95),
@@ -94,10 +95,10 @@ def build() -> dict[str, Any]:
         )
         .with_panel(
             rows(
-                "Freshness and rows per layer and stream",
+                "Freshness per layer and stream",
                 "Newest event and ingest time per layer and stream, the event lag behind ingest (a replay of "
-                "old data shows a large lag), rows written, and the status.",
-                "SELECT layer, stream, rows, newest_event, newest_ingest, round(lag_ms / 1000, 1) AS lag_s, "
+                "old data shows a large lag), and the status.",
+                "SELECT layer, stream, newest_event, newest_ingest, round(lag_ms / 1000, 1) AS lag_s, "
                 "since_ingest_s, status FROM pipeline_freshness_status "
                 "ORDER BY status = 'HEALTHY', layer, stream",
                 width=12,
@@ -139,7 +140,7 @@ def build() -> dict[str, Any]:
                 "Rule pass rates",
                 "Per stream and rule: evaluations passed and failed, and the pass rate (red below 95 %).",
                 "SELECT stream, rule, action, sum(passed) AS passes, sum(failed) AS failures, "
-                "round(sum(passed) / nullIf(sum(passed + failed), 0), 4) AS pass_rate FROM dq_rule_metrics "
+                "round(sum(passed) / nullIf(sum(passed + failed), 0), 4) AS pass_rate FROM dq_rule_metrics FINAL "
                 "WHERE $__timeFilter(minute) GROUP BY stream, rule, action ORDER BY pass_rate, stream, rule",
                 width=12,
             )

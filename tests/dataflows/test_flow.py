@@ -61,7 +61,7 @@ def test_hand_written_cases_through_the_whole_flow(rules: RuleSet, lexicon: Lexi
     assert t["gold_insight_feedback"][-1]["accepted"] == 1
     assert t["gold_device_health_summary"][-1]["heartbeats_received"] == 1
     dq = {(r["stream"], r["rule"]): (r["passed"], r["failed"]) for r in t["dq_rule_metrics"]}
-    assert dq[("stt", "unique_event_id")] == (0, 1)
+    assert dq[("stt", "unique_event_id")] == (1, 1)  # the device's block: the first copy passed, the second not
 
 
 def test_prometheus_counters_follow_the_flow(rules: RuleSet, lexicon: Lexicon) -> None:

@@ -43,6 +43,13 @@ class Scout:
     def run(self, events: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         return self("run", "--source", f"file:{events}", "--sink", self.sink, "--no-summary", *extra)
 
+    def command(self, *statements: str) -> None:
+        """Run write statements (a corruption, a stale row) against the warehouse, mutations synchronously."""
+        code = "import sys; from dataflows.warehouse import connect; c = connect(sys.argv[1])\n" + "\n".join(
+            f"c.command({q!r}, settings={{'mutations_sync': 2}})" for q in statements
+        )
+        subprocess.run([sys.executable, "-c", code, self.sink], check=True, timeout=120, cwd=self.workdir)
+
     def query(self, sql: str) -> list[dict[str, Any]]:
         out = self("db", "query", sql, "--sink", self.sink).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -80,15 +87,24 @@ class Scout:
         return report
 
 
-def snapshot(scout: Scout, skip: str = "") -> dict[str, list[str]]:
-    """Every table as queries see it (FINAL), minus processing-time columns (and rows matching ``skip``,
-    a SQL condition applied where the table has the columns it names)."""
+def migrations_before(first_new: str, directory: Path) -> Path:
+    """A copy of the migrations older than ``first_new`` (an older warehouse's), in ``directory``."""
+    from dataflows.warehouse import migrations_dir
+
+    directory.mkdir()
+    for path in sorted(migrations_dir().glob("*.sql")):
+        if path.name < first_new:
+            (directory / path.name).write_text(path.read_text())
+    return directory
+
+
+def snapshot(scout: Scout, skip: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """Every table as queries see it (FINAL), minus processing-time columns (and rows matching
+    ``skip[table]``, a SQL condition on that table)."""
     queries = {}
     for table, t in TABLES.items():
-        if t.processing_time:
-            continue  # an evaluation counter: a re-run counts again, by design
         keep = ", ".join(f"`{c}`" for c in t.columns if c not in t.processing_columns)
-        where = f"WHERE NOT ({skip})" if skip and table == "quarantine_events" else ""
+        where = f"WHERE NOT ({skip[table]})" if skip and table in skip else ""
         queries[table] = f"SELECT {keep} FROM `{table}` FINAL {where} ORDER BY {keep}"
     return {t: [json.dumps(r, sort_keys=True) for r in rows] for t, rows in scout.query_many(queries).items()}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dataflows.simulator import SimConfig, simulate, write_topic_file
-from tests.e2e.conftest import Scout
+from tests.e2e.conftest import Scout, migrations_before
 from tests.factories import T0, record, stt, visual, write_records
 
 pytestmark = pytest.mark.slow
@@ -49,13 +49,7 @@ def test_a_replay_from_bronze_of_a_whole_simulated_day_agrees_with_verify(scout:
 
 def test_the_bronze_rebuild_keeps_the_rows_of_a_warehouse_made_before_it(scout: Scout, tmp_path: Path) -> None:
     """Migrations 0001-0006 (an older warehouse) with rows in it, then 0007: every row is still there."""
-    old = tmp_path / "old-migrations"
-    old.mkdir()
-    from dataflows.warehouse import migrations_dir
-
-    for path in sorted(migrations_dir().glob("*.sql")):
-        if path.name < "0007":
-            (old / path.name).write_text(path.read_text())
+    old = migrations_before("0007", tmp_path / "old-migrations")
     code = f"""
 import sys
 from dataflows.warehouse import connect, migrate

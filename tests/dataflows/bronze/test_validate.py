@@ -7,6 +7,7 @@ import pytest
 
 from dataflows.bronze.rules import RuleSet, load_rules_text
 from dataflows.bronze.validate import QualityRuleFailure, Validator
+from dataflows.rule_tally import PARTITION_BLOCK
 from tests.factories import T0, heartbeat, iso, record, stt, visual
 
 
@@ -108,8 +109,16 @@ def test_v2_transcripts_validate_like_v1(rules: RuleSet) -> None:
 def test_an_event_on_a_topic_not_configured_for_its_schema_is_kept_with_a_warning(rules: RuleSet) -> None:
     result = Validator(rules).validate([record(stt(T0), topic="eh-pi-visual-stream"), record(stt(T0))])
     assert [a.warnings for a in result.accepted] == [("topic_matches_schema",), ()]
-    counted = {(r.stream, r.rule): (r.passed, r.failed) for r in result.dq_rows}
-    assert counted[("stt", "topic_matches_schema")] == (1, 1)
+    counted = {(r.scope, r.stream, r.rule): (r.passed, r.failed) for r in result.dq_rows}
+    assert counted[("eh-pi-visual-stream/0", "stt", "topic_matches_schema")] == (0, 1)
+    assert counted[("eh-pi-stt-raw/0", "stt", "topic_matches_schema")] == (1, 0)
+
+
+def test_rules_are_counted_per_block_of_offsets_of_each_partition(rules: RuleSet) -> None:
+    recs = [record(stt(T0), offset=o) for o in (PARTITION_BLOCK - 1, PARTITION_BLOCK, PARTITION_BLOCK + 1)]
+    rows = Validator(rules).validate(recs).dq_rows
+    counted = {(r.scope, r.block): (r.passed, r.failed, r.version) for r in rows if r.rule == "json_parse"}
+    assert counted == {("eh-pi-stt-raw/0", 0): (1, 0, 1), ("eh-pi-stt-raw/0", 1): (2, 0, 2)}
 
 
 def test_an_event_ahead_of_the_time_it_is_read_is_quarantined(rules: RuleSet) -> None:

@@ -56,6 +56,34 @@ def test_updates_emit_the_complete_current_row() -> None:
     assert _row("gold_store_interaction_metrics", second[0])["interactions"] == 2
 
 
+def test_a_row_s_version_grows_with_its_facts_whatever_the_clock() -> None:
+    """The version decides which row of a window ClickHouse keeps: more facts win, never a later ``now``."""
+    gold = StoreGold("STORE-0001", WindowConfig())
+    first = gold.apply([_interaction(HOUR, 30), ActivityFact("STORE-0001", "SCOUTPI-0001", HOUR, "")], now=9)
+    second = gold.apply([_interaction(HOUR + 60_000, 60)], now=1)  # written by a pod whose clock is behind
+    v1, v2 = (
+        _row("gold_store_interaction_metrics", out.rows["gold_store_interaction_metrics"][0]) for out in (first, second)
+    )
+    assert (v1["version"], v2["version"], v1["updated_at"], v2["updated_at"]) == (2, 3, 9, 1)
+    brand = [_row("gold_brand_performance", r) for r in second.rows["gold_brand_performance"]]
+    assert {r["brand"]: r["version"] for r in brand} == {"milo": 2, "c2": 2}  # an interaction each, twice
+
+
+def test_a_heartbeat_hour_outranks_the_offline_row_it_replaces() -> None:
+    gold = StoreGold("STORE-0001", WindowConfig())
+    facts = [_hb(HOUR + 60_000), _hb(HOUR + 2 * HOUR_MS + 60_000, device="SCOUTPI-0002")]
+    offline = [
+        _row("gold_device_health_summary", r) for r in gold.apply(facts, now=1).rows["gold_device_health_summary"]
+    ]
+    [gap] = [r for r in offline if r["device_id"] == "SCOUTPI-0001" and r["window_start"] == HOUR + HOUR_MS]
+    assert gap["status"] == "OFFLINE" and gap["version"] == HOUR + 60_000  # the latest heartbeat it reports
+    late = gold.apply([_hb(HOUR + HOUR_MS + 120_000)], now=0).rows["gold_device_health_summary"]
+    [filled] = [
+        r for r in map(lambda x: _row("gold_device_health_summary", x), late) if r["window_start"] == HOUR + HOUR_MS
+    ]
+    assert filled["heartbeats_received"] == 1 and int(str(filled["version"])) > int(str(gap["version"]))
+
+
 def test_silent_device_gets_offline_hours_with_its_last_known_state() -> None:
     gold = StoreGold("STORE-0001", WindowConfig())
     facts = [_hb(HOUR + i * 600_000) for i in range(6)]  # a full first hour for device 1
@@ -204,8 +232,9 @@ def test_one_heartbeat_months_ahead_gives_its_store_mates_no_offline_rows() -> N
     rows = out.rows["gold_device_health_summary"]
     assert _offline(rows, "SCOUTPI-0001") == [] and _offline(rows, "SCOUTPI-0002") == []
     assert gold.hb_hour_max == HOUR and gold.hours  # nothing evicted
-    [skew] = [r for r in out.of(DqRow) if r.rule == "clock_skew"]
-    assert (skew.passed, skew.failed) == (12, 7)  # all 7 heartbeats of the third device in this batch
+    skew = {r.scope: (r.passed, r.failed) for r in out.of(DqRow) if r.rule == "clock_skew"}
+    # counted per device: all 7 heartbeats of the third device in this batch are outside the tolerance
+    assert skew == {"device/SCOUTPI-0001": (6, 0), "device/SCOUTPI-0002": (6, 0), "device/SCOUTPI-0003": (0, 7)}
 
 
 def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offline() -> None:

@@ -49,9 +49,28 @@ def test_duplicate_event_id_is_processed_once(rules: RuleSet, lexicon: Lexicon, 
     out2 = clock.process(_accept(rules, record(ev), record(visual(T0 + 1_000))), now_ms=2)
     assert len(out1.rows.rows["bronze_stt_raw"]) == 1
     assert "bronze_stt_raw" not in out2.rows.rows
-    dq = {(r.stream, r.rule): (r.passed, r.failed) for r in out2.rows.of(DqRow)}
-    assert dq[("stt", "unique_event_id")] == (0, 1)
+    dq = {(r.stream, r.rule): (r.scope, r.block, r.passed, r.failed, r.version) for r in out2.rows.of(DqRow)}
+    # cumulative over the device's block of evaluations: the first copy passed, the second did not
+    assert dq[("stt", "unique_event_id")] == ("device/SCOUTPI-0001", 0, 1, 1, 2)
     assert [f.kind for f in out2.facts].count("utterance") == 0
+
+
+def test_a_resumed_clock_counts_each_evaluation_once(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:
+    """The killed run counted records its snapshot had not seen; the resumed run counts them again from the
+    snapshot's counts, so the block's row reaches the same version and counts as one run without the kill."""
+    evs = [stt(T0 + i * 1_000, event_id=f"e{i % 5}") for i in range(12)]  # 5 ids: 7 duplicates
+    clean = DeviceClock(windows, lexicon)
+    for i in range(0, 12, 3):
+        clean_rows = clean.process(_accept(rules, *map(record, evs[i : i + 3])), now_ms=1).rows.of(DqRow)
+    killed = DeviceClock(windows, lexicon)
+    killed.process(_accept(rules, *map(record, evs[:4])), now_ms=1)
+    state = killed.snapshot()
+    killed.process(_accept(rules, *map(record, evs[4:9])), now_ms=1)  # lost with the kill
+    resumed = DeviceClock(windows, lexicon)
+    resumed.restore(state)
+    resumed_rows = resumed.process(_accept(rules, *map(record, evs[4:])), now_ms=1).rows.of(DqRow)
+    assert [(r.block, r.passed, r.failed, r.version) for r in resumed_rows] == [(0, 5, 7, 12)]
+    assert resumed_rows == clean_rows
 
 
 def test_session_joins_speech_and_vision(rules: RuleSet, lexicon: Lexicon, windows: WindowConfig) -> None:

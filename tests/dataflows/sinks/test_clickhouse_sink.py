@@ -25,7 +25,7 @@ class _Handed:
 def _rows(n: int) -> TableRows:
     rows = TableRows()
     for i in range(n):
-        rows.add(DqRow(i * 60_000, "stt", "json_parse", "drop", 1, 0))
+        rows.add(DqRow(i * 60_000, "stt", "json_parse", "drop", "t/0", i, 1, 0, 1))
     return rows
 
 
