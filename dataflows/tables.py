@@ -21,8 +21,7 @@ measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
 Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns
 take :class:`datetime.date`.
 
->>> row = DqRow(minute=0, stream="stt", rule="unique_event_id", action="drop", scope="device/pi-1", block=0,
-...             passed=3, failed=1, version=4)
+>>> row = DqRow(0, "stt", "unique_event_id", "drop", scope="device/pi-1", block=0, passed=3, failed=1, version=4)
 >>> rows = TableRows()
 >>> rows.add(row)
 >>> rows.of(DqRow)[0].failed, TABLE_OF[DqRow], COLUMNS["dq_rule_metrics"][:2]
@@ -207,8 +206,7 @@ class LateRow(NamedTuple):
 
 
 class DqRow(NamedTuple):
-    """One rule's counts over one block of records (:mod:`dataflows.rule_tally`): cumulative, so the row
-    with the highest ``version`` (= ``passed + failed``) is the block's count, however often it was written."""
+    """A rule's cumulative counts over one block of records (:mod:`dataflows.rule_tally`)."""
 
     minute: Ms
     stream: Lc
@@ -382,8 +380,7 @@ class Replay(StrEnum):
     CLEAR = "clear"
     #: every row is written (stateless rows identical to the first run's)
     KEEP = "keep"
-    #: no row is written: rule counts per block of records (dataflows/rule_tally.py), counted once by
-    #: the run that read the records first (a replay's blocks would start mid-block)
+    #: no row is written (rule counts: the first run counted each record once; dataflows/rule_tally.py)
     SKIP = "skip"
 
 

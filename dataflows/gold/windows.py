@@ -30,13 +30,8 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
   the store's median one (:mod:`dataflows.gold.store_clock`), so no single
   device's clock moves them; ``heartbeats_expected`` = ⌊3600 / smallest
   ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
-* ``version`` (the tables' ReplacingMergeTree version): a count that grows with every fact a
-  row takes in, so the row with the most facts wins whatever the order rows were written in
-  (a killed run's, a resumed run's, a pod whose clock is behind): interactions + active
-  devices, utterances, mentions + sightings + interactions, accepted + dismissed + snoozed;
-  a device hour with heartbeats ``RECEIVED_VERSION`` + heartbeats, an ``OFFLINE`` hour the
-  time of the latest heartbeat it reports (which only grows), so a heartbeat hour always
-  replaces an ``OFFLINE`` row;
+* ``version`` grows with every fact a row takes in: the row with the most facts wins in any write
+  order (docs/architecture.md, "Effectively once"; ``RECEIVED_VERSION``: heartbeat hours first);
 * sentiment: an utterance is positive / negative / neutral by the sign of its
   lexicon score.
 """
