@@ -5,11 +5,11 @@
 Starts Apache Kafka (one KRaft node, ``tests/kafka_broker.py``) and, for each flush setting, a tailing
 ``scout run`` on its own topics with metrics served; a producer thread writes simulated events at a steady
 ``--rate`` with the wall-clock time of producing as each record's timestamp (the arrival time). The run's
-``scout_bronze_visible_seconds`` histogram (record timestamp → the writer acknowledged the insert, so the
+``scout_bronze_visible_seconds`` histogram (record timestamp → the end of the insert in the writer, so the
 row is queryable; every 8th bronze row) is read before and after the measured window (the first
 ``--warmup`` seconds are left out), and p50 / p99 are interpolated within its buckets.
 
-Side by side in one run (``--flush``, default ``1,10``): ``flush_interval_s = 1`` (the default) against
+Side by side in one run (``--flush``, default ``0.5,10``): ``flush_interval_s = 0.5`` (the default) against
 the flush at each epoch end only (``flush_interval_s`` = the snapshot interval, 10 s: what every run did
 before). Also shown: the writer's insert time per batch (all tables). Gold rows ride the same batches and
 flushes; a session's interaction row waits in addition for its device's event time to pass
@@ -187,7 +187,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to produce")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds left out at the start")
     ap.add_argument("--partitions", type=int, default=4)
-    ap.add_argument("--flush", default="1,10", help="flush_interval_s values to compare; the last is the baseline")
+    ap.add_argument("--flush", default="0.5,10", help="flush_interval_s values to compare; the last is the baseline")
     args = ap.parse_args()
     flushes = [float(x) for x in args.flush.split(",")]
 

@@ -209,7 +209,7 @@ class Settings(BaseSettings):
     sink_flush_rows: int = Field(default=50_000, ge=1)
     #: Seconds the sink may hold a row before handing it to the writer, whatever the epoch: how fresh
     #: bronze, silver and gold are, independent of ``snapshot_interval_s`` (docs/architecture.md, "Freshness").
-    flush_interval_s: float = Field(default=1.0, gt=0)
+    flush_interval_s: float = Field(default=0.5, gt=0)
     #: Who inserts the rows of ``scout run``: ``process`` — a writer process beside the dataflow
     #: (the second core: serialisation and chDB's insert overlap the dataflow's work), or
     #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing to ClickHouse").

@@ -18,7 +18,7 @@ INSERT_SECONDS = Histogram(
 BRONZE_VISIBLE = Histogram(
     "scout_bronze_visible_seconds",
     "From a record's timestamp (its arrival, for a broker stamping it) to its bronze row being queryable "
-    "(the insert acknowledged); every 8th bronze row",
+    "(its insert done, as the writer process timed it); every 8th bronze row",
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120),
 )
 VALIDATE_SECONDS = Histogram(

@@ -95,7 +95,7 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
 
     def __init__(
         self, connect: Callable[[], TableWriter], flush_rows: int = 50_000, writers: int = 1,
-        flush_interval_s: float = 1.0,
+        flush_interval_s: float = 0.5,
     ) -> None:  # fmt: skip
         self._connect = connect
         self._flush_rows = flush_rows

@@ -91,9 +91,10 @@ def arrivals(batch: TableRows) -> list[int]:
     return [get(row) for table, get in _BRONZE_ARRIVAL.items() for row in batch.rows.get(table, ())[::VISIBLE_SAMPLE]]
 
 
-def observe_visible(arrived: list[int]) -> None:
-    """The rows whose record timestamps these are are queryable now: their delays into the histogram."""
-    now = time.time_ns() // 1_000_000
+def observe_visible(arrived: list[int], visible_ms: int | None = None) -> None:
+    """The rows whose record timestamps these are became queryable at ``visible_ms`` (default: now):
+    their delays into the histogram."""
+    now = time.time_ns() // 1_000_000 if visible_ms is None else visible_ms
     for ts in arrived:
         BRONZE_VISIBLE.observe(max(now - ts, 0) / 1000)
 
@@ -234,7 +235,7 @@ class ProcessWriter:
         assert reply[0] == "written", reply
         self._in_flight -= 1
         _report(reply[1], self._on_write)
-        observe_visible(self._arrivals.popleft())  # batches are acknowledged in the order sent
+        observe_visible(self._arrivals.popleft(), reply[2])  # batches are acknowledged in the order sent
 
     def _send_all(self, conn: Connection) -> None:
         """The sender thread: hands each message of the outbox to the writer, in order."""
@@ -307,9 +308,10 @@ def _serve(
             continue
         try:
             written = write_table_rows(client, decode_batch(message[1]))
+            done_ms = time.time_ns() // 1_000_000  # the rows are queryable from now (not when the dataflow reads this)
             del message
             gc.collect()
-            conn.send(("written", written))
+            conn.send(("written", written, done_ms))
         except Exception as exc:
             failed = True
             conn.send(("error", f"writing to the warehouse failed: {type(exc).__name__}: {exc}"))

@@ -10,7 +10,9 @@ the order in which partitions happen to be fetched.
 
 A topic whose partition has no buffered record holds the merge back until it delivers one, or
 until it is known to have nothing more: it reached the end captured at start (``stop_at_end``,
-a bounded run) or reported partition EOF (live: it is caught up). The resume state is the next
+a bounded run) or is caught up (live: partition EOF, or every record up to the high watermark of
+its last fetch consumed — known at once, where the EOF event waits for one more, empty fetch:
+``fetch.wait.max.ms``, 500 ms, each time a quiet topic delivers a record). The resume state is the next
 offset of every topic at that partition number — only records handed on count, so buffered but
 not yet emitted records are read again after a resume. Record coordinates (topic, partition,
 offset, timestamp) go into bronze as they are.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -41,6 +43,8 @@ Progress = Callable[[int], None]
 
 #: Version of the resume state ``{"version": 1, "offsets": {topic: next offset}}``.
 STATE_VERSION = 1
+#: Seconds until a partition whose consumer had nothing is asked again (its worker does other work meanwhile).
+IDLE_POLL_S = 0.02
 
 
 class KafkaSourceError(ScoutError, RuntimeError):
@@ -135,16 +139,20 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         self._consumer.assign(assignment)
         self._merge = TimeAligned(topics)
         self._caught_up: dict[str, bool] = dict.fromkeys(topics, False)
+        self._awake: datetime | None = None
 
     def _done(self, topic: str) -> bool:
         if self._source.stop_at_end:
             return self._next.get(topic, 0) >= self._ends[topic]
         return self._caught_up[topic]
 
-    def _fetch(self) -> None:
-        from confluent_kafka import KafkaError
+    def _fetch(self) -> bool:
+        """Take what the consumer has fetched (never waiting for more); whether there was anything."""
+        from confluent_kafka import KafkaError, TopicPartition
 
-        for msg in self._consumer.consume(num_messages=self._source.batch_size, timeout=0.1):
+        fetched: dict[str, int] = {}  # topic -> the highest offset this fetch delivered
+        messages = self._consumer.consume(num_messages=self._source.batch_size, timeout=0)
+        for msg in messages:
             err = msg.error()
             topic = str(msg.topic())
             if err is not None:
@@ -159,6 +167,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
             if self._source.stop_at_end and offset >= self._ends[topic]:
                 continue  # produced after the run started: beyond this bounded run
             self._caught_up[topic] = False
+            fetched[topic] = offset
             _, ts = msg.timestamp()
             key, value = msg.key(), msg.value()
             self._merge.add(
@@ -166,11 +175,21 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
                 to_record(topic, self._number, offset, ts, key if isinstance(key, bytes) else None,
                           value if isinstance(value, bytes) else None)
             )  # fmt: skip
+        if not self._source.stop_at_end:
+            for topic, offset in fetched.items():  # caught up: the last fetch's high watermark is consumed
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, self._number), cached=True)
+                if high is not None and 0 <= high <= offset + 1:
+                    self._caught_up[topic] = True
+        return bool(messages)
 
     def next_batch(self) -> list[list[SourceRecord]]:
         if stop_requested():
             raise StopIteration()  # SIGTERM/SIGINT: end cleanly, offsets of what was handed on are snapshotted
-        self._fetch()
+        # Nothing fetched: the next call comes after IDLE_POLL_S (next_awake), never blocking the worker
+        # here — a consume() that waits blocks every other partition of the worker and everything
+        # downstream of them (a 100 ms wait per partition and call was most of the freshness floor).
+        idle = not self._fetch()
+        self._awake = datetime.now(UTC) + timedelta(seconds=IDLE_POLL_S) if idle else None
         out = self._merge.take(self._done)
         for rec in out:  # a take is in time order: the next offset follows the highest handed on
             if rec.offset >= self._next.get(rec.topic, 0):
@@ -187,7 +206,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         return []
 
     def next_awake(self) -> datetime | None:
-        return None  # consume() above waits up to 100 ms when there is nothing to read
+        return self._awake  # None (at once) while records keep coming; IDLE_POLL_S later when none came
 
     def snapshot(self) -> dict[str, Any]:
         if self._source.group and self._next:  # progress for lag dashboards only; never read back
