@@ -276,19 +276,47 @@ class KafkaSource(FixedPartitionedSource[list[SourceRecord], dict[str, Any]]):
         return _AlignedPartition(self, int(for_part[1:]), resume_state)
 
 
+#: How long creating topics is retried while the brokers cannot be reached (a broker restarting).
+ENSURE_TOPICS_RETRY_S = 60.0
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether a ``KafkaException`` says the brokers could not be reached (retrying may help)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    if not isinstance(exc, KafkaException) or not exc.args or not isinstance(exc.args[0], KafkaError):
+        return False
+    err = exc.args[0]
+    return bool(err.retriable() or err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT,
+                                                   KafkaError._ALL_BROKERS_DOWN))  # fmt: skip
+
+
 def ensure_topics(
     conf: dict[str, Any], topics: list[str], partitions: int, config: dict[str, str] | None = None
 ) -> None:
-    """Create the topics that do not exist yet (``partitions`` each, replication 1, ``config``)."""
-    from confluent_kafka import KafkaException
+    """Create the topics that do not exist yet (``partitions`` each, replication 1, ``config``); while the
+    brokers cannot be reached, retried for up to :data:`ENSURE_TOPICS_RETRY_S`."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
     admin = AdminClient(client_conf(conf))
-    try:
+
+    def create() -> None:
         existing = admin.list_topics(timeout=15).topics
         new = [NewTopic(t, partitions, 1, config=config or {}) for t in topics if t not in existing]
         for future in admin.create_topics(new).values() if new else ():
-            future.result(timeout=30)
+            try:
+                future.result(timeout=30)
+            except KafkaException as exc:  # created meanwhile (by another worker, or an earlier attempt)
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+
+    try:
+        for attempt in Retrying(retry=retry_if_exception(_unreachable), stop=stop_after_delay(ENSURE_TOPICS_RETRY_S),
+                                wait=wait_exponential(multiplier=0.2, max=5), reraise=True):  # fmt: skip
+            with attempt:
+                create()
     except KafkaException as exc:
         raise KafkaSourceError(f"cannot create topics {topics} on {conf['bootstrap.servers']}: {exc}") from exc
 
