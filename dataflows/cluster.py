@@ -55,6 +55,10 @@ def settings_from_env() -> tuple[Settings, list[str]]:
     return Settings.model_validate(data), list(json.loads(os.environ[SOURCES_ENV]))
 
 
+#: Seconds the other workers get to stop after one failed, before they are killed.
+STOP_GRACE_S = 30.0
+
+
 def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     try:
@@ -86,12 +90,17 @@ def run_cluster(settings: Settings, sources: list[str], processes: int, worker: 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         codes: dict[int, int] = {}
+        kill_at: float | None = None
         while len(codes) < len(workers):
             for i, w in enumerate(workers):
                 if i not in codes and (code := w.poll()) is not None:
                     codes[i] = code
-                    if code != 0:  # one worker failed: the cluster cannot finish; stop the others
+                    if code != 0 and kill_at is None:  # one worker failed: the cluster cannot finish
                         forward(signal.SIGTERM, None)
+                        kill_at = time.monotonic() + STOP_GRACE_S
+            if kill_at is not None and time.monotonic() > kill_at:  # a worker that ignores SIGTERM (one
+                forward(signal.SIGKILL, None)  # still waiting for its peers to connect) must not hang the run
+                kill_at = float("inf")
             time.sleep(0.1)
     finally:
         for s, handler in previous.items():

@@ -135,9 +135,14 @@ def kill_after_commits(
 ) -> tuple[int, list[psutil.Process]]:
     """Start ``args`` (a ``scout run`` with ``--recovery-dir recovery``) and kill -9 it once it has committed
     ``epochs`` more epochs (:func:`wait_for_commits`); the epoch it was killed at and the children it had."""
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = cwd / f"killed-run-{time.monotonic_ns()}.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
     try:
-        epoch = wait_for_commits(proc, recovery, epochs, timeout_s)
+        try:
+            epoch = wait_for_commits(proc, recovery, epochs, timeout_s)
+        except AssertionError as exc:  # say what the run said
+            raise AssertionError(f"{exc}\n--- the run's stderr (end) ---\n{log.read_text()[-6000:]}") from exc
         children = psutil.Process(proc.pid).children(recursive=True)
     finally:
         proc.send_signal(signal.SIGKILL)
