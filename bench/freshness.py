@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from scout_contract.streams import NAMES  # noqa: E402
 from tests.kafka_broker import Broker, free_port  # noqa: E402
+from tests.prometheus import scrape, total  # noqa: E402
 
 METRIC = "scout_bronze_visible_seconds"
 _VISUAL_INSERTS = 'scout_insert_seconds_count{table="bronze_visual_stream"}'
@@ -82,17 +82,6 @@ def _produce(bootstrap: str, topics: dict[str, str], records: list[tuple[str, in
         time.sleep(0.002)
     producer.flush(60)
     sent.append(i)
-
-
-def _scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(("scout_", "process_")) and " " in line:
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return values
 
 
 def _buckets(m: dict[str, float]) -> list[tuple[float, float]]:
@@ -155,22 +144,22 @@ def measure(broker: Broker, work: Path, name: str, flush_s: float, records: list
                                                             args.seconds, sent))  # fmt: skip
         producer.start()
         time.sleep(args.warmup)
-        before = _scrape(port)
+        before = scrape(port)
         producer.join()
         # the tail: until every record is read and the histogram has stopped growing for one epoch + flush
         deadline, last, still_since = time.monotonic() + 300, -1.0, time.monotonic()
         while time.monotonic() < deadline:
-            m = _scrape(port)
-            read = sum(v for k, v in m.items() if k.startswith("scout_records_in_total"))
+            m = scrape(port)
+            read = total(m, "scout_records_in_total")
             count = m.get(f"{METRIC}_count", 0.0)
             if count != last:
                 last, still_since = count, time.monotonic()
             elif read >= sent[0] and time.monotonic() - still_since > 12:
                 break
             time.sleep(0.5)
-        after = _scrape(port)
+        after = scrape(port)
         rss = after.get("process_resident_memory_bytes", 0.0) / 2**20
-        read = sum(v for k, v in after.items() if k.startswith("scout_records_in_total"))
+        read = total(after, "scout_records_in_total")
     finally:
         proc.terminate()
         proc.wait(timeout=120)

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.kafka_broker import free_port  # noqa: E402
+from tests.prometheus import scrape, total  # noqa: E402
 
 #: events per device-hour the simulator sends at its defaults (measured: 31,387 from 20 devices in 1 h)
 EVENTS_PER_DEVICE_HOUR = 1_570
@@ -69,11 +68,9 @@ def _simulate(path: Path, events: int, stores: int, devices: int) -> int:
 
 def _records_read(port: int) -> float | None:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            text = resp.read().decode()
+        return total(scrape(port, timeout_s=5), "scout_records_in_total")
     except OSError:
         return None
-    return sum(float(v) for v in re.findall(r"^scout_records_in_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
 
 
 def _dir_mb(path: Path) -> float:

@@ -26,8 +26,7 @@ version of a block and overstates; dashboards read it with ``FINAL``.
 
 >>> tally = RuleTally()
 >>> key = ("stt", "unique_event_id", "drop")
->>> for ok in (True, True, False):
-...     tally.evaluate("device/pi-1", key, ok, block_size=2)
+>>> tally.evaluate("device/pi-1", key, [True, True, False], block_size=2)
 >>> [(r.block, r.passed, r.failed, r.version) for r in tally.rows(now=61_000)]
 [(0, 2, 0, 2), (1, 0, 1, 1)]
 >>> again = RuleTally(tally.copy())  # a resume: the snapshot's counts, then the same records again
@@ -93,42 +92,28 @@ class RuleTally:
         counts[0] += passed
         counts[1] += failed
 
-    def evaluate(self, scope: str, key: RuleKey, passed: bool, block_size: int = DEVICE_BLOCK) -> None:
-        """Count one evaluation; a scope's evaluations fill blocks of ``block_size`` one after the other."""
-        self.evaluate_all(scope, key, [passed], block_size)
-
-    def evaluate_all(self, scope: str, key: RuleKey, verdicts: list[bool], block_size: int = DEVICE_BLOCK) -> None:
-        """Count evaluations in the order they were made (``True``: passed)."""
-        blocks = self._counts.get((scope, key))
-        block = max(blocks) if blocks else 0
+    def evaluate(self, scope: str, key: RuleKey, verdicts: list[bool], block_size: int = DEVICE_BLOCK) -> None:
+        """Count evaluations in the order they were made (``True``: passed); a scope's evaluations fill
+        blocks of ``block_size`` one after the other."""
+        blocks = self._counts.get((scope, key), {})
+        block = max(blocks, default=0)
+        if block in blocks and sum(blocks[block]) >= block_size:  # the newest block is full
+            block += 1
         i = 0
         while i < len(verdicts):
             counts = self._block((scope, key), block)
-            room = block_size - counts[0] - counts[1]
-            if room <= 0:
-                block += 1
-                continue
-            part = verdicts[i : i + room]
+            part = verdicts[i : i + block_size - counts[0] - counts[1]]
             passed = sum(part)
             counts[0] += passed
             counts[1] += len(part) - passed
             i += len(part)
-
-    def forget(self, scope: str) -> None:
-        """Drop a scope's blocks (a retired device), after :meth:`rows` has returned their last rows."""
-        for k in [k for k in self._counts if k[0] == scope]:
-            del self._counts[k]
+            block += 1
 
     def rows(self, now: int) -> list[DqRow]:
         """One row per block changed since the last call (blocks left behind included); forget the changes."""
         minute = now - now % 60_000
-        out = [
-            DqRow(minute, key[0], key[1], key[2], scope, block, p, f, p + f)
-            for (scope, key), block, (p, f) in self._finished
-        ]
-        for sk, block in sorted(self._dirty):
-            p, f = self._counts[sk][block]
-            out.append(DqRow(minute, sk[1][0], sk[1][1], sk[1][2], sk[0], block, p, f, p + f))
+        changed = [*self._finished, *((sk, block, self._counts[sk][block]) for sk, block in sorted(self._dirty))]
+        out = [DqRow(minute, *key, scope, block, p, f, p + f) for (scope, key), block, (p, f) in changed]
         self._finished.clear()
         self._dirty.clear()
         return out

@@ -230,7 +230,7 @@ class StoreGold:
             if isinstance(f, HeartbeatFact) and f.device_id in self.device_beats:
                 verdicts.setdefault(f.device_id, []).append(f.device_id not in skewed)
         for device, device_verdicts in sorted(verdicts.items()):
-            self.tally.evaluate_all(key_scope(device), _CLOCK_SKEW_KEY, device_verdicts)
+            self.tally.evaluate(key_scope(device), _CLOCK_SKEW_KEY, device_verdicts)
         out.extend(self.tally.rows(now))
         for device in skewed - self._skewed:
             offset_h = round((self.device_beats[device] - (median or 0)) / HOUR_MS, 1)

@@ -137,7 +137,7 @@ class DeviceClock:
         if verdicts:
             scope = key_scope(batch[0].key)
             for stream, stream_verdicts in sorted(verdicts.items()):
-                self.tally.evaluate_all(scope, (stream, DUPLICATE_RULE, "drop"), stream_verdicts)
+                self.tally.evaluate(scope, (stream, DUPLICATE_RULE, "drop"), stream_verdicts)
             rows.extend(self.tally.rows(now_ms))
         self._forget_seen()
         wm = self.watermark("join")

@@ -12,12 +12,10 @@ delivers its events behind their device's clock (kept in bronze, marked late; do
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from dataflows.sources.kafka import produce_records
 from scout_contract.streams import NAMES, STREAMS
 from tests.e2e.conftest import Scout, snapshot
 from tests.kafka_broker import Broker, free_port
+from tests.prometheus import scrape, total
 
 pytestmark = pytest.mark.slow
 
@@ -46,10 +45,8 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
 
 def _handled(port: int) -> float:
     """Records the run has finished with (accepted + quarantined), from its Prometheus endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    pattern = r"^(?:scout_events_accepted_total\{[^}]*\}|scout_records_quarantined_total) (\S+)$"
-    return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
+    samples = scrape(port, timeout_s=5)
+    return total(samples, "scout_events_accepted_total") + total(samples, "scout_records_quarantined_total")
 
 
 def _wait_handled(run: subprocess.Popen[str], port: int, n: int, timeout_s: float = 180) -> None:
