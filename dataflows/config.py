@@ -46,6 +46,8 @@ class WindowConfig:
     #: A device clock further than this from its store's median device clock moves no store window
     #: (dataflows/gold/store_clock.py).
     clock_skew_ms: int = 24 * 3_600_000
+    #: A device clock further than this behind its store's clocks votes no more (dataflows/gold/store_clock.py).
+    device_retire_ms: int = 12 * 3_600_000
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,9 @@ class Settings(BaseSettings):
     offline_rows_h: int = Field(default=48, ge=0, le=24 * 366)
     #: A device clock further than this from its store's median device clock moves no store window.
     clock_skew_h: float = Field(default=24.0, gt=0)
+    #: A device clock further than this behind its store's clocks votes no more (a device that went silent:
+    #: its OFFLINE rows still come); below ``clock_skew_h``, so a store's live devices can retire its dead ones.
+    device_retire_h: float = Field(default=12.0, gt=0)
     #: Rows the sink may hold before handing them to the writer (it always does at each epoch end);
     #: with ``sink_writer = "process"`` at most two such batches wait for the writer besides.
     sink_flush_rows: int = Field(default=50_000, ge=1)
@@ -254,6 +259,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _retire_below_skew(self) -> Settings:
+        if self.device_retire_h >= self.clock_skew_h:
+            raise ValueError(
+                f"device_retire_h ({self.device_retire_h:g}) must be below clock_skew_h ({self.clock_skew_h:g}): "
+                "a store's clock follows its live devices only up to clock_skew_h past its dead ones"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _password_from_file(self) -> Settings:
         if self.clickhouse_password is None and self.clickhouse_password_file is not None:
             secret = self.clickhouse_password_file.read_text("utf-8").strip()
@@ -302,6 +316,7 @@ class Settings(BaseSettings):
             healthy_ratio=self.healthy_ratio,
             offline_rows_h=self.offline_rows_h,
             clock_skew_ms=int(self.clock_skew_h * 3_600_000),
+            device_retire_ms=int(self.device_retire_h * 3_600_000),
         )
 
 

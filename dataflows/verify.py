@@ -111,6 +111,7 @@ def verify(client: Client, windows: WindowConfig, directory: Path | None = None)
         "healthy_ratio": windows.healthy_ratio,
         "offline_rows_h": windows.offline_rows_h,
         "clock_skew_ms": windows.clock_skew_ms,
+        "device_retire_ms": windows.device_retire_ms,
         "tz": windows.day_timezone,
     }
     setup = Migration(0, "sessions", (directory / "00_sessions.sql").read_text("utf-8"))

@@ -1,6 +1,6 @@
 -- key: device_id, window_start
 -- Parameters: healthy_ratio, offline_rows_h (OFFLINE hours after a heartbeat hour, at most),
--- clock_skew_ms (the store clock's tolerance, dataflows/gold/store_clock.py).
+-- clock_skew_ms (the store clock's tolerance) and device_retire_ms (dataflows/gold/store_clock.py).
 WITH
 hb AS (
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,
@@ -23,12 +23,29 @@ per_hour AS (
     FROM hb
     GROUP BY device_id, hour
 ),
--- the store's heartbeat hour: the newest device heartbeat hour within clock_skew_ms of the
--- store's (upper) median one, so no single device's clock moves it (store_clock.py)
+-- the store's heartbeat hour (store_clock.py), swept over each device's heartbeat hours in time order:
+-- at each step, the newest device heartbeat hour within clock_skew_ms of the lower median of the voting
+-- devices (those not more than device_retire_ms behind the store's hour), repeated until it stays put;
+-- it only moves forward. The fold's state: (store hour, devices, their newest heartbeat hours).
+steps AS (
+    SELECT store_id, device_id, hour, min(t) AS first_t FROM hb GROUP BY store_id, device_id, hour
+),
 store_max AS (
-    SELECT store_id, arraySort(groupArray(device_hour)) AS hours, hours[intDiv(length(hours), 2) + 1] AS median,
-           arrayMax(arrayFilter(h -> h - median <= {clock_skew_ms:Int64}, hours)) AS max_hour
-    FROM (SELECT store_id, device_id, max(hour) AS device_hour FROM hb GROUP BY store_id, device_id)
+    SELECT store_id, arrayFold(
+        (acc, step) -> arrayMap(beats -> (
+            arrayFold(
+                (h, i) -> greatest(h, arrayMap(voters -> arrayMax(arrayFilter(
+                    c -> c - arraySort(voters)[intDiv(length(voters) + 1, 2)] <= {clock_skew_ms:Int64}, voters)),
+                    [arrayFilter(b -> b >= h - {device_retire_ms:Int64}, beats)])[1]),
+                range(length(beats)), acc.1),
+            if(has(acc.2, step.1), acc.2, arrayPushBack(acc.2, step.1)),
+            beats),
+            [if(has(acc.2, step.1), arrayMap((d, b) -> if(d = step.1, greatest(b, step.2), b), acc.2, acc.3),
+                arrayPushBack(acc.3, step.2))])[1],
+        arraySort(x -> (x.3, x.1), groupArray((device_id, hour, first_t))),
+        (toInt64(-4611686018427387904), CAST([], 'Array(String)'), CAST([], 'Array(Int64)'))
+    ).1 AS max_hour
+    FROM steps
     GROUP BY store_id
 ),
 devices AS (

@@ -27,8 +27,10 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
   heartbeat hour — the work and the rows are bounded by the data, never
   by empty calendar time;
 * the store's clock (eviction) and heartbeat hour: the newest device clock near
-  the store's median one (:mod:`dataflows.gold.store_clock`), so no single
-  device's clock moves them; ``heartbeats_expected`` = ⌊3600 / smallest
+  the median one of the store's voting devices (:mod:`dataflows.gold.store_clock`), so no single
+  device's clock moves them; a device retired from the vote (``device_retire_h`` behind both),
+  whose OFFLINE rows are all written and evicted, leaves the state;
+  ``heartbeats_expected`` = ⌊3600 / smallest
   ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
 * ``version`` grows with every fact a row takes in: the row with the most facts wins in any write
   order (docs/architecture.md, "Effectively once"; ``RECEIVED_VERSION``: heartbeat hours first);
@@ -46,8 +48,8 @@ import structlog
 
 from dataflows.config import WindowConfig
 from dataflows.gold.state import DeviceHour, DeviceInfo, GoldState, Latest, StoreDay, StoreHour
-from dataflows.gold.store_clock import is_outlier, median_clock, store_clock
-from dataflows.rule_tally import RuleTally, key_scope
+from dataflows.gold.store_clock import StoreClock
+from dataflows.rule_tally import RuleTally
 from dataflows.silver.facts import (
     ActivityFact,
     Fact,
@@ -70,11 +72,6 @@ from dataflows.timegrid import HOUR_MS, Days, hour_start
 
 log = structlog.get_logger(__name__)
 
-#: The rule heartbeats are counted under in ``dq_rule_metrics``: failed = from a device outside the store
-#: clock's tolerance (:mod:`dataflows.gold.store_clock`).
-CLOCK_SKEW_RULE = "clock_skew"
-_CLOCK_SKEW_KEY = ("heartbeat", CLOCK_SKEW_RULE, "warn")
-
 #: Versions of device hours with heartbeats start here (above any ``OFFLINE`` row's: a time in ms).
 RECEIVED_VERSION = 1 << 52
 
@@ -93,12 +90,7 @@ class StoreGold:
         self.device_hours: dict[tuple[str, int], DeviceHour] = {}
         self.devices: dict[str, DeviceInfo] = {}
         #: the store clock (eviction) and the store's heartbeat hour (OFFLINE rows): store_clock.py
-        self.clock: int | None = None
-        self.hb_hour_max: int | None = None
-        self.device_clocks: dict[str, int] = {}
-        self.device_beats: dict[str, int] = {}
-        self.tally = RuleTally()  # the clock_skew rule's counts per device
-        self._skewed: set[str] = set()  # devices reported as outliers (derived: reported again after a resume)
+        self.clocks = StoreClock(store_id, cfg.clock_skew_ms, cfg.device_retire_ms)
         self.evicted_hour: int = -1  # hours <= this are gone
         self.evicted_day: int = -1
         self._dirty_hours: set[int] = set()
@@ -117,13 +109,13 @@ class StoreGold:
             {d: w.copy() for d, w in self.days.items()},
             {k: w.copy() for k, w in self.device_hours.items()},
             {device: info.evicted_latest for device, info in self.devices.items()},
-            self.clock,
-            self.hb_hour_max,
+            self.clocks.clock,
+            self.clocks.beat_hour,
             self.evicted_hour,
             self.evicted_day,
-            dict(self.device_clocks),
-            dict(self.device_beats),
-            self.tally.copy(),
+            dict(self.clocks.device_clocks),
+            dict(self.clocks.device_beats),
+            self.clocks.tally.copy(),
         )
 
     def restore(self, state: GoldState) -> None:
@@ -133,10 +125,11 @@ class StoreGold:
         self.days = {d: w.copy() for d, w in state.days.items()}
         self.device_hours = {k: w.copy() for k, w in state.device_hours.items()}
         self.devices = {device: DeviceInfo(latest) for device, latest in state.evicted_latest.items()}
-        self.clock, self.hb_hour_max = state.clock, state.hb_hour_max
+        self.clocks = clocks = StoreClock(state.store_id, self.cfg.clock_skew_ms, self.cfg.device_retire_ms)
+        clocks.clock, clocks.beat_hour = state.clock, state.hb_hour_max
         self.evicted_hour, self.evicted_day = state.evicted_hour, state.evicted_day
-        self.device_clocks, self.device_beats = dict(state.device_clocks), dict(state.device_beats)
-        self.tally = RuleTally(state.rule_counts)
+        clocks.device_clocks, clocks.device_beats = dict(state.device_clocks), dict(state.device_beats)
+        clocks.tally = RuleTally(state.rule_counts)
 
     # -- windows ---------------------------------------------------------------
 
@@ -166,12 +159,11 @@ class StoreGold:
         """Fold facts in; return current rows of every touched window (+ late rows)."""
         out = TableRows()
         if not self.store_id and facts:
-            self.store_id = facts[0].store_id
+            self.store_id = self.clocks.store_id = facts[0].store_id
         grid_changed = False
-        clocks = self.device_clocks
+        clocks = self.clocks
         for f in facts:
-            if f.ts > clocks.get(f.device_id, f.ts - 1):
-                clocks[f.device_id] = f.ts
+            clocks.saw(f.device_id, f.ts)
             hour = hour_start(f.ts)
             if not isinstance(f, ActivityFact):
                 window_gone = (
@@ -203,40 +195,12 @@ class StoreGold:
                     grid_changed |= self._heartbeat(f, hour)
                 case FeedbackFact():
                     self._feedback(f)
-        self._store_clocks(facts, out, now)
+        out.extend(clocks.vote(now))
         if grid_changed:
             self._fill_device_grid()
         self._evict(out, now)
         self._emit(out, now)
         return out
-
-    def _store_clocks(self, facts: list[Fact], out: TableRows, now: int) -> None:
-        """After a batch: the store clock (eviction) and the store's heartbeat hour (OFFLINE rows), each the
-        newest device clock near the median one (:mod:`.store_clock`). Both only move forward: rows they
-        let out are written. Computed once per batch, so devices that report together vote together.
-        Then the ``clock_skew`` rule's counts for the batch's heartbeats, and one log line per device that
-        moves outside the tolerance."""
-        tolerance = self.cfg.clock_skew_ms
-        clock = store_clock(self.device_clocks.values(), tolerance)
-        if clock is not None and (self.clock is None or clock > self.clock):
-            self.clock = clock
-        median = median_clock(self.device_beats.values())
-        hour = store_clock(self.device_beats.values(), tolerance, median)
-        if hour is not None and (self.hb_hour_max is None or hour > self.hb_hour_max):
-            self.hb_hour_max = hour
-        skewed = {d for d, beat in self.device_beats.items() if is_outlier(beat, median, tolerance)}
-        verdicts: dict[str, list[bool]] = {}  # device → its heartbeats inside the tolerance, in order
-        for f in facts:
-            if isinstance(f, HeartbeatFact) and f.device_id in self.device_beats:
-                verdicts.setdefault(f.device_id, []).append(f.device_id not in skewed)
-        for device, device_verdicts in sorted(verdicts.items()):
-            self.tally.evaluate(key_scope(device), _CLOCK_SKEW_KEY, device_verdicts)
-        out.extend(self.tally.rows(now))
-        for device in skewed - self._skewed:
-            offset_h = round((self.device_beats[device] - (median or 0)) / HOUR_MS, 1)
-            log.warning("device clock outside its store's tolerance: its clock moves no store window",
-                        store=self.store_id, device=device, offset_h=offset_h)  # fmt: skip
-        self._skewed = skewed
 
     def _utterance(self, f: UtteranceFact, hour: int) -> None:
         note, lang = f.note, f.lang
@@ -284,9 +248,7 @@ class StoreGold:
         grid_changed = False
         if f.device_id not in self.devices:
             self.devices[f.device_id] = DeviceInfo()
-        beats = self.device_beats
-        if hour > beats.get(f.device_id, hour - 1):
-            beats[f.device_id] = hour  # the store's heartbeat hour follows after the batch (_store_clocks)
+        if self.clocks.beat(f.device_id, hour, f.ts):
             grid_changed = True
         key = (f.device_id, hour)
         dh = self.device_hours.get(key)
@@ -309,7 +271,7 @@ class StoreGold:
         self._dirty_device_hours.add(key)
         # Empty (OFFLINE) hours after this one, up to the next heartbeat hour, report
         # "latest heartbeat before": refresh them (at most offline_rows_h of them exist).
-        store_hour = hour if self.hb_hour_max is None else self.hb_hour_max
+        store_hour = hour if self.clocks.beat_hour is None else self.clocks.beat_hour
         last = min(store_hour, hour + self.cfg.offline_rows_h * HOUR_MS)
         for later in range(hour + HOUR_MS, last + 1, HOUR_MS):
             other = self.device_hours.get((f.device_id, later))
@@ -330,7 +292,8 @@ class StoreGold:
     def _fill_device_grid(self) -> None:
         """Create the OFFLINE hours after each heartbeat hour (at most ``offline_rows_h``
         of them, up to the next heartbeat hour and the store's newest heartbeat hour)."""
-        if self.hb_hour_max is None:
+        store_hour = self.clocks.beat_hour
+        if store_hour is None:
             return
         beats: dict[str, list[int]] = {}
         for (device, hour), dh in self.device_hours.items():
@@ -343,9 +306,9 @@ class StoreGold:
             hours.sort()
             for i, beat in enumerate(hours):
                 stop = min(
-                    hours[i + 1] if i + 1 < len(hours) else self.hb_hour_max + HOUR_MS,
+                    hours[i + 1] if i + 1 < len(hours) else store_hour + HOUR_MS,
                     beat + (self.cfg.offline_rows_h + 1) * HOUR_MS,
-                    self.hb_hour_max + HOUR_MS,
+                    store_hour + HOUR_MS,
                 )
                 for hour in range(max(beat + HOUR_MS, self.evicted_hour + HOUR_MS), stop, HOUR_MS):
                     key = (device, hour)
@@ -356,9 +319,9 @@ class StoreGold:
     # -- eviction --------------------------------------------------------------
 
     def _evict(self, out: TableRows, now: int) -> None:
-        if self.clock is None:
+        if self.clocks.clock is None:
             return
-        horizon = self.clock - self.cfg.gold_retention_ms
+        horizon = self.clocks.clock - self.cfg.gold_retention_ms
         old_hours = [h for h in self.hours if h + HOUR_MS <= horizon]
         if old_hours:
             self._emit(out, now)  # never lose a pending update
@@ -380,6 +343,18 @@ class StoreGold:
             for d in old_days:
                 del self.days[d]
             self.evicted_day = max(self.evicted_day, *old_days)
+        if old_hours or old_dh:
+            self._forget_retired()
+
+    def _forget_retired(self) -> None:
+        """Devices retired from the vote whose OFFLINE rows are all written and evicted leave the state."""
+        clocks, held = self.clocks, {device for device, _ in self.device_hours}
+        for device in sorted((set(clocks.device_clocks) | set(self.devices)) - held):
+            beat = clocks.device_beats.get(device)
+            last_offline = None if beat is None else beat + self.cfg.offline_rows_h * HOUR_MS
+            if clocks.retired(device) and (last_offline is None or last_offline <= (clocks.beat_hour or 0)):
+                self.devices.pop(device, None)
+                clocks.forget(device)
 
     def _evicted_row(self, f: Fact, now: int) -> LateRow:
         return LateRow(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from dataflows.config import load_settings
 
@@ -81,3 +82,10 @@ def test_broker_profiles_produce_exactly_the_documented_librdkafka_settings(
     monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "empty.toml"))
     s = load_settings()
     assert s.kafka.sasl_password is not None and s.kafka.sasl_password.get_secret_value() == "from-env"
+
+
+def test_a_device_must_retire_before_its_clock_would_count_as_skewed() -> None:
+    """device_retire_h ≥ clock_skew_h would let a store's dead majority hold its clock for good."""
+    with pytest.raises(ValidationError, match="device_retire_h"):
+        load_settings(device_retire_h=24.0, clock_skew_h=24.0)
+    assert load_settings(device_retire_h=6.0, clock_skew_h=8.0).windows().device_retire_ms == 6 * 3_600_000

@@ -80,8 +80,8 @@ class Scout:
         )
         return {k: int(v) for k, v in c.items()}
 
-    def verify(self) -> list[dict[str, Any]]:
-        proc = self("db", "verify", "--json", "--sink", self.sink, check=False)
+    def verify(self, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        proc = self("db", "verify", "--json", "--sink", self.sink, check=False, env=env)
         report: list[dict[str, Any]] = json.loads(proc.stdout)
         assert (proc.returncode == 0) == all(t["ok"] for t in report)
         return report

@@ -93,3 +93,41 @@ def test_skewed_devices_leave_their_healthy_store_mates_rows_unchanged(tmp_path:
         "SELECT sum(failed) AS failed, sum(passed) AS passed FROM dq_rule_metrics FINAL WHERE rule = 'clock_skew'"
     )
     assert dq["failed"] > 0 and dq["passed"] > 0
+    # the store's heartbeat hour and OFFLINE rows: the batch oracle agrees (store windows the device behind
+    # contributed to after their eviction differ by design: docs/architecture.md, "Gold retention")
+    checks = {check["table"]: check for check in runs["skewed"].verify()}
+    assert checks["gold_device_health_summary"]["ok"], checks["gold_device_health_summary"]
+
+
+def test_a_store_whose_devices_die_follows_the_one_left(tmp_path: Path) -> None:
+    """Two of a store's three devices stop after its first hour; the third runs on for seven hours, past
+    the tolerance (4 h here). The dead ones retire from the vote (2 h behind), so the live device's clock
+    stays the store's: its heartbeats are not counted as skewed, the dead devices' OFFLINE hours run to
+    the live device's last heartbeat hour, and ``scout db verify`` computes the same."""
+    sim = SimConfig(stores=1, devices_per_store=3, hours=8, seed=43, malformed_rate=0.0, silent_devices=0)
+    scout = Scout(tmp_path)
+    plain, events = tmp_path / "plain.jsonl", tmp_path / "events.jsonl"
+    write_topic_file(simulate(sim), plain)
+    dead, lines = ("SCOUTPI-0001", "SCOUTPI-0002"), []
+    first_ts: int | None = None
+    for line in plain.read_bytes().splitlines():
+        value = json.loads(line)["value"]
+        ts = _ms(value["ts"]) if isinstance(value, dict) and "ts" in value else None
+        if ts is not None:
+            first_ts = ts if first_ts is None else min(first_ts, ts)
+            if value.get("device_id") in dead and ts - first_ts >= 3_600_000:
+                continue
+        lines.append(line)
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    env = {"SCOUT_CLOCK_SKEW_H": "4", "SCOUT_DEVICE_RETIRE_H": "2"}
+    scout("run", "--source", f"file:{events}", "--sink", scout.sink, "--no-summary", env=env)
+    rows = scout.query(
+        "SELECT device_id, max(window_start) AS last, countIf(status = 'OFFLINE') AS offline "
+        "FROM gold_device_health_summary FINAL GROUP BY device_id ORDER BY device_id"
+    )
+    last = {r["device_id"]: r["last"] for r in rows}
+    assert last["SCOUTPI-0001"] == last["SCOUTPI-0002"] == last["SCOUTPI-0003"], rows
+    assert all(r["offline"] >= 5 for r in rows if r["device_id"] in dead), rows
+    [dq] = scout.query("SELECT sum(failed) AS failed FROM dq_rule_metrics FINAL WHERE rule = 'clock_skew'")
+    assert int(dq["failed"]) == 0
+    assert all(check["ok"] for check in scout.verify(env)), "scout db verify disagrees"

@@ -147,11 +147,10 @@ def test_offline_rows_are_bounded_by_the_data_not_by_calendar_time() -> None:
     cfg = WindowConfig(offline_rows_h=5)
     gold = StoreGold("STORE-0001", cfg)
     far = HOUR + 80 * 365 * 24 * HOUR_MS  # 2105
-    out = gold.apply([_hb(HOUR + 60_000), _hb(far, device="SCOUTPI-0002")], now=1)
+    out = gold.apply([_hb(HOUR + 60_000), _hb(far)], now=1)  # one device: its clock is the store's
     rows = [_row("gold_device_health_summary", r) for r in out.rows["gold_device_health_summary"]]
-    dev1 = sorted(r["window_start"] for r in rows if r["device_id"] == "SCOUTPI-0001")  # type: ignore[type-var]
-    assert dev1 == [HOUR + h * HOUR_MS for h in range(6)]  # its heartbeat hour + 5 OFFLINE hours
-    assert sum(1 for r in rows if r["device_id"] == "SCOUTPI-0002") == 1
+    dev1 = sorted(r["window_start"] for r in rows)  # type: ignore[type-var]
+    assert dev1 == [*(HOUR + h * HOUR_MS for h in range(6)), far - far % HOUR_MS]  # + 5 OFFLINE hours
     # a heartbeat inside the gap: one bounded run of OFFLINE hours after it, nothing more
     mid = HOUR + 100 * HOUR_MS
     later = gold.apply([_hb(mid)], now=2).rows["gold_device_health_summary"]
@@ -223,7 +222,7 @@ def _offline(rows: list[tuple[object, ...]], device: str) -> list[object]:
 def test_one_heartbeat_months_ahead_gives_its_store_mates_no_offline_rows() -> None:
     """Three devices report together; the third sends one heartbeat stamped 90 days ahead. The store's
     heartbeat hour stays with the majority (store_clock.py): no OFFLINE hour for the other two, no
-    window evicted, and that heartbeat counts as failed under the clock_skew rule."""
+    window evicted, and that heartbeat (only) counts as failed under the clock_skew rule."""
     gold = StoreGold("STORE-0001", WindowConfig())
     devices = ("SCOUTPI-0001", "SCOUTPI-0002", "SCOUTPI-0003")
     facts = [_hb(HOUR + m * 60_000, device=d) for m in range(0, 60, 10) for d in devices]
@@ -231,10 +230,10 @@ def test_one_heartbeat_months_ahead_gives_its_store_mates_no_offline_rows() -> N
     out = gold.apply([*facts, _interaction(HOUR, 30)], now=1)
     rows = out.rows["gold_device_health_summary"]
     assert _offline(rows, "SCOUTPI-0001") == [] and _offline(rows, "SCOUTPI-0002") == []
-    assert gold.hb_hour_max == HOUR and gold.hours  # nothing evicted
+    assert gold.clocks.beat_hour == HOUR and gold.hours  # nothing evicted
     skew = {r.scope: (r.passed, r.failed) for r in out.of(DqRow) if r.rule == "clock_skew"}
-    # counted per device: all 7 heartbeats of the third device in this batch are outside the tolerance
-    assert skew == {"device/SCOUTPI-0001": (6, 0), "device/SCOUTPI-0002": (6, 0), "device/SCOUTPI-0003": (0, 7)}
+    # each heartbeat judged where it falls in time: only the third device's one 90 days ahead is outside
+    assert skew == {"device/SCOUTPI-0001": (6, 0), "device/SCOUTPI-0002": (6, 0), "device/SCOUTPI-0003": (6, 1)}
 
 
 def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offline() -> None:
@@ -247,11 +246,38 @@ def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offl
     facts += [_hb(HOUR - 72 * HOUR_MS + h * HOUR_MS, device="SCOUTPI-0004") for h in range(4)]
     rows = gold.apply(facts, now=1).rows["gold_device_health_summary"]
     assert _offline(rows, "SCOUTPI-0003") == [HOUR + h * HOUR_MS for h in (1, 2, 3)]
-    assert _offline(rows, "SCOUTPI-0001") == [] and gold.hb_hour_max == HOUR + 3 * HOUR_MS
+    assert _offline(rows, "SCOUTPI-0001") == [] and gold.clocks.beat_hour == HOUR + 3 * HOUR_MS
 
 
-def test_with_two_devices_there_is_no_majority_and_the_newer_clock_wins() -> None:
-    """The documented limit: two devices cannot out-vote each other (the ingest-time rule protects a live run)."""
+def test_with_two_devices_there_is_no_majority_and_the_older_clock_wins() -> None:
+    """The documented limit: two devices cannot out-vote each other. The older clock wins: one ahead would
+    evict its store-mate's windows (their facts lost to late_events), one behind only keeps them longer."""
     gold = StoreGold("STORE-0001", WindowConfig(offline_rows_h=3))
     out = gold.apply([_hb(HOUR), _hb(HOUR + 90 * 24 * HOUR_MS, device="SCOUTPI-0002")], now=1)
-    assert _offline(out.rows["gold_device_health_summary"], "SCOUTPI-0001") == [HOUR + h * HOUR_MS for h in (1, 2, 3)]
+    assert _offline(out.rows["gold_device_health_summary"], "SCOUTPI-0001") == []
+    assert gold.clocks.beat_hour == HOUR and gold.clocks.clock == HOUR
+
+
+def test_a_store_that_loses_most_of_its_devices_keeps_its_clock_and_forgets_the_retired_ones() -> None:
+    """Three devices report for two hours, then two are retired and the third runs on for 30 hours. Its
+    clock is the store's: the silent two leave the vote ``device_retire_h`` behind it, so its heartbeats
+    are not counted as skewed, old windows are evicted, the silent devices get their ``offline_rows_h``
+    OFFLINE hours (no more) and then leave the gold state."""
+    cfg = WindowConfig(offline_rows_h=5, gold_retention_ms=6 * HOUR_MS)
+    gold = StoreGold("STORE-0001", cfg)
+    devices = ("SCOUTPI-0001", "SCOUTPI-0002", "SCOUTPI-0003")
+    health: list[tuple[object, ...]] = []
+    skew: dict[str, tuple[int, int]] = {}
+    for h in range(32):
+        alive = devices if h < 2 else devices[:1]
+        out = gold.apply([_hb(HOUR + h * HOUR_MS + m * 60_000, device=d) for m in (0, 30) for d in alive], now=h)
+        health += out.rows.get("gold_device_health_summary", [])
+        skew.update({r.scope: (r.passed, r.failed) for r in out.of(DqRow) if r.rule == "clock_skew"})
+    assert gold.clocks.beat_hour == HOUR + 31 * HOUR_MS
+    assert skew["device/SCOUTPI-0001"] == (64, 0)
+    assert min(gold.hours, default=None) is None or min(gold.hours) > HOUR + 20 * HOUR_MS
+    for silent in devices[1:]:
+        assert set(_offline(health, silent)) == {HOUR + h * HOUR_MS for h in range(2, 7)}
+        assert silent not in gold.devices
+        assert silent not in gold.clocks.device_clocks and silent not in gold.clocks.device_beats
+    assert min(k[1] for k in gold.device_hours) > HOUR + 20 * HOUR_MS  # bounded: only recent hours are held
