@@ -97,7 +97,7 @@ def main() -> None:
                 out = (clocks.get(key) or clocks.setdefault(key, DeviceClock(windows, lexicon))).process(accepted, now)
                 rows.merge(out.rows)
                 for store, store_facts in _facts_by_store((key, out)):
-                    by_store[store].extend(store_facts)
+                    by_store[store].extend(store_facts.facts)
             facts.append(list(by_store.items()))
 
     def gold() -> None:

@@ -17,7 +17,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
@@ -97,14 +97,25 @@ class _EventClockLogic(StatefulBatchLogic[list[Accepted], KeyOutput, ClockState]
         return self.clock.snapshot()
 
 
-class _GoldLogic(StatefulBatchLogic[list[Fact], TableRows, GoldState]):
+class StoreFacts(NamedTuple):
+    """One key batch's facts of a store, and when its oldest record arrived (:class:`KeyOutput`)."""
+
+    arrived: int | None
+    facts: list[Fact]
+
+
+class _GoldLogic(StatefulBatchLogic[StoreFacts, TableRows, GoldState]):
     def __init__(self, gold: StoreGold, now_ms: NowMs) -> None:
         self.gold = gold
         self.now_ms = now_ms
 
-    def on_batch(self, values: list[list[Fact]]) -> tuple[Iterable[TableRows], bool]:
-        facts = values[0] if len(values) == 1 else [f for batch in values for f in batch]
-        return [self.gold.apply(facts, self.now_ms())], StatefulBatchLogic.RETAIN
+    def on_batch(self, values: list[StoreFacts]) -> tuple[Iterable[TableRows], bool]:
+        facts = values[0].facts if len(values) == 1 else [f for batch in values for f in batch.facts]
+        rows = self.gold.apply(facts, self.now_ms())
+        arrived = [v.arrived for v in values if v.arrived is not None]
+        if arrived and rows:
+            rows.arrived.append(min(arrived))
+        return [rows], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> GoldState:
         return self.gold.snapshot()
@@ -164,11 +175,11 @@ def _key_rows(key_out: tuple[str, KeyOutput]) -> TableRows:
     return rows
 
 
-def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, list[Fact]]]:
+def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, StoreFacts]]:
     groups: dict[str, list[Fact]] = {}
     for fact in key_out[1].facts:
         groups.setdefault(fact.store_id, []).append(fact)
-    return list(groups.items())
+    return [(store, StoreFacts(key_out[1].arrived, facts)) for store, facts in groups.items()]
 
 
 def annotated_records(key_out: tuple[str, KeyOutput]) -> list[SourceRecord]:

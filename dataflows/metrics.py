@@ -21,6 +21,12 @@ BRONZE_VISIBLE = Histogram(
     "(its insert done, as the writer process timed it); every 8th bronze row",
     buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120),
 )
+GOLD_VISIBLE = Histogram(
+    "scout_gold_visible_seconds",
+    "From the oldest record timestamp of a batch that changed gold windows (the record that made a window "
+    "closable is among them) to those gold rows being queryable (the writer's insert done); one per gold batch",
+    buckets=(0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120),
+)
 VALIDATE_SECONDS = Histogram(
     "scout_validate_batch_seconds",
     "Time to validate one source batch",

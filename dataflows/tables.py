@@ -1,25 +1,21 @@
 """The tables the dataflow writes: one typed row per table, and one registry of what is known about each.
 
-:data:`TABLES` defines each table once — its row class, layer, event-time column,
-freshness stream, what a replay does to it (:class:`Replay`) and its processing-time
-columns; every module that needs one of those facts reads it here. The DDL lives in
-clickhouse/migrations.
+:data:`TABLES` defines each table once — its row class, layer, event-time column, freshness stream, what
+a replay does to it (:class:`Replay`) and its processing-time columns; every module that needs one of
+those facts reads it here. The DDL lives in clickhouse/migrations.
 
-Each table's row is a :class:`~typing.NamedTuple`: fields in the table's column
-order, each annotated with its Python type *and* its exact ClickHouse column type
-(``Annotated[int, "DateTime64(3, 'UTC')"]``). A test migrates a warehouse and
-checks every row class against ``system.columns`` — names, order and types — so
-the code and the migrations cannot drift apart. Columns the dataflow never writes
-(a bronze table's ``version``) have a DDL default and are not fields.
+Each table's row is a :class:`~typing.NamedTuple`: fields in the table's column order, each annotated
+with its Python type *and* its exact ClickHouse column type (``Annotated[int, "DateTime64(3, 'UTC')"]``).
+A test migrates a warehouse and checks every row class against ``system.columns`` — names, order and
+types — so the code and the migrations cannot drift apart. Columns the dataflow never writes (a bronze
+table's ``version``) have a DDL default and are not fields.
 
-Why named tuples: the stages build them positionally (the cheapest Python object
-that still has names); everything that reads a row reads it by name
-(``row.watermark``); and a named tuple *is* a tuple, which is exactly what the
-row-oriented clickhouse-connect insert — the fastest insert path into chDB
-measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
+Why named tuples: the stages build them positionally (the cheapest Python object that still has
+names); everything that reads a row reads it by name (``row.watermark``); and a named tuple *is* a
+tuple, which is exactly what the row-oriented clickhouse-connect insert — the fastest insert path
+into chDB measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
 
-Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns
-take :class:`datetime.date`.
+Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns take :class:`datetime.date`.
 
 >>> row = DqRow(0, "stt", "unique_event_id", "drop", scope="device/pi-1", block=0, passed=3, failed=1, version=4)
 >>> rows = TableRows()
@@ -68,9 +64,8 @@ Payload = Annotated[bytes, "String"]
 
 
 # -- bronze: every accepted event, as received (plus where it came from) -------
-# The last six fields of each bronze row: topic, partition, offset, record_ts,
-# ingested_at and ``late`` (after its key's watermark: kept in bronze, counted in no
-# streamed window; see clickhouse/migrations/0007).
+# The last six fields of each bronze row: topic, partition, offset, record_ts, ingested_at and
+# ``late`` (after its key's watermark: kept in bronze, counted in no streamed window; migration 0007).
 
 
 class BronzeSttRow(NamedTuple):
@@ -312,6 +307,8 @@ class DeviceHealthRow(NamedTuple):
     store_id: Lc
     heartbeats_received: U32
     heartbeats_expected: U32
+    #: heartbeats of the hour from a clock outside its store's tolerance (the clock_skew rule's failures)
+    skewed_heartbeats: U32
     uptime_pct: F64
     cpu_pct_avg: F64
     cpu_pct_max: F64
@@ -476,6 +473,8 @@ class TableRows:
     """Rows for several tables, the unit every step hands to the sink."""
 
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
+    #: per gold batch among them: its oldest record's timestamp (dataflows/sinks/writer.py, freshness)
+    arrived: list[int] = field(default_factory=list)
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.rows[TABLE_OF[type(row)]].append(row)
@@ -491,6 +490,7 @@ class TableRows:
     def merge(self, other: TableRows) -> None:
         for table, rows in other.rows.items():
             self.rows[table].extend(rows)
+        self.arrived.extend(other.arrived)
 
     def __bool__(self) -> bool:
         return any(self.rows.values())

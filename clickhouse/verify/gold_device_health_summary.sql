@@ -1,6 +1,8 @@
 -- key: device_id, window_start
 -- Parameters: healthy_ratio, offline_rows_h (OFFLINE hours after a heartbeat hour, at most),
 -- clock_skew_ms (the store clock's tolerance) and device_retire_ms (dataflows/gold/store_clock.py).
+-- Not recomputed: skewed_heartbeats (each heartbeat is judged against the store's median where it falls
+-- among the heartbeats of its batch, which depends on how the input was batched; docs/architecture.md).
 WITH
 hb AS (
     SELECT device_id, store_id, event_id, toUnixTimestamp64Milli(ts) AS t, intDiv(t, 3600000) * 3600000 AS hour,

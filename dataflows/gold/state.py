@@ -15,7 +15,8 @@ import msgspec
 from dataflows.rule_tally import Blocks, ScopeRule
 
 #: Version of :class:`GoldState`; a recovery store holding another is refused (exit 2).
-GOLD_STATE_VERSION = 3  # 2: device clocks (the store clock, dataflows/gold/store_clock.py); 3: clock_skew counts
+#: 2: device clocks (the store clock, dataflows/gold/store_clock.py); 3: clock_skew counts; 4: skewed heartbeats
+GOLD_STATE_VERSION = 4
 
 
 @dataclass(slots=True)
@@ -77,11 +78,13 @@ class DeviceHour:
     disk_min: float = math.inf
     outbox_max: int = 0
     latest: Latest | None = None
+    #: heartbeats outside the store clock's tolerance (dataflows/gold/store_clock.py)
+    skewed: int = 0
 
     def copy(self) -> DeviceHour:
         return DeviceHour(
             self.received, self.min_interval, list(self.cpu), self.cpu_max, self.mem_max, self.temp_max,
-            self.disk_min, self.outbox_max, self.latest,
+            self.disk_min, self.outbox_max, self.latest, self.skewed,
         )  # fmt: skip
 
 

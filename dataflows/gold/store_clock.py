@@ -17,7 +17,8 @@ median, and its live device counted as skewed). It votes again as soon as its cl
 store's clock, following its live devices within the tolerance, always gets far enough ahead of the
 dead ones to retire them. :func:`advance` repeats the vote until the clock stays put.
 
-What it cannot do: out-vote with two devices (there is no majority; the older clock wins). A live run
+What it cannot do: out-vote with two devices (there is no majority: the older clock wins, and no
+heartbeat is counted as skewed while fewer than three devices vote). A live run
 quarantines a clock ahead of the present (``ts_not_after_ingest``); topics with
 ``message.timestamp.type=LogAppendTime`` give ``ts_not_in_future`` the broker's clock to compare with.
 
@@ -50,6 +51,7 @@ count as skewed, the store's windows are not evicted) until the majority reports
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 
 import structlog
@@ -63,6 +65,8 @@ log = structlog.get_logger(__name__)
 #: The rule heartbeats are counted under in ``dq_rule_metrics``: failed = from a device outside the
 #: tolerance of its store's median heartbeat hour.
 CLOCK_SKEW_RULE = "clock_skew"
+#: Voting devices needed before a heartbeat is judged outside the tolerance (two cannot out-vote each other).
+MAJORITY = 3
 _CLOCK_SKEW_KEY = ("heartbeat", CLOCK_SKEW_RULE, "warn")
 
 
@@ -162,28 +166,35 @@ class StoreClock:
             self.clock = advance(clocks.values(), self.clock, self.tolerance_ms, self.retire_ms)
         self._clock_steps.clear()
 
-    def _sweep_beats(self) -> tuple[dict[str, list[bool]], int | None]:
+    def _sweep_beats(self) -> tuple[dict[str, list[bool]], Counter[tuple[str, int]], int | None]:
         """The store's heartbeat hour advanced at each of the batch's heartbeats, in time order. Returns each
         device's verdicts (its heartbeat hour within the tolerance of the voters' median at that point, in
-        that order) and the median at the end."""
+        that order), the failed ones per (device, heartbeat hour), and the median at the end."""
         tolerance, retire = self.tolerance_ms, self.retire_ms
         beats = dict(self._beats_before) if self._beat_steps else dict(self.device_beats)
         verdicts: dict[str, list[bool]] = {}
+        skewed: Counter[tuple[str, int]] = Counter()
         median = None
         for _ts, device, hour in sorted(self._beat_steps):
             if hour > beats.get(device, hour - 1):
                 beats[device] = hour
                 self.beat_hour = advance(beats.values(), self.beat_hour, tolerance, retire)
-            median = median_clock(voters(beats.values(), self.beat_hour, retire))
-            verdicts.setdefault(device, []).append(not is_outlier(beats[device], median, tolerance))
+            voting = voters(beats.values(), self.beat_hour, retire)
+            median = median_clock(voting)
+            # an outlier needs a majority against it: with fewer than three voters, none is flagged
+            inside = len(voting) < MAJORITY or not is_outlier(beats[device], median, tolerance)
+            verdicts.setdefault(device, []).append(inside)
+            if not inside:
+                skewed[device, hour] += 1
         self._beat_steps.clear()
-        return verdicts, median
+        return verdicts, skewed, median
 
-    def vote(self, now: int) -> list[DqRow]:
-        """After a batch: both clocks advanced, the ``clock_skew`` rule's rows for the batch's heartbeats,
-        and one log line per device whose newest heartbeat is outside the tolerance and was not before."""
+    def vote(self, now: int) -> tuple[list[DqRow], Counter[tuple[str, int]]]:
+        """After a batch: both clocks advanced; returns the ``clock_skew`` rule's rows for the batch's
+        heartbeats and the number outside the tolerance per (device, heartbeat hour). One log line per
+        device whose newest heartbeat is outside the tolerance and was not before."""
         self._sweep_clocks()
-        verdicts, median = self._sweep_beats()
+        verdicts, skewed, median = self._sweep_beats()
         for device, device_verdicts in sorted(verdicts.items()):
             self.tally.evaluate(key_scope(device), _CLOCK_SKEW_KEY, device_verdicts)
         failing = {device for device, v in verdicts.items() if not v[-1]}
@@ -192,7 +203,7 @@ class StoreClock:
             log.warning("device clock outside its store's tolerance: its clock moves no store window",
                         store=self.store_id, device=device, offset_h=offset_h)  # fmt: skip
         self._skewed = (self._skewed - set(verdicts)) | failing
-        return self.tally.rows(now)
+        return self.tally.rows(now), skewed
 
     def retired(self, device: str) -> bool:
         """Whether ``device`` is out of both votes: more than ``retire_ms`` behind both store clocks."""

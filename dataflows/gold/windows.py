@@ -31,7 +31,8 @@ Definitions (the batch checks in ``clickhouse/verify`` use the same ones):
   device's clock moves them; a device retired from the vote (``device_retire_h`` behind both),
   whose OFFLINE rows are all written and evicted, leaves the state;
   ``heartbeats_expected`` = ⌊3600 / smallest
-  ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat);
+  ``interval_s``⌋ (for an empty hour: of the device's latest earlier heartbeat); ``skewed_heartbeats``:
+  the hour's heartbeats that failed ``clock_skew`` (from the store clock's vote);
 * ``version`` grows with every fact a row takes in: the row with the most facts wins in any write
   order (docs/architecture.md, "Effectively once"; ``RECEIVED_VERSION``: heartbeat hours first);
 * sentiment: an utterance is positive / negative / neutral by the sign of its
@@ -195,7 +196,11 @@ class StoreGold:
                     grid_changed |= self._heartbeat(f, hour)
                 case FeedbackFact():
                     self._feedback(f)
-        out.extend(clocks.vote(now))
+        dq_rows, skewed = clocks.vote(now)
+        out.extend(dq_rows)
+        for key, n in skewed.items():
+            self.device_hours[key].skewed += n  # the batch's heartbeats of that hour made it
+            self._dirty_device_hours.add(key)
         if grid_changed:
             self._fill_device_grid()
         self._evict(out, now)
@@ -455,7 +460,7 @@ class StoreGold:
             ratio = dh.received / expected
             status = "HEALTHY" if ratio >= cfg.healthy_ratio else "STALE"
             return DeviceHealthRow(
-                device, hour, hour + HOUR_MS, self.store_id, dh.received, expected,
+                device, hour, hour + HOUR_MS, self.store_id, dh.received, expected, dh.skewed,
                 min(100.0, 100.0 * ratio), _mean(dh.cpu), dh.cpu_max, dh.mem_max, dh.temp_max,
                 dh.disk_min, dh.outbox_max, latest.models, latest.sw_version, latest.ts, status, now,
                 RECEIVED_VERSION + dh.received,
@@ -463,7 +468,7 @@ class StoreGold:
         before = self._latest_before(device, hour)
         expected = max(1, int(3600 // before.interval_s)) if before else 1
         return DeviceHealthRow(
-            device, hour, hour + HOUR_MS, self.store_id, 0, expected, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0,
+            device, hour, hour + HOUR_MS, self.store_id, 0, expected, 0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0,
             before.models if before else {}, before.sw_version if before else "", before.ts if before else None,
             "OFFLINE", now, before.ts if before else 0,
         )  # fmt: skip

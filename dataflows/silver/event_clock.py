@@ -78,6 +78,9 @@ def _copy_sessions(sessions: list[Session] | tuple[Session, ...]) -> list[Sessio
 class KeyOutput:
     rows: TableRows = field(default_factory=TableRows)
     facts: list[Fact] = field(default_factory=list)
+    #: the oldest record timestamp of the batch (its arrival, for a broker stamping it): from when the gold
+    #: rows its facts change could be known (``scout_gold_visible_seconds``); ``None`` for a flush
+    arrived: int | None = None
 
 
 class DeviceClock:
@@ -109,7 +112,7 @@ class DeviceClock:
         return None if newest is None else newest - self.cfg.out_of_orderness_ms
 
     def process(self, batch: list[Accepted], now_ms: int) -> KeyOutput:
-        out = KeyOutput()
+        out = KeyOutput(arrived=min(acc.record.timestamp_ms for acc in batch) if batch else None)
         rows = out.rows
         active: set[tuple[str, str, int]] = set()
         verdicts: dict[str, list[bool]] = {}  # stream → duplicate rule passed, in order

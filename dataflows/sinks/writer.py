@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from dataflows.metrics import BRONZE_VISIBLE, INSERT_SECONDS, ROWS_WRITTEN
+from dataflows.metrics import BRONZE_VISIBLE, GOLD_VISIBLE, INSERT_SECONDS, ROWS_WRITTEN
 from dataflows.sinks.insert import write_table_rows
 from dataflows.tables import TABLES, TableRows
 from dataflows.warehouse import WarehouseError
@@ -66,7 +66,7 @@ class InlineWriter:
     def submit(self, batch: TableRows) -> None:
         arrived = arrivals(batch)
         _report(write_table_rows(self.client, batch), self._on_write)
-        observe_visible(arrived)
+        observe_visible(*arrived)
 
     def wait(self) -> None:
         pass
@@ -86,17 +86,21 @@ VISIBLE_SAMPLE = 8
 _BRONZE_ARRIVAL = {name: attrgetter("record_ts") for name, t in TABLES.items() if t.layer == "bronze"}
 
 
-def arrivals(batch: TableRows) -> list[int]:
-    """Record timestamps (ms) of a sample of the batch's bronze rows (every :data:`VISIBLE_SAMPLE`-th)."""
-    return [get(row) for table, get in _BRONZE_ARRIVAL.items() for row in batch.rows.get(table, ())[::VISIBLE_SAMPLE]]
+def arrivals(batch: TableRows) -> tuple[list[int], list[int]]:
+    """Record timestamps (ms) of a sample of the batch's bronze rows (every :data:`VISIBLE_SAMPLE`-th), and
+    of the oldest record of each gold batch in it (:attr:`TableRows.arrived`)."""
+    bronze = [get(row) for table, get in _BRONZE_ARRIVAL.items() for row in batch.rows.get(table, ())[::VISIBLE_SAMPLE]]
+    return bronze, list(batch.arrived)
 
 
-def observe_visible(arrived: list[int], visible_ms: int | None = None) -> None:
+def observe_visible(bronze: list[int], gold: list[int], visible_ms: int | None = None) -> None:
     """The rows whose record timestamps these are became queryable at ``visible_ms`` (default: now):
-    their delays into the histogram."""
+    their delays into the histograms."""
     now = time.time_ns() // 1_000_000 if visible_ms is None else visible_ms
-    for ts in arrived:
+    for ts in bronze:
         BRONZE_VISIBLE.observe(max(now - ts, 0) / 1000)
+    for ts in gold:
+        GOLD_VISIBLE.observe(max(now - ts, 0) / 1000)
 
 
 _ENCODER = msgspec.msgpack.Encoder()
@@ -149,7 +153,7 @@ class ProcessWriter:
         self._max_in_flight = max_in_flight
         self._start_timeout_s = start_timeout_s
         self._in_flight = 0
-        self._arrivals: deque[list[int]] = deque()  # per batch in flight: bronze record timestamps sampled
+        self._arrivals: deque[tuple[list[int], list[int]]] = deque()  # per batch in flight: arrivals()
         self._conn: Connection | None = None
         self._proc: multiprocessing.process.BaseProcess | None = None
         # Messages to the writer go through a sender thread: a batch is several MB, and a
@@ -235,7 +239,7 @@ class ProcessWriter:
         assert reply[0] == "written", reply
         self._in_flight -= 1
         _report(reply[1], self._on_write)
-        observe_visible(self._arrivals.popleft(), reply[2])  # batches are acknowledged in the order sent
+        observe_visible(*self._arrivals.popleft(), reply[2])  # batches are acknowledged in the order sent
 
     def _send_all(self, conn: Connection) -> None:
         """The sender thread: hands each message of the outbox to the writer, in order."""

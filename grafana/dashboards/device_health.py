@@ -69,9 +69,11 @@ def build() -> dict[str, Any]:
             rows(
                 "Devices needing attention first",
                 "One row per device: newest status, when it was last seen (minutes before the end of the range), "
-                "its software and model versions. OFFLINE and STALE first, then the longest silent.",
+                "heartbeats from a clock outside its store's tolerance (clock_skew), its software and model "
+                "versions. OFFLINE and STALE first, then the longest silent.",
                 "SELECT device_id, any(store_id) AS store, argMax(status, window_start) AS newest_status, "
                 "max(last_seen) AS newest_heartbeat, dateDiff('minute', max(last_seen), $__toTime) AS minutes_silent, "
+                "sum(skewed_heartbeats) AS clock_skewed_heartbeats, "
                 "argMax(sw_version, window_start) AS agent_version, "
                 f"{models_text('argMax(model_versions, window_start)')} AS models "
                 f"FROM {HEALTH} FINAL {WHERE} GROUP BY device_id "

@@ -93,6 +93,13 @@ def test_skewed_devices_leave_their_healthy_store_mates_rows_unchanged(tmp_path:
         "SELECT sum(failed) AS failed, sum(passed) AS passed FROM dq_rule_metrics FINAL WHERE rule = 'clock_skew'"
     )
     assert dq["failed"] > 0 and dq["passed"] > 0
+    # the device-health column flags the device ahead (the healthy ones: 0, above). Not the device behind:
+    # the input reaches the gold step in one batch, judged in time order, where it comes before any
+    # store-mate and has no majority against it (from a live feed's later batches, it would be flagged)
+    ahead = [
+        r["skewed_heartbeats"] for r in _rows(skewed, "gold_device_health_summary") if r["device_id"] == "SCOUTPI-0001"
+    ]
+    assert sum(ahead) > 0
     # the store's heartbeat hour and OFFLINE rows: the batch oracle agrees (store windows the device behind
     # contributed to after their eviction differ by design: docs/architecture.md, "Gold retention")
     checks = {check["table"]: check for check in runs["skewed"].verify()}

@@ -214,8 +214,12 @@ def test_days_of_a_dst_change_are_23_and_25_hours_long() -> None:
         assert (int(r["window_end"]) - int(r["window_start"])) // HOUR_MS == hours, day  # type: ignore[call-overload]
 
 
+def _health(row: tuple[object, ...]) -> dict[str, object]:
+    return _row("gold_device_health_summary", row)
+
+
 def _offline(rows: list[tuple[object, ...]], device: str) -> list[object]:
-    health = (_row("gold_device_health_summary", r) for r in rows)
+    health = map(_health, rows)
     return [r["window_start"] for r in health if r["device_id"] == device and r["status"] == "OFFLINE"]
 
 
@@ -234,6 +238,9 @@ def test_one_heartbeat_months_ahead_gives_its_store_mates_no_offline_rows() -> N
     skew = {r.scope: (r.passed, r.failed) for r in out.of(DqRow) if r.rule == "clock_skew"}
     # each heartbeat judged where it falls in time: only the third device's one 90 days ahead is outside
     assert skew == {"device/SCOUTPI-0001": (6, 0), "device/SCOUTPI-0002": (6, 0), "device/SCOUTPI-0003": (6, 1)}
+    # and the device-health column says so in that heartbeat's hour only
+    skewed = {(r["device_id"], r["window_start"]): r["skewed_heartbeats"] for r in map(_health, rows)}
+    assert skewed.pop(("SCOUTPI-0003", HOUR + 90 * 24 * HOUR_MS)) == 1 and set(skewed.values()) == {0}
 
 
 def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offline() -> None:
@@ -247,6 +254,13 @@ def test_a_device_far_behind_holds_nothing_back_and_a_silent_one_still_goes_offl
     rows = gold.apply(facts, now=1).rows["gold_device_health_summary"]
     assert _offline(rows, "SCOUTPI-0003") == [HOUR + h * HOUR_MS for h in (1, 2, 3)]
     assert _offline(rows, "SCOUTPI-0001") == [] and gold.clocks.beat_hour == HOUR + 3 * HOUR_MS
+    # in that first batch the device behind came first in time, with no majority against it; in the next
+    # batch it has one, and its heartbeat is flagged in its device-health row
+    assert {_health(r)["skewed_heartbeats"] for r in rows} == {0}
+    later = gold.apply([_hb(HOUR - 40 * HOUR_MS, device="SCOUTPI-0004")], now=2)  # 43 h behind, not evicted
+    flagged = {(r["device_id"], r["window_start"], r["skewed_heartbeats"]) for r in map(_health, later.rows[
+        "gold_device_health_summary"]) if r["skewed_heartbeats"]}  # fmt: skip
+    assert flagged == {("SCOUTPI-0004", HOUR - 40 * HOUR_MS, 1)}
 
 
 def test_with_two_devices_there_is_no_majority_and_the_older_clock_wins() -> None:

@@ -64,6 +64,8 @@ def test_rows_through_the_writer_process_land_in_chdb(tmp_path: Path, rules: Rul
             written[t] = written.get(t, 0) + n
 
     timed_before = REGISTRY.get_sample_value("scout_bronze_visible_seconds_count") or 0.0
+    gold_before = REGISTRY.get_sample_value("scout_gold_visible_seconds_count") or 0.0
+    rows.arrived.extend([1_000, 2_000])  # two gold batches among the rows, their oldest records' timestamps
     with ProcessWriter(ClientSpec(sink, create=True), on_write) as writer:
         assert writer.migrated  # a new warehouse: the writer applied the migrations
         for _ in range(3):  # the same rows three times: inserted three times, replaced by the keys
@@ -72,7 +74,9 @@ def test_rows_through_the_writer_process_land_in_chdb(tmp_path: Path, rules: Rul
     assert written == {t: 3 * len(r) for t, r in rows.rows.items()}
     # freshness: a sample of the bronze rows timed from their record timestamps once acknowledged
     timed = (REGISTRY.get_sample_value("scout_bronze_visible_seconds_count") or 0.0) - timed_before
-    assert timed == 3 * len(arrivals(rows)) > 0
+    assert timed == 3 * len(arrivals(rows)[0]) > 0
+    # and each gold batch from its oldest record's timestamp
+    assert (REGISTRY.get_sample_value("scout_gold_visible_seconds_count") or 0.0) - gold_before == 3 * 2
     [visual_rows] = _query(sink, "SELECT count() AS n, max(ts) AS newest FROM bronze_visual_stream FINAL")
     mine = rows.of(BronzeVisualRow)
     assert visual_rows["n"] == len(mine) == 40
