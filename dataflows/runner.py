@@ -201,6 +201,22 @@ def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callabl
     return ClickHouseSink(open_writer, settings.sink_flush_rows, writers, settings.flush_interval_s)
 
 
+def prepare_recovery(settings: Settings) -> None:
+    """Before a run: a new recovery store is created; an existing one loses the snapshots a killed run
+    wrote for epochs it never finished (:func:`~dataflows.recovery_store.discard_unfinished_snapshots`:
+    Bytewax 0.21 would load them at a later resume). Done once, before any process of a run opens the
+    store: the parent of a ``--processes N`` cluster does it before it starts the workers (a worker
+    that read the store while another was still creating it failed on a half-made partition)."""
+    if settings.recovery_dir is None:
+        return
+    db = Path(settings.recovery_dir)
+    if not db.exists() or not any(db.iterdir()):
+        db.mkdir(parents=True, exist_ok=True)
+        init_db_dir(db, settings.recovery_partitions)
+    elif (stale := discard_unfinished_snapshots(db)) > 0:
+        log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
+
+
 def run_flow(
     flow: Dataflow, settings: Settings, process_id: int | None = None, addresses: list[str] | None = None
 ) -> None:
@@ -217,22 +233,17 @@ def run_flow(
     much; what it saved is in bench/README.md, "Figures quoted by the code").
     The objects made at start-up are frozen out of collection.
 
-    Before a resume, the snapshots a killed run wrote for epochs it never finished are deleted
-    (:func:`~dataflows.recovery_store.discard_unfinished_snapshots`: Bytewax 0.21 would load them at
-    a later resume). Every process of a cluster does it before it joins the others, so none runs yet.
+    A single process prepares its recovery store first (:func:`prepare_recovery`); the processes of a
+    cluster (``process_id`` given) find it prepared by their parent.
     """
     gc.collect()
     gc.freeze()
     gc.set_threshold(1_000_000, 20, 100)
     recovery = None
     if settings.recovery_dir is not None:
-        db = Path(settings.recovery_dir)
-        if process_id in (None, 0) and (not db.exists() or not any(db.iterdir())):
-            db.mkdir(parents=True, exist_ok=True)
-            init_db_dir(db, settings.recovery_partitions)
-        elif (stale := discard_unfinished_snapshots(db)) > 0:
-            log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
-        recovery = RecoveryConfig(db)
+        if process_id is None:
+            prepare_recovery(settings)
+        recovery = RecoveryConfig(Path(settings.recovery_dir))
     restore = stop.install()
     try:
         cli_main(

@@ -164,7 +164,7 @@ def run(
 
 def _run_cluster(s: Settings, source: list[str], processes: int) -> None:
     from dataflows.cluster import run_cluster
-    from dataflows.runner import is_broker, parse_source
+    from dataflows.runner import is_broker, parse_source, prepare_recovery
 
     with handled():
         for spec in source:
@@ -177,6 +177,7 @@ def _run_cluster(s: Settings, source: list[str], processes: int) -> None:
         if migrated.returncode != 0:
             sys.stderr.write(migrated.stderr)
             raise typer.Exit(migrated.returncode)
+        prepare_recovery(s)  # before any worker reads the store
         code = run_cluster(s, source, processes, [sys.executable, "-m", "scout_cli", "worker"])
     if code != 0:
         raise typer.Exit(code)

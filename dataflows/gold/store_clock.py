@@ -95,8 +95,9 @@ def voters(clocks: Collection[int], current: int | None, retire_ms: int) -> list
 
 
 def advance(clocks: Collection[int], current: int | None, tolerance_ms: int, retire_ms: int) -> int | None:
-    """The store's clock after a batch: it only moves forward (the rows it let out are written), and the
-    vote is repeated until the clock stays put (a move may retire devices, which may move it again)."""
+    """The store's clock once device ``clocks`` moved: it only moves forward (the rows it let out are
+    written), and the vote is repeated until it stays put (a move may retire devices, which may move it
+    again)."""
     while True:
         clock = store_clock(voters(clocks, current, retire_ms), tolerance_ms)
         if clock is None or (current is not None and clock <= current):
@@ -171,7 +172,7 @@ class StoreClock:
         device's verdicts (its heartbeat hour within the tolerance of the voters' median at that point, in
         that order), the failed ones per (device, heartbeat hour), and the median at the end."""
         tolerance, retire = self.tolerance_ms, self.retire_ms
-        beats = dict(self._beats_before) if self._beat_steps else dict(self.device_beats)
+        beats = dict(self._beats_before) if self._beat_steps else {}
         verdicts: dict[str, list[bool]] = {}
         skewed: Counter[tuple[str, int]] = Counter()
         median = None

@@ -45,8 +45,6 @@ import math
 from datetime import date
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from dataflows.config import WindowConfig
 from dataflows.gold.state import DeviceHour, DeviceInfo, GoldState, Latest, StoreDay, StoreHour
 from dataflows.gold.store_clock import StoreClock
@@ -70,8 +68,6 @@ from dataflows.tables import (
     TableRows,
 )
 from dataflows.timegrid import HOUR_MS, Days, hour_start
-
-log = structlog.get_logger(__name__)
 
 #: Versions of device hours with heartbeats start here (above any ``OFFLINE`` row's: a time in ms).
 RECEIVED_VERSION = 1 << 52

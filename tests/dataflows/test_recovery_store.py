@@ -174,3 +174,26 @@ def test_run_flow_repairs_the_store_before_a_resume(tmp_path: Path) -> None:
     run_flow(_counting_flow(items, out), Settings(recovery_dir=db))
     assert out == [("b", 1)]
     assert all(epoch < start + 50 for epoch, _ in _snaps(db, "a"))
+
+
+def test_a_cluster_worker_leaves_the_store_to_its_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The processes of ``--processes N`` used to create or repair the shared store each: a worker that
+    read it while process 0 was still creating it failed on a half-made partition (``no such table:
+    exs``; the flaky killed-cluster test). Now the parent prepares it once, before the workers start,
+    and a worker (``process_id`` given) opens it as it is."""
+    from dataflows import runner
+    from tests.kafka_broker import free_port
+
+    db = tmp_path / "recovery"
+    settings = Settings(recovery_dir=db, recovery_partitions=2)
+    runner.prepare_recovery(settings)  # the parent's part: a new store
+    assert sorted(p.name for p in db.iterdir()) == ["part-0.sqlite3", "part-1.sqlite3"]
+
+    def untouchable(*_args: object) -> int:
+        raise AssertionError("a worker touched the recovery store before Bytewax")
+
+    monkeypatch.setattr(runner, "discard_unfinished_snapshots", untouchable)
+    monkeypatch.setattr(runner, "init_db_dir", untouchable)
+    out: list[tuple[str, int]] = []
+    run_flow(_counting_flow([("a", 1), ("a", 1)], out), settings, 0, [f"127.0.0.1:{free_port()}"])
+    assert out == [("a", 1), ("a", 2)]
