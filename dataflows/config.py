@@ -236,6 +236,10 @@ class Settings(BaseSettings):
     #: set (a resumable run keeps them for the next run; docs/architecture.md "End of input").
     close_sessions_at_end: bool | None = None
     snapshot_interval_s: float = Field(default=10.0, gt=0)
+    #: ``/livez`` fails once no epoch ended for this many snapshot intervals (dataflows/health.py) …
+    liveness_epochs: int = Field(default=3, ge=2)
+    #: … or, before the first epoch, for this long after the start (migrations, brokers, a resume).
+    liveness_startup_s: float = Field(default=120.0, gt=0)
     #: Partitions of a new recovery store: Bytewax fixes them when it creates the store; at least
     #: the largest number of workers the dataflow will run with.
     recovery_partitions: int = Field(default=8, ge=1, le=1024)

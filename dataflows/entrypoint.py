@@ -6,7 +6,8 @@ from ``SCOUT_SOURCE`` (``kafka://…`` or ``file:PATH``). Building the flow open
 client, no consumer, no progress callback is captured at import; the warehouse is opened by
 the sink partition that writes (one writer for chDB, ``SCOUT_WRITERS`` against a server, which
 should equal the cluster's worker count). Migrations are applied beforehand (``scout db migrate``,
-an init container).
+an init container). With ``SCOUT_METRICS_PORT`` set, the process serves ``/metrics``, ``/livez`` and
+``/readyz`` there (:mod:`dataflows.health`; ``SCOUT_METRICS_HOST=0.0.0.0`` for a kubelet's probes).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from __future__ import annotations
 import os
 
 from dataflows.config import load_settings
-from dataflows.runner import build_source, clickhouse_sink, make_flow
+from dataflows.metrics import serve_metrics
+from dataflows.runner import build_source, clickhouse_sink, embedded, make_flow, watch_health
 
 _settings = load_settings()
+_source = os.environ.get("SCOUT_SOURCE", "kafka://127.0.0.1:9092")
+if _settings.metrics_port:
+    serve_metrics(_settings.metrics_port, _settings.metrics_host)
+    watch_health(_settings, [_source], warehouse=(lambda: None) if embedded(_settings) else None)
 flow = make_flow(
     _settings,
-    build_source(_settings, [os.environ.get("SCOUT_SOURCE", "kafka://127.0.0.1:9092")]),
+    build_source(_settings, [_source]),
     None,
     sink=clickhouse_sink(_settings, None, None, workers=int(os.environ.get("SCOUT_WRITERS", "1"))),
 )

@@ -1,8 +1,15 @@
-"""Prometheus metrics of the dataflow (served with ``scout run --metrics-port``)."""
+"""Prometheus metrics of the dataflow, and the probes' answers (served with ``scout run --metrics-port``)."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import json
+import threading
+from collections.abc import Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import Counter, Histogram, make_wsgi_app
 
 RECORDS_IN = Counter("scout_records_in_total", "Records read from a source", ["source"])
 ACCEPTED = Counter("scout_events_accepted_total", "Events that passed the quality rules", ["stream"])
@@ -34,13 +41,42 @@ VALIDATE_SECONDS = Histogram(
 )
 
 
-def serve_metrics(port: int, addr: str) -> None:
-    """Serve ``/metrics`` on ``addr:port`` from a thread; a busy port is a usage error (exit 2)."""
-    from prometheus_client import start_http_server
-
+def serve_metrics(port: int, addr: str) -> WSGIServer:
+    """Serve ``/metrics``, ``/livez`` and ``/readyz`` (:mod:`dataflows.health`) on ``addr:port`` from a
+    thread; returns the server (a test shuts it down). A busy port is a usage error (exit 2)."""
     from dataflows.errors import UsageError
 
     try:
-        start_http_server(port, addr=addr)
+        server = make_server(addr, port, _app, _ThreadingServer, handler_class=_QuietHandler)
     except OSError as exc:
         raise UsageError(f"cannot serve metrics on {addr}:{port}: {exc.strerror}") from exc
+    threading.Thread(target=server.serve_forever, name="scout-metrics", daemon=True).start()
+    return server
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would fill the log."""
+
+
+_PROMETHEUS = make_wsgi_app()
+
+
+def _app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    path = environ.get("PATH_INFO", "")
+    if path in ("/livez", "/readyz"):
+        from dataflows import health
+
+        if path == "/livez":
+            ok, detail = health.HEALTH.live()
+            body: dict[str, Any] = {"status": "ok" if ok else "failing", **detail}
+        else:
+            ok, checks = health.HEALTH.ready()
+            body = {"status": "ok" if ok else "failing", "checks": checks}
+        start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+    return _PROMETHEUS(environ, start_response)  # type: ignore[no-any-return]

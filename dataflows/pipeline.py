@@ -21,7 +21,17 @@ import structlog
 
 from dataflows.config import Settings
 from dataflows.metrics import serve_metrics
-from dataflows.runner import RunStats, build_source, client_spec, is_broker, make_flow, parse_source, run_flow
+from dataflows.runner import (
+    RunStats,
+    build_source,
+    client_spec,
+    embedded,
+    is_broker,
+    make_flow,
+    parse_source,
+    run_flow,
+    watch_health,
+)
 from dataflows.sinks.writer import ProcessWriter
 from dataflows.sources.stop import stopped_by
 from dataflows.warehouse import migrate
@@ -74,6 +84,8 @@ def run_pipeline(
             else:
                 client = client_spec(s, create=True)()
                 migrate(client, day_timezone=s.day_timezone)
+        # the probes: an embedded warehouse was migrated above and is open in this run only
+        watch_health(s, sources, warehouse=(lambda: None) if embedded(s) else None)
         total = None if kafka else sum(p.stat().st_size for p in paths)
         with stages.stage("dataflow") as st, progress("records" if kafka else "bytes", total) as advance:
             source = build_source(s, sources, advance)

@@ -24,6 +24,7 @@ from dataflows.bronze.rules import load_rules
 from dataflows.config import Settings
 from dataflows.errors import Exit, ScoutError
 from dataflows.flow import build_flow
+from dataflows.health import HEALTH, Check
 from dataflows.recovery_store import discard_unfinished_snapshots
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
@@ -33,9 +34,9 @@ from dataflows.sinks.writer import InlineWriter, TableWriter
 from dataflows.sources import stop
 from dataflows.sources.eventhubs import EventHubsSource
 from dataflows.sources.file import Progress, TopicFileSource
-from dataflows.sources.kafka import KafkaSource, parse_bootstrap
+from dataflows.sources.kafka import KafkaSource, parse_bootstrap, topic_partitions
 from dataflows.tables import TableRows
-from dataflows.warehouse import ClientSpec
+from dataflows.warehouse import ClientSpec, WarehouseError, chdb_path, pending_migrations
 from scout_contract import SourceRecord
 
 log = structlog.get_logger(__name__)
@@ -185,7 +186,6 @@ def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callabl
     which the caller closes from its main thread after the run. (Left to the garbage collector, a
     chDB client was closed by its finalizer on Bytewax's worker thread, where chDB's close hung now
     and then: a ``--processes 2`` run with a recovery directory never ended.)"""
-    from dataflows.warehouse import chdb_path
 
     def open_writer() -> TableWriter:
         if writer is not None:
@@ -197,8 +197,53 @@ def clickhouse_sink(settings: Settings, client: Client | None, on_write: Callabl
             opened.append(own)
         return InlineWriter(own, on_write)
 
-    writers = 1 if chdb_path(settings.sink) is not None else workers
+    writers = 1 if embedded(settings) else workers
     return ClickHouseSink(open_writer, settings.sink_flush_rows, writers, settings.flush_interval_s)
+
+
+def readiness_checks(settings: Settings, specs: list[str], timeout_s: float = 5.0,
+                     warehouse: Check | None = None) -> dict[str, Check]:  # fmt: skip
+    """What ``/readyz`` checks for a run (:mod:`dataflows.health`): its ``source`` — Kafka: the brokers
+    answer within ``timeout_s`` and the input topics exist; topic files: they are there (Event Hubs is
+    not checked) — and its ``warehouse``: reachable and every migration applied, or ``warehouse`` when
+    the run knows better (an embedded chDB directory is open in the run's writer only)."""
+    kafka = [s for s in specs if s.startswith("kafka://")]
+
+    def brokers() -> None:
+        conf = settings.kafka.librdkafka(parse_bootstrap(kafka[0]))
+        topic_partitions(conf, settings.topics.input_topics(), timeout_s)
+
+    def files() -> None:
+        for spec in specs:
+            parse_source(spec)
+
+    def migrated() -> None:
+        client = client_spec(settings)()
+        try:
+            if pending := pending_migrations(client):
+                names = ", ".join(pending)
+                raise WarehouseError(f"{len(pending)} migrations not applied ({names}): run `scout db migrate`")
+        finally:
+            client.close()
+
+    checks: dict[str, Check] = {}
+    if kafka:
+        checks["source"] = brokers
+    elif not any(s.startswith("eventhubs://") for s in specs):
+        checks["source"] = files
+    checks["warehouse"] = warehouse or migrated
+    return checks
+
+
+def watch_health(settings: Settings, specs: list[str], warehouse: Check | None = None) -> None:
+    """From now on, ``/livez`` and ``/readyz`` answer for this run (its limits and checks)."""
+    stall = settings.liveness_epochs * settings.snapshot_interval_s
+    HEALTH.configure(stall, settings.liveness_startup_s, readiness_checks(settings, specs, warehouse=warehouse))
+
+
+def embedded(settings: Settings) -> bool:
+    """Whether the warehouse is a chDB directory (opened by one process of the run only)."""
+    return chdb_path(settings.sink) is not None
 
 
 def prepare_recovery(settings: Settings) -> None:

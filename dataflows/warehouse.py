@@ -288,6 +288,17 @@ def require_schema(client: Client, dsn: str) -> None:
         raise WarehouseError(f"the warehouse {dsn} has no scout tables: run `scout db migrate --sink {dsn}` first")
 
 
+def pending_migrations(client: Client, directory: Path | None = None) -> list[str]:
+    """The migrations not applied to the warehouse yet (``0010_device_clock_skew``, …)."""
+    known = load_migrations(directory)
+    applied: set[int] = set()
+    if client.command("EXISTS TABLE schema_migrations") == 1:
+        applied = {
+            int(version) for (version,) in client.query("SELECT DISTINCT version FROM schema_migrations").result_rows
+        }
+    return [m.name for m in known if m.version not in applied]
+
+
 # -- migrations ----------------------------------------------------------------
 
 

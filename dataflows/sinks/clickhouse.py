@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 
+from dataflows.health import mark_epoch
 from dataflows.sinks.writer import TableWriter
 from dataflows.tables import TableRows
 from dataflows.warehouse import WarehouseError
@@ -75,6 +76,7 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
     def snapshot(self) -> None:
         self.flush()
         self._wait()  # the epoch's rows are in ClickHouse before its snapshot is committed
+        mark_epoch()
 
     def close(self) -> None:
         # The writer may be shared with the caller (one chDB session per process): not closed here.

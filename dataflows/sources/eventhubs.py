@@ -33,6 +33,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.errors import Exit, ScoutError
+from dataflows.health import mark_epoch
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.aligned import TimeAligned
 from dataflows.sources.stop import stop_requested
@@ -162,6 +163,7 @@ class _HubPartition(StatefulSourcePartition[list[SourceRecord], dict[str, Any]])
         return None
 
     def snapshot(self) -> dict[str, Any]:
+        mark_epoch()  # an epoch of this process ended (liveness, dataflows/health.py)
         return {"version": STATE_VERSION, "positions": dict(self._positions)}
 
     def close(self) -> None:

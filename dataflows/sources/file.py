@@ -38,6 +38,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.errors import RecoveryStateError
+from dataflows.health import mark_epoch
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.stop import stop_requested
 from scout_contract import SourceRecord, decode_record_line
@@ -172,6 +173,7 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         return None
 
     def snapshot(self) -> dict[str, int]:
+        mark_epoch()  # an epoch of this process ended (liveness, dataflows/health.py)
         return {"version": STATE_VERSION, "offset": self._offset}
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from dataflows.errors import Exit, ScoutError
+from dataflows.health import mark_epoch
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.aligned import TimeAligned
 from dataflows.sources.stop import stop_requested
@@ -209,6 +210,7 @@ class _AlignedPartition(StatefulSourcePartition[list[SourceRecord], dict[str, An
         return self._awake  # None (at once) while records keep coming; IDLE_POLL_S later when none came
 
     def snapshot(self) -> dict[str, Any]:
+        mark_epoch()  # an epoch of this process ended (liveness, dataflows/health.py)
         if self._source.group and self._next:  # progress for lag dashboards only; never read back
             from confluent_kafka import KafkaException, TopicPartition
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -18,7 +20,7 @@ import pytest
 from dataflows.simulator import SimConfig, simulate, write_topic_file
 from scout_contract.streams import NAMES
 from tests.e2e.conftest import Scout, assert_same, crash_and_resume, snapshot
-from tests.kafka_broker import Broker
+from tests.kafka_broker import Broker, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -127,9 +129,10 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
     )  # fmt: skip
     scout = Scout(tmp_path)
     annotated = tmp_path / "annotated.jsonl"
+    port = free_port()
     run = subprocess.Popen(
         [sys.executable, "-m", "scout_cli", "run", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
-         scout.sink, "--no-summary", "--annotated-out", str(annotated)],
+         scout.sink, "--no-summary", "--annotated-out", str(annotated), "--metrics-port", str(port)],
         cwd=tmp_path, env={**os.environ, **env, "SCOUT_IDLE_CLOSE_S": "2", "SCOUT_SNAPSHOT_INTERVAL_S": "0.5"},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -139,6 +142,11 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
             assert run.poll() is None, run.stderr.read() if run.stderr else ""
             time.sleep(0.2)
         assert annotated.stat().st_size, "the session of a device gone silent was not closed while tailing"
+        # the probes (dataflows/health.py): ready, and live with its epochs advancing while nothing comes
+        assert _probe(port, "/readyz", lambda b: b["status"] == "ok") == {
+            "status": "ok", "checks": {"source": "ok", "warehouse": "ok"}}  # fmt: skip
+        first = _probe(port, "/livez", lambda b: b["status"] == "ok" and b["epochs"] >= 1)["epochs"]
+        _probe(port, "/livez", lambda b: b["status"] == "ok" and b["epochs"] >= first + 2)
         run.send_signal(signal.SIGTERM)
         _, err = run.communicate(timeout=60)
     finally:
@@ -148,6 +156,27 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
     assert '"dataflow stopped cleanly"' in err and '"SIGTERM"' in err
     [n] = scout.query("SELECT count() AS n, sum(n_frames) AS frames FROM silver_multimodal_aligned FINAL")
     assert n == {"n": 1, "frames": 5}
+
+
+def _probe(port: int, path: str, until: Callable[[dict[str, Any]], bool], timeout_s: float = 60) -> dict[str, Any]:
+    """GET ``path`` on the metrics port until its JSON answer satisfies ``until`` (bounded in time)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    deadline, body = time.monotonic() + timeout_s, {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # 503: failing, with its reasons
+            body = json.loads(exc.read())
+        except OSError:  # the port is not open yet
+            body = {}
+        if body and until(body):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"{path} never answered as expected; last answer {body}")
 
 
 def _consume_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list[object]:
