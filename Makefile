@@ -56,11 +56,12 @@ setup: $(STAMP) system-tools $(MODELS)
 demo: $(STAMP)
 	$(BIN)/scout demo
 
-# ruff, then the import contracts in pyproject.toml (which package may import which)
+# ruff, the import contracts in pyproject.toml (which package may import which), the Dockerfile (hadolint)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/hadolint Dockerfile
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

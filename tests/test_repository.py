@@ -62,3 +62,33 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make test" in ci and "make test" in readme and "make demo" in readme
+
+
+def test_the_cloud_extra_holds_every_library_the_dataflow_imports() -> None:
+    """A server or a container installs ``.[cloud]`` only (the image, issue #22): every third-party module
+    that ``dataflows`` imports must come from a distribution in that extra. (It once lacked
+    confluent-kafka: ``scout run --source kafka://…`` failed with ``No module named 'confluent_kafka'``.)"""
+    import ast
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    declared = [*project["project"]["optional-dependencies"]["cloud"], *project["project"]["dependencies"]]
+    cloud = {canonicalize_name(Requirement(r).name) for r in declared}
+    own = {"scout_contract", "scout_bundles", "dataflows"}
+    imported: set[str] = set()
+    for path in (root / "dataflows").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - own - set(sys.stdlib_module_names) - {"__future__"}
+    dists = packages_distributions()
+    missing = {m: dists.get(m) for m in third_party if not {canonicalize_name(d) for d in dists.get(m, [])} & cloud}
+    assert not missing, f"imported by dataflows, not in the cloud extra: {missing}"
