@@ -16,10 +16,11 @@ $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	touch $(STAMP)
 
 # Debian tools the tests use: espeak-ng synthesizes real speech, sox resamples it,
-# chromium (headless) opens the dashboards preview.
+# chromium (headless) opens the dashboards preview, systemd-analyze (package systemd) checks the Pi's unit.
 SYSTEM_TOOLS := espeak-ng sox chromium
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  echo "installing Debian packages:$$missing"; \

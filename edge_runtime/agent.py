@@ -19,6 +19,11 @@ Event time: with file sources and ``file_clock_start``, heartbeats are stamped
 on the same file clock as the events (the newest event time so far), so a
 recording from weeks ago does not mix its own time with today's.
 
+Under systemd (:mod:`edge_runtime.service`): ``READY=1`` once the workers are started, then the
+watchdog is fed while no running capture worker is stuck — each pulses with every frame or audio
+chunk it reads, and one silent for a watchdog interval (a camera read that never returns) stops the
+feeding, so systemd restarts the agent; ``STOPPING=1`` at shutdown.
+
 Shutdown (SIGTERM/SIGINT or sources done): capture workers stop, a last
 heartbeat is written, the publisher drains for up to ``drain_grace_s``;
 whatever is left stays in the outbox for the next start.
@@ -29,12 +34,12 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -49,6 +54,7 @@ from edge_runtime.delivery.publishers import make_publisher
 from edge_runtime.errors import CaptureError, ModelLoadError
 from edge_runtime.events import EventClock, EventFactory
 from edge_runtime.heartbeat import HealthProbe
+from edge_runtime.service import ServiceNotifier
 from edge_runtime.version import software_version
 from scout_bundles.files import sha256_of
 from scout_bundles.manifest import FILES, Manifest
@@ -63,6 +69,8 @@ log = structlog.get_logger(__name__)
 
 MAX_RESTART_BACKOFF_S = 300.0
 
+T = TypeVar("T")
+
 
 @dataclass
 class WorkerState:
@@ -70,6 +78,8 @@ class WorkerState:
     state: str = "starting"  # running | done | failing | failed | stopped
     problem: str | None = None
     restarts: int = 0
+    #: monotonic time of the worker's last sign of progress (a frame or chunk read; its (re)start)
+    pulse: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -85,7 +95,7 @@ class Supervisor:
         def run() -> None:
             backoff = 1.0
             while not self.stop.is_set():
-                state.state = "running"
+                state.state, state.pulse = "running", time.monotonic()
                 try:
                     body()
                 except Exception as exc:  # any failure (cv2.error, a Vosk error…) is supervised, never fatal
@@ -113,6 +123,22 @@ class Supervisor:
 
     def problems(self) -> list[str]:
         return [s.problem for s in self.states.values() if s.problem and s.state in ("failing", "failed")]
+
+    def pulse(self, name: str) -> None:
+        """The worker made progress (read a frame or an audio chunk)."""
+        self.states[name].pulse = time.monotonic()
+
+    def stuck(self, limit_s: float, now: float | None = None) -> list[str]:
+        """Running workers without progress for ``limit_s`` (a worker backing off or done is not stuck)."""
+        now = time.monotonic() if now is None else now
+        return [n for n, s in self.states.items() if s.state == "running" and now - s.pulse > limit_s]
+
+
+def pulsing(supervisor: Supervisor, name: str, items: Iterable[T]) -> Iterator[T]:
+    """``items``, with a pulse of worker ``name`` for each one read."""
+    for item in items:
+        supervisor.pulse(name)
+        yield item
 
 
 class Agent:
@@ -227,7 +253,7 @@ class Agent:
                 model, _ = self._face_model()
                 watcher.detector = self._detector(model)
         try:
-            for event in watcher.watch(source):
+            for event in watcher.watch(pulsing(self.supervisor, "vision", source)):
                 metrics.FRAMES.inc()
                 metrics.INFERENCE_MS.observe(watcher.detector.last_inference_ms)
                 self._put([event])
@@ -269,7 +295,7 @@ class Agent:
         listener = Listener(vad, segmenter, engine, self.factory, clock, lang=sp.lang, sample_rate=mic.sample_rate)
 
         def chunks() -> Iterator[AudioChunk]:
-            for chunk in source:
+            for chunk in pulsing(self.supervisor, "speech", source):
                 if self.capture_stop.is_set():
                     return
                 yield chunk
@@ -393,11 +419,21 @@ class Agent:
             outbox=str(cfg.outbox.path),
             depth=self.outbox.depth(),
         )
+        notifier = ServiceNotifier()
+        notifier.ready()
+        stuck_reported: list[str] = []
         try:
             while not self.stop.wait(0.2):
                 if cfg.exit_when_done and self._capture_finished():
                     break
+                stuck = self.supervisor.stuck(notifier.interval_s) if notifier.interval_s else []
+                if stuck and stuck != stuck_reported:
+                    log.error("capture stuck: the watchdog is no longer fed, systemd restarts the agent",
+                              workers=stuck, limit_s=notifier.interval_s)  # fmt: skip
+                stuck_reported = stuck
+                notifier.feed(well=not stuck)
         finally:
+            notifier.stopping()
             self.capture_stop.set()
             for thread in self.supervisor.threads.values():
                 thread.join(timeout=30)

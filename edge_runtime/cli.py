@@ -7,6 +7,8 @@
 * ``scout-edge models verify|install|status|update --config edge.toml`` — model bundles on
   this device (docs/models.md); the agent's updater does the same on its own.
 * ``scout-edge outbox status --config edge.toml`` — depth, bytes, drops.
+* ``scout-edge install-service --config edge.toml`` — the systemd unit and ``/etc/scout-edge/edge.toml``
+  (:mod:`edge_runtime.service`; docs/edge.md, "Running as a service").
 """
 
 from __future__ import annotations
@@ -197,6 +199,38 @@ def models_update(config: ConfigOpt) -> None:
     if not outcomes:
         typer.echo(f"up to date ({up.channel})")
     raise typer.Exit(0 if all(o.ok for o in outcomes) else 1)
+
+
+@app.command("install-service")
+def install_service(
+    config: ConfigOpt,
+    unit_dir: Annotated[Path, typer.Option(help="where the unit goes")] = Path("/etc/systemd/system"),
+    etc_dir: Annotated[Path, typer.Option(help="where the service's edge.toml goes")] = Path("/etc/scout-edge"),
+    user: Annotated[str, typer.Option(help="the service's system user")] = "scout-edge",
+    force: Annotated[bool, typer.Option(help="replace an edge.toml already there")] = False,
+) -> None:
+    """Write the systemd unit (running this installation's scout-edge) and the service's edge.toml."""
+    from edge_runtime.config import load_config
+    from edge_runtime.service import UNIT_NAME, render_unit
+
+    try:
+        load_config(config)  # a configuration that cannot start is refused now, not at every boot
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    service_config = etc_dir / "edge.toml"
+    if service_config.exists() and not force and service_config.resolve() != config.resolve():
+        typer.echo(f"error: {service_config} exists (--force replaces it)", err=True)
+        raise typer.Exit(2)
+    executable = Path(sys.executable).parent / "scout-edge"
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    if service_config.resolve() != config.resolve():
+        service_config.write_text(config.read_text("utf-8"), "utf-8")
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    (unit_dir / UNIT_NAME).write_text(render_unit(executable, service_config, user), "utf-8")
+    typer.echo(f"wrote {unit_dir / UNIT_NAME} and {service_config}; then, as root:")
+    typer.echo(f"  useradd --system --no-create-home --shell /usr/sbin/nologin {user}")
+    typer.echo(f"  systemctl daemon-reload && systemctl enable --now {UNIT_NAME}")
 
 
 def _no_reload(_folder: Path, _manifest: object) -> None:

