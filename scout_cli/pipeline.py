@@ -322,7 +322,7 @@ def demo(
     workdir: Annotated[Path, typer.Option(help="Where the demo writes its files")] = Path(".scout"),
     stores: int = 4,
     devices: int = 2,
-    hours: float = 2.0,
+    hours: Annotated[float, typer.Option(help="Hours simulated from 08:00 in Manila: a store day")] = 14.0,
     seed: int = 7,
 ) -> None:
     """Simulate stores → run the dataflow into embedded chDB → print a summary and draw the dashboards."""
