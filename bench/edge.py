@@ -7,11 +7,17 @@
   first pass after loading the model; warm: a second pass);
 * peak RSS of the whole agent (``scout-edge run`` on a video + a WAV, Vosk
   loaded), measured by the kernel for the child process;
+* the agent's CPU share at 2 analysed frames/s with continuous speech: its CPU
+  seconds (rusage, user + sys) on a recording of 10 s and of 70 s, run as fast
+  as it goes; the slope, CPU seconds per second of recording, is the share of
+  one core it needs to keep up live (its start-up, model loading included,
+  cancels out);
 * brand reading (optional PP-OCR) latency on a labelled frame;
 * model sizes.
 
 Targets (issue #3): int8 ≤ 0.6× fp32 latency with the same faces; VAD+Vosk
-RTF ≤ 0.5; agent peak RSS ≤ 700 MB.
+RTF ≤ 0.5; agent peak RSS ≤ 700 MB. Issue #22: CPU share ≤ 0.35 of one core here
+(a Pi 4 core is ≈ 3× slower).
 
     python bench/edge.py [--frames 200] [--speech-repeats 4]
 """
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import wave
 from pathlib import Path
 
 import cv2
@@ -111,20 +118,26 @@ def bench_speech(wav: Path) -> dict[str, object]:
     return {"load_s": load_s, "cold": passes[0], "warm": passes[1]}
 
 
-def bench_agent(models: Path, wav: Path, work: Path) -> dict[str, object]:
-    video = work / "counter.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (1280, 720))
+def counter_video(path: Path, seconds: float) -> Path:
+    """A 10 fps recording whose scene changes every 0.2 s (no analysed frame is skipped as identical)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (1280, 720))
     photos = [fit(p) for p in held_out_photos().values()]
-    for i in range(300):  # 30 s at 10 fps; the scene changes at every analysed frame (none skipped as identical)
+    for i in range(round(seconds * 10)):
         frame = photos[(i // 2) % 2].copy()
         cv2.putText(frame, str(i), (600, 700), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
         writer.write(frame)
     writer.release()
+    return path
+
+
+def run_agent(models: Path, video: Path, wav: Path, work: Path, analyse_fps: float) -> dict[str, float]:
+    """``scout-edge run`` on a recording until it ends: its peak RSS, wall and CPU seconds, events."""
+    work.mkdir(parents=True, exist_ok=True)
     cfg = work / "edge.toml"
     cfg.write_text(
         f'device_id = "BENCH"\nstore_id = "BENCH"\nmodels_dir = "{models}"\nexit_when_done = true\n'
         f'file_clock_start = "2026-11-01T09:00:00+08:00"\nlog_level = "WARNING"\n'
-        f'[camera]\nsource = "{video}"\nanalyse_fps = 5\n[microphone]\nsource = "{wav}"\n'
+        f'[camera]\nsource = "{video}"\nanalyse_fps = {analyse_fps}\n[microphone]\nsource = "{wav}"\n'
         '[publisher]\nkind = "file"\n'
     )
     start = time.perf_counter()
@@ -134,7 +147,32 @@ def bench_agent(models: Path, wav: Path, work: Path) -> dict[str, object]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"agent exited {os.waitstatus_to_exitcode(status)}")
     lines = (work / "published.jsonl").read_bytes().count(b"\n")
-    return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": elapsed, "events": lines}
+    return {"peak_rss_mb": usage.ru_maxrss / 1024, "seconds": elapsed, "events": lines,
+            "cpu_s": usage.ru_utime + usage.ru_stime}  # fmt: skip
+
+
+def bench_agent(models: Path, wav: Path, work: Path) -> dict[str, float]:
+    return run_agent(models, counter_video(work / "counter.avi", 30), wav, work / "agent", analyse_fps=5)
+
+
+def bench_cpu_share(models: Path, work: Path, short_s: float = 10, long_s: float = 70) -> dict[str, float]:
+    """CPU seconds per second of recording at 2 analysed frames/s with continuous speech (see the module doc)."""
+    body = KOREAN_SSML.removeprefix("<speak>").removesuffix("</speak>")
+    cpu = {}
+    for seconds in (short_s, long_s):
+        repeats = 1
+        while True:  # continuous speech: the sentences back to back, long enough, then cut to length
+            ssml = "<speak>" + "<break time='300ms'/>".join([body] * repeats) + "</speak>"
+            wav = synthesize(ssml, work / f"speech-{seconds:g}s.wav", "trim", "0", f"{seconds:g}")
+            with wave.open(str(wav)) as w:
+                if w.getnframes() / w.getframerate() >= seconds - 0.1:
+                    break
+            repeats *= 2
+        video = counter_video(work / f"counter-{seconds:g}s.avi", seconds)
+        cpu[f"{seconds:g}"] = run_agent(models, video, wav, work / f"cpu-{seconds:g}s", analyse_fps=2)["cpu_s"]
+    share = (cpu[f"{long_s:g}"] - cpu[f"{short_s:g}"]) / (long_s - short_s)
+    return {"share": share, "cpu_short_s": cpu[f"{short_s:g}"], "cpu_long_s": cpu[f"{long_s:g}"],
+            "short_s": short_s, "long_s": long_s}  # fmt: skip
 
 
 def main() -> None:
@@ -152,6 +190,7 @@ def main() -> None:
         wav = speech_wav(work / "speech.wav", args.speech_repeats)
         speech = bench_speech(wav)
         agent = bench_agent(models, wav, work)
+        cpu = bench_cpu_share(models, work)
         sizes = {
             "centerface fp32": (models / "centerface_640x448.onnx").stat().st_size,
             "centerface int8": (models / "centerface_640x448.int8.onnx").stat().st_size,
@@ -192,6 +231,13 @@ def main() -> None:
         f"\nagent (scout-edge run: 30 s video at 5 fps analysed + {cold['audio_s']:.0f} s WAV, Vosk loaded): "
         f"peak RSS {rss:.0f} MB in {agent['seconds']:.1f} s, {agent['events']} events "
         f"(target <= 700 MB: {'met' if rss <= 700 else 'NOT met'})"
+    )
+    share = cpu["share"]
+    print(
+        f"agent CPU share at 2 analysed frames/s + continuous speech: {share:.3f} of one core here "
+        f"(CPU {cpu['cpu_short_s']:.1f} s for {cpu['short_s']:g} s of recording, {cpu['cpu_long_s']:.1f} s for "
+        f"{cpu['long_s']:g} s; target <= 0.35: {'met' if share <= 0.35 else 'NOT met'}); "
+        f"on a Pi 4 core (about 3x slower): about {3 * share:.2f} of one of its 4 cores"
     )
     print("\nmodel sizes MB: " + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in sizes.items()))
 
