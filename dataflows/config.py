@@ -103,6 +103,22 @@ EVENTHUBS_LIBRDKAFKA: dict[str, str | int | bool] = {
 }
 
 
+class AlertSettings(BaseModel):
+    """Thresholds of the Grafana alert rules and where they notify (``[alerts]``; grafana/alerts.py)."""
+
+    #: share of records quarantined over 15 minutes: a warning above the first, critical above the second
+    quarantine_warning: float = Field(default=0.01, gt=0, lt=1)
+    quarantine_critical: float = Field(default=0.05, gt=0, lt=1)
+    #: heartbeats received ÷ expected per store over the last complete hours, below which it warns
+    completeness_min: float = Field(default=0.98, gt=0, le=1)
+    #: a rule's pass rate (its quality score) below which it warns
+    pass_rate_min: float = Field(default=0.95, gt=0, le=1)
+    #: hours without a heartbeat after which a device is offline
+    offline_after_h: float = Field(default=2.0, gt=0)
+    #: contact points provisioned beside the rules; their addresses and URLs come from Grafana's environment
+    channels: list[Literal["email", "slack", "teams"]] = ["email", "slack", "teams"]
+
+
 class KafkaSettings(BaseModel):
     """One broker configuration for Kafka and the Event Hubs Kafka endpoint (``SCOUT_KAFKA__…``).
 
@@ -248,6 +264,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     topics: Topics = Topics()
     kafka: KafkaSettings = KafkaSettings()
+    alerts: AlertSettings = AlertSettings()
     #: ``--source eventhubs://NAMESPACE`` (native AMQP): the namespace connection string (env or file only).
     eventhubs_connection_string: SecretStr | None = None
     eventhubs_connection_string_file: Path | None = None

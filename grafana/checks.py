@@ -218,13 +218,14 @@ def sql_problems(
     return found
 
 
-def alert_problems(client: Client, time_range: TimeRange) -> list[Problem]:
-    """Each alert rule's query runs and returns label columns and exactly one number per row."""
+def alert_problems(client: Client, ranges: dict[str, TimeRange]) -> list[Problem]:
+    """Each alert rule's query runs, over the data range of the dashboard it is checked over (``ranges``:
+    by dashboard uid), and returns label columns and exactly one number per row."""
     found: list[Problem] = []
     for rule in RULES:
         where = f"alert {rule.uid}"
         try:
-            frame = run_sql(client, expand(rule.sql, time_range))
+            frame = run_sql(client, expand(rule.sql, ranges[rule.checked_over]))
         except Exception as exc:
             found.append(Problem(where, f"query failed: {str(exc).strip().splitlines()[0][:300]}"))
             continue
@@ -237,7 +238,7 @@ def alert_problems(client: Client, time_range: TimeRange) -> list[Problem]:
 
 def check_all(client: Client, dashboards: list[dict[str, Any]], alert_rules: list[dict[str, Any]]) -> list[Problem]:
     """Every check: schemas, consistency, grants, each panel's SQL (all stores, then the first store alone),
-    and the alert rules' SQL over the data-quality dashboard's range."""
+    and the alert rules' SQL over the range of the dashboard each reads like (data quality, device health)."""
     problems = [p for d in dashboards for p in schema_problems(d)]
     problems += consistency_problems(dashboards, alert_rules) + grant_problems(dashboards)
     for d in dashboards:
@@ -254,6 +255,6 @@ def check_all(client: Client, dashboards: list[dict[str, Any]], alert_rules: lis
                 for p in sql_problems(client, d, time_range, one)
             ]
     by_uid = {d["uid"]: d for d in dashboards}
-    anchor = by_uid.get("scout-data-quality", dashboards[0])
-    problems += alert_problems(client, data_time_range(client, anchor))
+    ranges = {uid: data_time_range(client, by_uid.get(uid, dashboards[0])) for uid in {r.checked_over for r in RULES}}
+    problems += alert_problems(client, ranges)
     return problems

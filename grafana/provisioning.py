@@ -7,10 +7,12 @@ Layout (mount ``provisioning/`` at ``/etc/grafana/provisioning`` and
     provisioning/datasources/scout-clickhouse.yaml
     provisioning/dashboards/scout.yaml
     provisioning/alerting/scout-alerts.yaml
+    provisioning/alerting/scout-notifications.yaml   (contact points, notification policy)
 
 The datasource file names the read-only user and reads its password from
 ``$SCOUT_CH_GRAFANA_PASSWORD`` in Grafana's environment (Grafana expands
-environment variables in provisioning files); no secret is ever written.
+environment variables in provisioning files); no secret is ever written. The same holds for the
+contact points' addresses and webhook URLs (:mod:`grafana.notifications`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from typing import Any
 
 import yaml
 
+from dataflows.config import AlertSettings
 from grafana.alerts import provisioning_file
 from grafana.dashboards import build_all
 from grafana.datasource import FOLDER_TITLE, FOLDER_UID, PASSWORD_ENV, datasource_json
+from grafana.notifications import notifications_file
 
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards/scout"
 
@@ -69,8 +73,9 @@ def provider_file(path: str = DASHBOARDS_PATH) -> dict[str, Any]:
     }
 
 
-def build(out: Path, endpoint: ClickHouseEndpoint | None = None) -> list[Path]:
-    """Write dashboards and provisioning files under ``out``; returns the paths written."""
+def build(out: Path, endpoint: ClickHouseEndpoint | None = None, alerts: AlertSettings | None = None) -> list[Path]:
+    """Write dashboards and provisioning files under ``out`` (alert thresholds and channels from ``alerts``);
+    returns the paths written."""
     endpoint = endpoint or ClickHouseEndpoint()
     files: dict[Path, str] = {}
     for dashboard in build_all():
@@ -79,7 +84,8 @@ def build(out: Path, endpoint: ClickHouseEndpoint | None = None) -> list[Path]:
     for path, content in (
         (prov / "datasources" / "scout-clickhouse.yaml", datasource_file(endpoint)),
         (prov / "dashboards" / "scout.yaml", provider_file()),
-        (prov / "alerting" / "scout-alerts.yaml", provisioning_file()),
+        (prov / "alerting" / "scout-alerts.yaml", provisioning_file(alerts)),
+        (prov / "alerting" / "scout-notifications.yaml", notifications_file(alerts)),
     ):
         files[path] = yaml.safe_dump(content, sort_keys=False, allow_unicode=True)
     for path, text in files.items():

@@ -20,6 +20,7 @@ import niquests
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException, GrafanaUnauthorizedError
 
+from dataflows.config import AlertSettings
 from dataflows.redact import redact_url
 from dataflows.warehouse import is_loopback_host
 from grafana.alerts import api_rules
@@ -76,9 +77,10 @@ def _missing(call: Any, *args: object) -> Any | None:
 
 
 class _Pusher:
-    def __init__(self, api: GrafanaApi, report: PushReport) -> None:
+    def __init__(self, api: GrafanaApi, report: PushReport, alerts: AlertSettings | None = None) -> None:
         self.api = api
         self.report = report
+        self.alerts = alerts
 
     def folder(self) -> None:
         for folder in self.api.folder.get_all_folders():
@@ -133,7 +135,7 @@ class _Pusher:
             (self.report.created if existing is None else self.report.updated).append(name)
 
     def alert_rules(self) -> None:
-        for rule in api_rules():
+        for rule in api_rules(self.alerts):
             name = f"alert-rule:{rule['uid']}"
             existing = _missing(self.api.alertingprovisioning.get_alertrule, rule["uid"])
             if existing is None:
@@ -155,6 +157,7 @@ def push(
     rotate_password: bool = False,
     timeout_s: float = 10.0,
     allow_plaintext_token: bool = False,
+    alerts: AlertSettings | None = None,
 ) -> PushReport:
     """Push everything to the Grafana at ``url`` with a service-account ``token``.
 
@@ -165,7 +168,7 @@ def push(
     _check_transport(url, shown, allow_plaintext_token)
     report = PushReport()
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
-    pusher = _Pusher(api, report)
+    pusher = _Pusher(api, report, alerts)
     step = "connect"
     try:
         for name, run in (

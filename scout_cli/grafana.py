@@ -29,11 +29,12 @@ def grafana_build(
     clickhouse_protocol: ChProtocol = "http",
     clickhouse_secure: ChSecure = False,
 ) -> None:
-    """Write the dashboards, the datasource and dashboard providers, and the alert rules for provisioning."""
+    """Write the dashboards, the datasource and dashboard providers, the alert rules, contact points and
+    notification policy for provisioning (thresholds and channels: the settings' [alerts])."""
     from grafana.provisioning import ClickHouseEndpoint, build
 
     endpoint = ClickHouseEndpoint(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_secure)
-    for path in build(out, endpoint):
+    for path in build(out, endpoint, settings().alerts):
         sys.stdout.write(f"{path}\n")
 
 
@@ -80,7 +81,7 @@ def grafana_push(
     endpoint = ClickHouseEndpoint(clickhouse_host, clickhouse_port, clickhouse_protocol, clickhouse_secure)
     try:
         report = push(url, token, endpoint, password, rotate_password=rotate_password, timeout_s=timeout_s,
-                      allow_plaintext_token=allow_plaintext_token)  # fmt: skip
+                      allow_plaintext_token=allow_plaintext_token, alerts=settings().alerts)  # fmt: skip
     except PushError as exc:
         raise fail(Exit.GRAFANA, "grafana error", exc) from exc
     for kind, names in (("created", report.created), ("updated", report.updated)):
