@@ -20,6 +20,7 @@ from datetime import datetime
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from clickhouse_connect.driver.client import Client
 
+from dataflows.health import mark_epoch
 from dataflows.metrics import RECORDS_IN
 from dataflows.sources.stop import stop_requested
 from dataflows.timegrid import HOUR_MS
@@ -79,6 +80,7 @@ class _BronzePartition(StatefulSourcePartition[list[SourceRecord], int]):
         return None
 
     def snapshot(self) -> int:
+        mark_epoch()  # an epoch of this process ended (liveness, dataflows/health.py)
         return self._next
 
     def close(self) -> None:
