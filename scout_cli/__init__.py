@@ -2,7 +2,8 @@
 
 * :mod:`.common` — consoles, the error handler (exit codes), settings, the warehouse client, progress;
 * :mod:`.pipeline` — simulate, run, worker, replay, demo, summary;
-* :mod:`.db`, :mod:`.grafana`, :mod:`.models`, :mod:`.contract` — the command groups of those names.
+* :mod:`.db`, :mod:`.grafana`, :mod:`.models`, :mod:`.contract`, :mod:`.recovery` — the command groups of
+  those names.
 
 The work itself is library code (:mod:`dataflows.pipeline`, :mod:`dataflows.replay`,
 :mod:`grafana`, :mod:`bundle_tooling`); this package reads flags and prints.
@@ -14,7 +15,7 @@ import os
 
 import typer
 
-from scout_cli import contract, db, grafana, models, pipeline
+from scout_cli import contract, db, grafana, models, pipeline, recovery
 
 HELP = "\n\n".join(
     (
@@ -36,6 +37,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(contract.app, name="contract")
 app.add_typer(grafana.app, name="grafana")
 app.add_typer(models.app, name="models")
+app.add_typer(recovery.app, name="recovery")
 
 
 def main() -> None:

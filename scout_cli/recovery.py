@@ -1,0 +1,35 @@
+"""``scout recovery``: the Bytewax recovery store, outside a run.
+
+``scout recovery prepare --recovery-dir DIR`` does what ``scout run`` does before it starts Bytewax: a
+new store is created with ``recovery_partitions`` partitions, an existing one loses the snapshots of
+epochs a killed run never finished (:func:`dataflows.runner.prepare_recovery`). ``python -m bytewax.run``
+does neither (it needs the partitions to exist, and would load those snapshots), so a pod that runs the
+dataflow that way runs this first, as an init container, on its own volume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scout_cli.common import handled, settings
+
+app = typer.Typer(no_args_is_help=True, help="The Bytewax recovery store: prepare it before a bytewax.run start.")
+
+
+@app.command("prepare")
+def recovery_prepare(
+    recovery_dir: Annotated[Path, typer.Option(help="The recovery directory (created with its partitions if empty)")],
+) -> None:
+    """Create the store with its partitions, or repair it before a resume (idempotent)."""
+    from dataflows.recovery_store import committed_epoch
+    from dataflows.runner import prepare_recovery
+
+    s = settings(recovery_dir=recovery_dir)
+    with handled():
+        prepare_recovery(s)
+    parts = sorted(p.name for p in recovery_dir.glob("part-*.sqlite3"))
+    epoch = committed_epoch(recovery_dir)
+    typer.echo(f"recovery store {recovery_dir}: {len(parts)} partitions, newest committed epoch {epoch}")
