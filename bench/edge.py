@@ -92,9 +92,11 @@ def bench_ocr(runs: int) -> dict[str, float]:
     return {"p50": statistics.median(times), "p95": pct(times, 95)}
 
 
-def speech_wav(out: Path, repeats: int) -> Path:
+def speech_wav(out: Path, repeats: int, pause_ms: int = 1200, *extra_sox: str) -> Path:
+    """The Korean sentences ``repeats`` times, ``pause_ms`` apart (``extra_sox``: e.g. a trim)."""
     body = KOREAN_SSML.removeprefix("<speak>").removesuffix("</speak>")
-    return synthesize("<speak>" + "<break time='1200ms'/>".join([body] * repeats) + "</speak>", out)
+    ssml = "<speak>" + f"<break time='{pause_ms}ms'/>".join([body] * repeats) + "</speak>"
+    return synthesize(ssml, out, *extra_sox)
 
 
 def bench_speech(wav: Path) -> dict[str, object]:
@@ -157,22 +159,20 @@ def bench_agent(models: Path, wav: Path, work: Path) -> dict[str, float]:
 
 def bench_cpu_share(models: Path, work: Path, short_s: float = 10, long_s: float = 70) -> dict[str, float]:
     """CPU seconds per second of recording at 2 analysed frames/s with continuous speech (see the module doc)."""
-    body = KOREAN_SSML.removeprefix("<speak>").removesuffix("</speak>")
     cpu = {}
     for seconds in (short_s, long_s):
         repeats = 1
         while True:  # continuous speech: the sentences back to back, long enough, then cut to length
-            ssml = "<speak>" + "<break time='300ms'/>".join([body] * repeats) + "</speak>"
-            wav = synthesize(ssml, work / f"speech-{seconds:g}s.wav", "trim", "0", f"{seconds:g}")
+            wav = speech_wav(work / f"speech-{seconds:g}s.wav", repeats, 300, "trim", "0", f"{seconds:g}")
             with wave.open(str(wav)) as w:
                 if w.getnframes() / w.getframerate() >= seconds - 0.1:
                     break
             repeats *= 2
         video = counter_video(work / f"counter-{seconds:g}s.avi", seconds)
-        cpu[f"{seconds:g}"] = run_agent(models, video, wav, work / f"cpu-{seconds:g}s", analyse_fps=2)["cpu_s"]
-    share = (cpu[f"{long_s:g}"] - cpu[f"{short_s:g}"]) / (long_s - short_s)
-    return {"share": share, "cpu_short_s": cpu[f"{short_s:g}"], "cpu_long_s": cpu[f"{long_s:g}"],
-            "short_s": short_s, "long_s": long_s}  # fmt: skip
+        cpu[seconds] = run_agent(models, video, wav, work / f"cpu-{seconds:g}s", analyse_fps=2)["cpu_s"]
+    share = (cpu[long_s] - cpu[short_s]) / (long_s - short_s)
+    return {"share": share, "cpu_short_s": cpu[short_s], "cpu_long_s": cpu[long_s], "short_s": short_s,
+            "long_s": long_s}  # fmt: skip
 
 
 def main() -> None:

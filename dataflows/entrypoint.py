@@ -16,13 +16,13 @@ import os
 
 from dataflows.config import load_settings
 from dataflows.metrics import serve_metrics
-from dataflows.runner import build_source, clickhouse_sink, embedded, make_flow, watch_health
+from dataflows.runner import build_source, clickhouse_sink, make_flow, watch_health
 
 _settings = load_settings()
 _source = os.environ.get("SCOUT_SOURCE", "kafka://127.0.0.1:9092")
 if _settings.metrics_port:
     serve_metrics(_settings.metrics_port, _settings.metrics_host)
-    watch_health(_settings, [_source], warehouse=(lambda: None) if embedded(_settings) else None)
+    watch_health(_settings, [_source])
 flow = make_flow(
     _settings,
     build_source(_settings, [_source]),

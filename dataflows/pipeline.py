@@ -25,7 +25,6 @@ from dataflows.runner import (
     RunStats,
     build_source,
     client_spec,
-    embedded,
     is_broker,
     make_flow,
     parse_source,
@@ -84,8 +83,7 @@ def run_pipeline(
             else:
                 client = client_spec(s, create=True)()
                 migrate(client, day_timezone=s.day_timezone)
-        # the probes: an embedded warehouse was migrated above and is open in this run only
-        watch_health(s, sources, warehouse=(lambda: None) if embedded(s) else None)
+        watch_health(s, sources)  # the probes, once the warehouse is migrated
         total = None if kafka else sum(p.stat().st_size for p in paths)
         with stages.stage("dataflow") as st, progress("records" if kafka else "bytes", total) as advance:
             source = build_source(s, sources, advance)

@@ -235,10 +235,12 @@ def readiness_checks(settings: Settings, specs: list[str], timeout_s: float = 5.
     return checks
 
 
-def watch_health(settings: Settings, specs: list[str], warehouse: Check | None = None) -> None:
-    """From now on, ``/livez`` and ``/readyz`` answer for this run (its limits and checks)."""
+def watch_health(settings: Settings, specs: list[str]) -> None:
+    """From now on, ``/livez`` and ``/readyz`` answer for this run (its limits and checks). An embedded
+    warehouse is not opened again: the run migrated it before this, and only its writer may open it."""
     stall = settings.liveness_epochs * settings.snapshot_interval_s
-    HEALTH.configure(stall, settings.liveness_startup_s, readiness_checks(settings, specs, warehouse=warehouse))
+    owned: Check | None = (lambda: None) if embedded(settings) else None
+    HEALTH.configure(stall, settings.liveness_startup_s, readiness_checks(settings, specs, warehouse=owned))
 
 
 def embedded(settings: Settings) -> bool:

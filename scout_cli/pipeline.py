@@ -205,7 +205,7 @@ def worker(
     from dataflows.cluster import settings_from_env
     from dataflows.lifeline import die_with_parent, parent_pid_from_env
     from dataflows.metrics import serve_metrics
-    from dataflows.runner import RunStats, build_source, clickhouse_sink, embedded, make_flow, run_flow, watch_health
+    from dataflows.runner import RunStats, build_source, clickhouse_sink, make_flow, run_flow, watch_health
 
     die_with_parent(parent_pid_from_env())
     s, sources = settings_from_env()
@@ -215,8 +215,7 @@ def worker(
     with handled():
         if s.metrics_port:
             serve_metrics(s.metrics_port + process_id, s.metrics_host)
-        # the parent migrated the warehouse; an embedded one is open in the writing worker only
-        watch_health(s, sources, warehouse=(lambda: None) if embedded(s) else None)
+        watch_health(s, sources)  # the parent migrated the warehouse
         opened: list[Any] = []  # the warehouse client this worker opens, closed here on the main thread
         sink = clickhouse_sink(s, None, stats.on_write, workers=len(peers), opened=opened)
         try:

@@ -78,10 +78,9 @@ def median_clock(clocks: Collection[int]) -> int | None:
     return ordered[(len(ordered) - 1) // 2]
 
 
-def store_clock(clocks: Collection[int], tolerance_ms: int, median: int | None = None) -> int | None:
-    """The newest device clock within ``tolerance_ms`` of the median one (``None`` for no device);
-    ``median``: :func:`median_clock` of ``clocks`` when the caller has it already."""
-    median = median_clock(clocks) if median is None else median
+def store_clock(clocks: Collection[int], tolerance_ms: int) -> int | None:
+    """The newest device clock within ``tolerance_ms`` of the median one (``None`` for no device)."""
+    median = median_clock(clocks)
     if median is None:
         return None
     return max(c for c in clocks if c - median <= tolerance_ms)
@@ -131,11 +130,11 @@ class StoreClock:
         self.beat_hour: int | None = None
         self.tally = RuleTally()  # the clock_skew rule's counts per device
         self._skewed: set[str] = set()  # devices reported as outliers (derived: reported again after a resume)
-        # within a batch: the clocks before it, (time, device, clock) where a clock entered a newer hour,
+        # within a batch: the clocks before it, (time, device) where a clock entered a newer hour,
         # and (time, device, hour) of every heartbeat
         self._clocks_before: dict[str, int] = {}
         self._beats_before: dict[str, int] = {}
-        self._clock_steps: list[tuple[int, str, int]] = []
+        self._clock_steps: list[tuple[int, str]] = []
         self._beat_steps: list[tuple[int, str, int]] = []
 
     def saw(self, device: str, ts: int) -> None:
@@ -145,7 +144,7 @@ class StoreClock:
             if before is None or ts - ts % HOUR_MS > before - before % HOUR_MS:
                 if not self._clock_steps:
                     self._clocks_before = dict(self.device_clocks)
-                self._clock_steps.append((ts, device, ts))
+                self._clock_steps.append((ts, device))
             self.device_clocks[device] = ts
 
     def beat(self, device: str, hour: int, ts: int) -> bool:
@@ -162,7 +161,7 @@ class StoreClock:
 
     def _sweep_clocks(self) -> None:
         clocks = dict(self._clocks_before) if self._clock_steps else {}
-        for _ts, device, ts in sorted(self._clock_steps):
+        for ts, device in sorted(self._clock_steps):
             clocks[device] = max(clocks.get(device, ts), ts)
             self.clock = advance(clocks.values(), self.clock, self.tolerance_ms, self.retire_ms)
         self._clock_steps.clear()
@@ -175,13 +174,14 @@ class StoreClock:
         beats = dict(self._beats_before) if self._beat_steps else {}
         verdicts: dict[str, list[bool]] = {}
         skewed: Counter[tuple[str, int]] = Counter()
-        median = None
+        voting = voters(beats.values(), self.beat_hour, retire)
+        median = median_clock(voting)
         for _ts, device, hour in sorted(self._beat_steps):
-            if hour > beats.get(device, hour - 1):
+            if hour > beats.get(device, hour - 1):  # the vote changes only when a heartbeat hour does
                 beats[device] = hour
                 self.beat_hour = advance(beats.values(), self.beat_hour, tolerance, retire)
-            voting = voters(beats.values(), self.beat_hour, retire)
-            median = median_clock(voting)
+                voting = voters(beats.values(), self.beat_hour, retire)
+                median = median_clock(voting)
             # an outlier needs a majority against it: with fewer than three voters, none is flagged
             inside = len(voting) < MAJORITY or not is_outlier(beats[device], median, tolerance)
             verdicts.setdefault(device, []).append(inside)
