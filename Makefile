@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	touch $(STAMP)
 
 # Debian tools the tests use: espeak-ng synthesizes real speech, sox resamples it,
-# chromium (headless) opens the dashboards preview, systemd-analyze (package systemd) checks the Pi's unit.
-SYSTEM_TOOLS := espeak-ng sox chromium
+# chromium (headless) opens the dashboards preview, systemd-analyze (package systemd) checks the Pi's unit,
+# tini is PID 1 of the container image, and of the rendered pods the tests start as local processes.
+SYSTEM_TOOLS := espeak-ng sox chromium tini
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \

@@ -8,24 +8,34 @@ the sink partition that writes (one writer for chDB, ``SCOUT_WRITERS`` against a
 should equal the cluster's worker count). Migrations are applied beforehand (``scout db migrate``,
 an init container). With ``SCOUT_METRICS_PORT`` set, the process serves ``/metrics``, ``/livez`` and
 ``/readyz`` there (:mod:`dataflows.health`; ``SCOUT_METRICS_HOST=0.0.0.0`` for a kubelet's probes).
+SIGTERM (a pod's end) stops the sources as in ``scout run`` (:mod:`dataflows.sources.stop`): the last
+epoch is written and snapshotted and the process exits 0; without that handler, Python died at once.
+The warehouse client the writing partition opens is closed at exit on the main thread: left to its
+finalizer on Bytewax's worker thread, an embedded chDB's close hung and the process never ended.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+from typing import Any
 
 from dataflows.config import load_settings
 from dataflows.metrics import serve_metrics
 from dataflows.runner import build_source, clickhouse_sink, make_flow, watch_health
+from dataflows.sources import stop
 
 _settings = load_settings()
+stop.install()  # bytewax.run imports this module on its main thread, where signal handlers go
 _source = os.environ.get("SCOUT_SOURCE", "kafka://127.0.0.1:9092")
 if _settings.metrics_port:
     serve_metrics(_settings.metrics_port, _settings.metrics_host)
     watch_health(_settings, [_source])
+_opened: list[Any] = []  # the warehouse client this process opens (held here, closed at exit)
+atexit.register(lambda: [client.close() for client in _opened])
 flow = make_flow(
     _settings,
     build_source(_settings, [_source]),
     None,
-    sink=clickhouse_sink(_settings, None, None, workers=int(os.environ.get("SCOUT_WRITERS", "1"))),
+    sink=clickhouse_sink(_settings, None, None, workers=int(os.environ.get("SCOUT_WRITERS", "1")), opened=_opened),
 )

@@ -29,3 +29,22 @@ def test_prepare_creates_the_partitions_then_repairs_an_existing_store(tmp_path:
     assert again.exit_code == 0, again.output
     with sqlite3.connect(store / "part-0.sqlite3") as conn:
         assert conn.execute("SELECT count() FROM snaps").fetchone() == (0,)
+
+
+def test_in_a_cluster_the_store_lives_on_ordinal_0_and_a_copy_elsewhere_is_refused(tmp_path: Path) -> None:
+    """A partition on two pods' volumes would be two diverging versions of it (scout_cli/recovery.py)."""
+    env = {"SCOUT_RECOVERY_PARTITIONS": "3"}
+    home, other = tmp_path / "pod-0", tmp_path / "pod-1"
+    for pod, store in (("scout-dataflow-0", home), ("scout-dataflow-1", other)):
+        result = CliRunner().invoke(app, ["recovery", "prepare", "--recovery-dir", str(store), "--pod-name", pod],
+                                    env=env)  # fmt: skip
+        assert result.exit_code == 0, result.output
+    assert len(list(home.glob("part-*.sqlite3"))) == 3
+    assert other.is_dir() and not list(other.iterdir())
+    (other / "part-1.sqlite3").write_bytes((home / "part-1.sqlite3").read_bytes())
+    refused = CliRunner().invoke(app, ["recovery", "prepare", "--recovery-dir", str(other), "--pod-name",
+                                       "scout-dataflow-1"], env=env)  # fmt: skip
+    assert refused.exit_code == 2
+    assert "part-1.sqlite3" in refused.output and "ordinal 0" in refused.output
+    bad = CliRunner().invoke(app, ["recovery", "prepare", "--recovery-dir", str(home), "--pod-name", "scout"], env=env)
+    assert bad.exit_code == 2 and "ordinal" in bad.output

@@ -65,3 +65,8 @@ capabilities:
       key: {{ .Values.kafka.saslPasswordKey }}
 {{- end }}
 {{- end -}}
+
+{{/* Where every pod mounts its recovery volume: the config's recovery_dir, bytewax.run -r, the init container's. */}}
+{{- define "scout.recoveryDir" -}}
+/var/lib/scout/recovery
+{{- end -}}
