@@ -58,10 +58,16 @@ def test_helm_lint_strict_passes(values: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+#: a replay Job is rendered only with its range (values.yaml, ``replay``)
+REPLAY = ["--set", "replay.since=2025-05-20T00:00:00+08:00", "--set", "replay.until=2025-05-21T00:00:00+08:00"]
+
+
 @pytest.mark.parametrize("values", VALUES)
 def test_every_rendered_object_is_valid_and_keeps_every_policy(values: str) -> None:
-    objects = render("-f", str(CHART / values))
+    objects = render("-f", str(CHART / values), *REPLAY)
     assert {o["kind"] for o in objects} == {"ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget", "Job"}
+    assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Job") == [
+        "scout-scout-stream-migrate", "scout-scout-stream-replay"]  # fmt: skip
     assert [e for o in objects for e in schema_errors(o)] == []
     assert policy.problems(objects) == []
 
@@ -115,6 +121,9 @@ def test_each_policy_check_catches_its_seeded_defect(check: str) -> None:
         (["--set", "source="], "source"),
         (["--set", "image.tag=latest"], "tag"),
         (["--set", "kafka.securityProtocol=SASL_SSL"], "kafka.existingSecret"),
+        (["--set", "replay.since=2025-05-20T00:00:00+08:00"], "replay.until"),
+        (["--set", "replay.since=yesterday", "--set", "replay.until=2025-05-21T00:00:00+08:00"], "replay/since"),
+        (["--set", "topics.stt=two words"], "topics/stt"),
     ],
 )
 def test_bad_values_fail_at_template_time_naming_the_value(flags: list[str], named: str) -> None:

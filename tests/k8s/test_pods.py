@@ -6,7 +6,9 @@ One StatefulSet rendered with ``values-dev.yaml`` (topics of this test, a one-se
 through an install and two upgrades: the migrate hook before each, 2 pods, then 3, then 1, each fed a
 third of the input, each stopped by SIGTERM to every pod; the volumes are kept between them. The
 tables must equal those of one ``scout run`` over the same topics with a recovery store (which, like
-the pods, keeps open sessions for a resume), and ``scout db verify`` must pass.
+the pods, keeps open sessions for a resume), and ``scout db verify`` must pass. Then a day of the
+warehouse is corrupted and the replay Job, rendered and run the same way, rebuilds it: the tables
+equal one run's that closed its sessions at the end of the input, as a replay of a finished range does.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ DEV_KAFKA = "kafka.dev.svc:9092"
 DEV_CLICKHOUSE = "http://clickhouse.dev.svc:8123/default"
 
 
-def _render(replicas: int, topics: dict[str, str]) -> list[dict[str, object]]:
-    sets = [f"topics.{stream}={topic}" for stream, topic in topics.items()]
+def _render(replicas: int, topics: dict[str, str], *more: str) -> list[dict[str, object]]:
+    sets = [f"topics.{stream}={topic}" for stream, topic in topics.items()] + list(more)
     sets += [f"replicas={replicas}", "snapshotIntervalS=1", "settings.idle_close_s=86400"]
     return render("-f", str(CHART / "values-dev.yaml"), *(a for s in sets for a in ("--set", s)))
 
@@ -88,5 +90,24 @@ def test_the_rendered_cluster_gives_one_runs_tables_through_upgrades_and_rescali
     env = {f"SCOUT_TOPICS__{s.upper()}": t for s, t in topics.items()}
     clean("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}",
           "--sink", clean.sink, "--recovery-dir", str(tmp_path / "clean-recovery"), env=env, timeout=300)  # fmt: skip
-    assert_same(snapshot(pods_scout), snapshot(clean))
+    expected = snapshot(clean)
+    assert_same(snapshot(pods_scout), expected)
     assert all(check["ok"] for check in pods_scout.verify())
+
+    day = ("toDateTime64('2025-05-18 16:00:00', 3, 'UTC')", "toDateTime64('2025-05-19 16:00:00', 3, 'UTC')")
+    pods_scout.command(
+        f"ALTER TABLE gold_store_interaction_metrics DELETE WHERE window_start >= {day[0]} AND window_start < {day[1]}",
+        f"ALTER TABLE silver_multimodal_aligned DELETE WHERE started_at >= {day[0]} AND started_at < {day[1]}",
+    )
+    assert snapshot(pods_scout) != expected
+    rendered = Rendered(_render(1, topics, "replay.since=2025-05-19T08:00:00+08:00",
+                                "replay.until=2025-05-19T09:00:00+08:00"), tmp_path / "cluster", addresses,
+                        NAMESPACE)  # fmt: skip
+    replayed = rendered.run_job("-replay")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "2025-05-18T16:00:00+00:00" in replayed.stdout  # widened to the whole Asia/Manila day
+    closed = Scout(tmp_path / "closed")
+    closed.workdir.mkdir()
+    closed("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}",
+           "--sink", closed.sink, env=env, timeout=300)  # fmt: skip
+    assert_same(snapshot(pods_scout), snapshot(closed))
