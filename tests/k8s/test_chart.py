@@ -65,7 +65,14 @@ REPLAY = ["--set", "replay.since=2025-05-20T00:00:00+08:00", "--set", "replay.un
 @pytest.mark.parametrize("values", VALUES)
 def test_every_rendered_object_is_valid_and_keeps_every_policy(values: str) -> None:
     objects = render("-f", str(CHART / values), *REPLAY)
-    assert {o["kind"] for o in objects} == {"ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget", "Job"}
+    assert {o["kind"] for o in objects} == {
+        "ConfigMap",
+        "Service",
+        "StatefulSet",
+        "PodDisruptionBudget",
+        "Job",
+        "Deployment",
+    }
     assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Job") == [
         "scout-scout-stream-migrate", "scout-scout-stream-replay"]  # fmt: skip
     assert [e for o in objects for e in schema_errors(o)] == []
@@ -88,7 +95,7 @@ def _seed(objects: list[dict[str, Any]], check: str) -> list[dict[str, Any]]:
     if check == "selectors":
         sts["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] = "other"
     elif check == "headless":
-        next(o for o in bad if o["kind"] == "Service")["spec"]["clusterIP"] = "10.0.0.9"
+        next(o for o in bad if o["metadata"]["name"] == sts["spec"]["serviceName"])["spec"]["clusterIP"] = "10.0.0.9"
     elif check == "probes and resources":
         del pod["containers"][0]["readinessProbe"]
     elif check == "security context":

@@ -7,6 +7,12 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* The dataflow's pods (the StatefulSet's selector, its Services' and its PDB's): not Grafana's or a Job's. */}}
+{{- define "scout.dataflowSelector" -}}
+{{ include "scout.selectorLabels" . }}
+app.kubernetes.io/component: dataflow
+{{- end -}}
+
 {{- define "scout.labels" -}}
 {{ include "scout.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -14,12 +20,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{- define "scout.image" -}}
-{{- if .Values.image.digest -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag }}@{{ .Values.image.digest }}
+{{/* An image reference from {repository, tag, digest}: the tag, and the digest when given. */}}
+{{- define "scout.imageOf" -}}
+{{- if .digest -}}
+{{ .repository }}:{{ .tag }}@{{ .digest }}
 {{- else -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag }}
+{{ .repository }}:{{ .tag }}
 {{- end -}}
+{{- end -}}
+
+{{- define "scout.image" -}}
+{{ include "scout.imageOf" .Values.image }}
 {{- end -}}
 
 {{/* Refusals the schema cannot express: named in the message, at helm template/install time. */}}
@@ -69,4 +80,21 @@ capabilities:
 {{/* Where every pod mounts its recovery volume: the config's recovery_dir, bytewax.run -r, the init container's. */}}
 {{- define "scout.recoveryDir" -}}
 /var/lib/scout/recovery
+{{- end -}}
+
+{{/* A provisioning file's ConfigMap key: files/grafana/provisioning/alerting/x.yaml → alerting-x.yaml */}}
+{{- define "scout.grafanaKey" -}}
+{{ base (dir .) }}-{{ base . }}
+{{- end -}}
+
+{{/* Grafana's Secrets: its pod would not start without them, so helm refuses first. */}}
+{{- define "scout.grafanaChecks" -}}
+{{- range $key := list "adminSecret" "alertingSecret" }}
+{{- if not (index $.Values.grafana $key) }}
+{{- fail (printf "grafana.%s must name a Secret when grafana.enabled (k8s/README.md, \"Secrets\")" $key) }}
+{{- end }}
+{{- end }}
+{{- if not .Values.grafana.clickhouse.existingSecret }}
+{{- fail "grafana.clickhouse.existingSecret must name the Secret holding the read-only ClickHouse user's password when grafana.enabled" }}
+{{- end }}
 {{- end -}}
