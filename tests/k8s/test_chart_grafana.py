@@ -34,7 +34,7 @@ def test_the_chart_carries_what_scout_grafana_build_writes(tmp_path: Path) -> No
     built = {p.relative_to(tmp_path): p.read_text() for p in build(tmp_path)}
     carried = {p.relative_to(FILES): p.read_text() for p in FILES.rglob("*") if p.is_file()}
     stale = sorted(str(p) for p in built.keys() | carried.keys() if built.get(p) != carried.get(p))
-    assert not stale, f"k8s/chart/files/grafana differs from scout grafana build ({stale}): run `make chart-grafana`"
+    assert not stale, f"k8s/chart/files/grafana differs from scout grafana build ({stale}): run `make chart-files`"
 
 
 @pytest.mark.parametrize("values", ["values-dev.yaml", "values-prod.yaml"])

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 NAMESPACE = "analytics"  # tests.k8s.test_chart.render
 DEV_KAFKA = "kafka.dev.svc:9092"
-DEV_CLICKHOUSE = "http://clickhouse.dev.svc:8123/default"
+DEV_CLICKHOUSE = "http://clickhouse.dev.svc:8123/scout"
 
 
 def _render(replicas: int, topics: dict[str, str], *more: str) -> list[dict[str, object]]:

@@ -98,3 +98,43 @@ capabilities:
 {{- fail "grafana.clickhouse.existingSecret must name the Secret holding the read-only ClickHouse user's password when grafana.enabled" }}
 {{- end }}
 {{- end -}}
+
+{{/* CA bundles of private CAs, from Secrets, as files (a root of their own: not inside the read-only config volume). */}}
+{{- define "scout.clickhouseCa" -}}
+/etc/scout-tls/clickhouse/{{ .Values.clickhouse.caKey }}
+{{- end -}}
+
+{{- define "scout.kafkaCa" -}}
+/etc/scout-tls/kafka/{{ .Values.kafka.caKey }}
+{{- end -}}
+
+{{- define "scout.tlsMounts" -}}
+{{- if .Values.clickhouse.caSecret }}
+- {name: clickhouse-ca, mountPath: /etc/scout-tls/clickhouse, readOnly: true}
+{{- end }}
+{{- if .Values.kafka.caSecret }}
+- {name: kafka-ca, mountPath: /etc/scout-tls/kafka, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "scout.tlsVolumes" -}}
+{{- if .Values.clickhouse.caSecret }}
+- name: clickhouse-ca
+  secret:
+    secretName: {{ .Values.clickhouse.caSecret }}
+    items: [{key: {{ .Values.clickhouse.caKey }}, path: {{ .Values.clickhouse.caKey }}}]
+{{- end }}
+{{- if .Values.kafka.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.caSecret }}
+    items: [{key: {{ .Values.kafka.caKey }}, path: {{ .Values.kafka.caKey }}}]
+{{- end }}
+{{- end -}}
+
+{{/* Each stream's Kafka topic: the values' topics over the SPEC §2 names (dataflows.config.Topics, kept
+equal by tests/k8s/test_chart_operators.py). */}}
+{{- define "scout.topics" -}}
+{{- $defaults := dict "stt" "eh-pi-stt-raw" "visual" "eh-pi-visual-stream" "heartbeat" "eh-device-heartbeat" "feedback" "eh-insight-feedback" "annotated" "eh-pi-annotated-events" "dead_letter" "scout-dead-letter" -}}
+{{- toYaml (merge (deepCopy .Values.topics) $defaults) -}}
+{{- end -}}
