@@ -211,24 +211,23 @@ def install_service(
 ) -> None:
     """Write the systemd unit (running this installation's scout-edge) and the service's edge.toml."""
     from edge_runtime.config import load_config
-    from edge_runtime.service import UNIT_NAME, render_unit
+    from edge_runtime.service import UNIT_NAME, render_unit, service_config
 
     try:
         load_config(config)  # a configuration that cannot start is refused now, not at every boot
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    service_config = etc_dir / "edge.toml"
-    if service_config.exists() and not force and service_config.resolve() != config.resolve():
-        typer.echo(f"error: {service_config} exists (--force replaces it)", err=True)
+    target = etc_dir / "edge.toml"
+    if target.exists() and not force and target.resolve() != config.resolve():
+        typer.echo(f"error: {target} exists (--force replaces it)", err=True)
         raise typer.Exit(2)
     executable = Path(sys.executable).parent / "scout-edge"
     etc_dir.mkdir(parents=True, exist_ok=True)
-    if service_config.resolve() != config.resolve():
-        service_config.write_text(config.read_text("utf-8"), "utf-8")
+    target.write_text(service_config(config.read_text("utf-8")), "utf-8")
     unit_dir.mkdir(parents=True, exist_ok=True)
-    (unit_dir / UNIT_NAME).write_text(render_unit(executable, service_config, user), "utf-8")
-    typer.echo(f"wrote {unit_dir / UNIT_NAME} and {service_config}; then, as root:")
+    (unit_dir / UNIT_NAME).write_text(render_unit(executable, target, user), "utf-8")
+    typer.echo(f"wrote {unit_dir / UNIT_NAME} and {target}; then, as root:")
     typer.echo(f"  useradd --system --no-create-home --shell /usr/sbin/nologin {user}")
     typer.echo(f"  systemctl daemon-reload && systemctl enable --now {UNIT_NAME}")
 

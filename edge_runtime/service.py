@@ -3,10 +3,12 @@
 :func:`render_unit` writes ``scout-edge.service``: a dedicated user in the ``video`` and ``audio``
 groups, ``Type=notify`` with a watchdog, restarts on failure (not on a configuration error, exit 2),
 a read-only system with two writable state folders — the outbox and the bundle store, created by
-systemd under ``/var/lib/scout-edge`` and pointed to by environment overrides of ``edge.toml`` — and
-logs to the journal. :class:`ServiceNotifier` tells systemd when the agent is ready, feeds the
-watchdog while no running capture loop is stuck, and says when it stops (sd_notify through the
-``sdnotify`` library; outside systemd it does nothing).
+systemd under ``/var/lib/scout-edge`` and named in the service's own ``edge.toml``
+(:func:`service_config`), so that a command an operator runs with that file (``scout-edge models
+install --config /etc/scout-edge/edge.toml``) acts on what the service uses — and logs to the
+journal. :class:`ServiceNotifier` tells systemd when the agent is ready, feeds the watchdog while no
+running capture loop is stuck, and says when it stops (sd_notify through the ``sdnotify`` library;
+outside systemd it does nothing).
 
 Bookworm's systemd (252) has no ``RestartSteps``: the back-off is a fixed ``RestartSec`` with a start
 limit; the agent's own supervisor restarts a failing capture worker with an exponential back-off
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import os
 import time
+import tomllib
 from pathlib import Path
 
 import sdnotify
+import tomli_w
 
 UNIT_NAME = "scout-edge.service"
 #: The service's state, under ``/var/lib`` (``StateDirectory``): only these folders are writable.
@@ -48,8 +52,6 @@ User={user}
 Group={user}
 SupplementaryGroups=video audio
 StateDirectory={state}
-Environment=SCOUT_EDGE_OUTBOX__PATH={OUTBOX_DIR / "outbox.sqlite3"}
-Environment=SCOUT_EDGE_UPDATES__STORE={BUNDLE_DIR}
 Environment=PYTHONUNBUFFERED=1
 ReadWritePaths={OUTBOX_DIR} {BUNDLE_DIR}
 Restart=on-failure
@@ -73,6 +75,16 @@ StandardError=journal
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def service_config(text: str) -> str:
+    """The service's ``edge.toml``: the device's, with the outbox and the bundle store in the state
+    folders (the only ones the service may write). Comments are not kept; the device's own file is."""
+    config = tomllib.loads(text)
+    config.setdefault("outbox", {})["path"] = str(OUTBOX_DIR / "outbox.sqlite3")
+    config.setdefault("updates", {})["store"] = str(BUNDLE_DIR)
+    header = "# The scout-edge service's configuration (scout-edge install-service; docs/edge.md).\n"
+    return header + tomli_w.dumps(config)
 
 
 class ServiceNotifier:

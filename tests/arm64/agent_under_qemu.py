@@ -9,11 +9,14 @@
    ``.scout/arm64/rootfs`` (kept for the next run);
 3. installs the aarch64 wheels of the ``[edge]`` and ``[ocr]`` extras and the
    model packages into it, at the versions of ``constraints.txt``;
-4. runs ``scout-edge run`` inside it on the same recording the x86 tests use
+4. installs the agent as a service there (``scout-edge install-service``, the unit's user and state
+   folders) and runs the unit's own ``ExecStart`` line as its user, with its groups and environment,
+   on the same recording the x86 tests use
    (a video made of real photos, Korean speech from espeak-ng), and checks the
    published events: faces per scene, the brand on the shelf, three
    utterances with words, a final ``ok`` heartbeat;
-5. before that, inside the same root filesystem, verifies and installs a
+5. before that, inside the same root filesystem, as the service's user with the service's
+   ``/etc/scout-edge/edge.toml``, verifies and installs a
    signed int8 detector bundle (``scout-edge models verify`` / ``install``:
    ed25519 with ``cryptography``'s aarch64 wheel, the health check on
    onnxruntime's) and sees a tampered copy refused; the agent then runs the
@@ -24,8 +27,10 @@ Exit status 0 when every check holds.
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,7 +50,7 @@ EDGE_PACKAGES = [
     "msgspec", "onnxruntime", "opencv-python-headless", "numpy", "sounddevice", "confluent-kafka",
     "azure-eventhub", "psutil", "pydantic-settings", "typer", "rich", "structlog", "prometheus-client",
     "tenacity", "cffi", "cryptography", "requests", "tqdm", "websockets", "pyclipper", "shapely", "six", "pyyaml",
-    "pillow",
+    "pillow", "tomli-w",
 ]  # fmt: skip
 
 
@@ -113,13 +118,15 @@ def copy_project_and_inputs() -> Path:
             writer.write(frame)
     writer.release()
     synthesize(KOREAN_SSML, work / "korean.wav")
+    # absolute paths: the service runs from / (its edge.toml is a copy in /etc/scout-edge)
     (work / "edge.toml").write_text(
-        'device_id = "SCOUTPI-ARM64"\nstore_id = "STORE-ARM64"\nmodels_dir = "models"\n'
+        f'device_id = "SCOUTPI-ARM64"\nstore_id = "STORE-ARM64"\nmodels_dir = "{WORK}/models"\n'
         'file_clock_start = "2026-11-01T09:00:00+08:00"\nexit_when_done = true\n'
-        f'[camera]\nsource = "counter.avi"\nanalyse_fps = {VIDEO_FPS}\n'
+        f'[camera]\nsource = "{WORK}/counter.avi"\nanalyse_fps = {VIDEO_FPS}\n'
         '[vision]\nbundle = "centerface"\nbrands = {enabled = true, every_n_frames = 1}\n'
-        '[microphone]\nsource = "korean.wav"\n[publisher]\nkind = "file"\nfile = "published.jsonl"\n'
-        f'[updates]\nstore = "bundles"\nregistry = "registry"\ntrusted_keys = ["{(work / "key.pub").read_text()}"]\n'
+        f'[microphone]\nsource = "{WORK}/korean.wav"\n[publisher]\nkind = "file"\nfile = "{WORK}/published.jsonl"\n'
+        f'[updates]\nstore = "bundles"\nregistry = "{WORK}/registry"\n'
+        f'trusted_keys = ["{(work / "key.pub").read_text()}"]\n'
     )
     return work
 
@@ -145,19 +152,48 @@ def make_test_bundles(work: Path) -> None:
             dst.addfile(member, io.BytesIO(data))
 
 
-def bundle_commands() -> list[str]:
-    """Verify and install the bundle inside the arm64 root; the tampered copy must be refused."""
-    edge = f"cd {WORK} && python3 -m edge_runtime.cli models"
+def install_service() -> configparser.SectionProxy:
+    """Install the agent as the Pi's docs say: a ``scout-edge`` program, ``scout-edge install-service``
+    (the unit and ``/etc/scout-edge/edge.toml``), the service's user, and the state folders systemd would
+    create for it (``StateDirectory``). Returns the unit's ``[Service]`` section."""
+    program = ROOTFS / "usr/bin/scout-edge"  # install-service names the scout-edge beside its python
+    program.write_text(f'#!/bin/sh\nPYTHONPATH={SITE}:{APP} exec /usr/bin/python3 -m edge_runtime.cli "$@"\n')
+    program.chmod(0o755)
+    run("chroot", str(ROOTFS), "/usr/bin/scout-edge", "install-service", "--config", f"{WORK}/edge.toml", "--force")
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOTFS / "etc/systemd/system/scout-edge.service")
+    service = unit["Service"]
+    user = service["User"]
+    if subprocess.run(["chroot", str(ROOTFS), "id", user], capture_output=True, check=False).returncode != 0:
+        run("chroot", str(ROOTFS), "useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", user)
+    for folder in service["StateDirectory"].split():
+        (ROOTFS / "var/lib" / folder).mkdir(parents=True, exist_ok=True)
+        run("chroot", str(ROOTFS), "chown", f"{user}:{user}", f"/var/lib/{folder}")
+    run("chroot", str(ROOTFS), "chown", "-R", f"{user}:{user}", WORK)  # the published file goes there
+    return service
+
+
+def as_service(service: configparser.SectionProxy, command: list[str]) -> list[str]:
+    """``command`` in the arm64 root as the unit runs it: its user and groups, only its environment."""
+    groups = [a for g in service.get("SupplementaryGroups", "").split() for a in ("-G", g)]
+    env = [e.strip('"') for line in service.get("Environment", "").splitlines() for e in line.split()]
+    return ["chroot", str(ROOTFS), "runuser", "-u", service["User"], *groups, "--", "/usr/bin/env", "-i",
+            "PATH=/usr/bin:/bin", *env, *command]  # fmt: skip
+
+
+def bundle_commands(service: configparser.SectionProxy) -> list[str]:
+    """Verify and install the bundle inside the arm64 root as the service's user with the service's
+    config (so into the store the service reads); the tampered copy must be refused."""
     failures = []
     for args, want_ok, expect in (
         ("verify centerface-2.0.0.tar.gz", True, "ok: centerface@2.0.0"),
         ("install tampered.tar.gz", False, "rejected"),
         ("install centerface-2.0.0.tar.gz", True, "installed"),
     ):
-        proc = subprocess.run(
-            ["chroot", str(ROOTFS), "/usr/bin/env", f"PYTHONPATH={SITE}:{APP}", "HOME=/root", "sh", "-c",
-             f"{edge} {args} --config edge.toml"], capture_output=True, text=True, timeout=900, check=False,
-        )  # fmt: skip
+        action, bundle = args.split()
+        command = ["/usr/bin/scout-edge", "models", action, f"{WORK}/{bundle}", "--config", "/etc/scout-edge/edge.toml"]
+        proc = subprocess.run(as_service(service, command), capture_output=True, text=True, timeout=900, check=False)
         print(f"scout-edge models {args}: exit {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-200:]}")
         if (proc.returncode == 0) != want_ok or expect not in proc.stdout + proc.stderr:
             failures.append(f"models {args}: exit {proc.returncode}")
@@ -165,14 +201,16 @@ def bundle_commands() -> list[str]:
 
 
 def run_agent() -> tuple[float, list[str]]:
+    """Install the service, its bundle, then run the unit's own ``ExecStart`` line as the unit would."""
     proc_dir, dev_dir = ROOTFS / "proc", ROOTFS / "dev"
     run("mount", "-t", "proc", "proc", str(proc_dir))
     run("mount", "--bind", "/dev", str(dev_dir))
     try:
-        failures = bundle_commands()
+        service = install_service()
+        failures = bundle_commands(service)
+        run("chroot", str(ROOTFS), "uname", "-m")
         start = time.monotonic()
-        run("chroot", str(ROOTFS), "/usr/bin/env", f"PYTHONPATH={SITE}:{APP}", "HOME=/root", "sh", "-c",
-            f"cd {WORK} && uname -m && python3 -m edge_runtime.cli run --config edge.toml", timeout=1800)  # fmt: skip
+        run(*as_service(service, shlex.split(service["ExecStart"])), timeout=1800)
         return time.monotonic() - start, failures
     finally:
         subprocess.run(["umount", str(proc_dir)], check=False)

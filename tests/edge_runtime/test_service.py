@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from typer.testing import CliRunner
 
 from edge_runtime.agent import Supervisor
 from edge_runtime.cli import app
-from edge_runtime.service import OUTBOX_DIR, UNIT_NAME, ServiceNotifier, render_unit
+from edge_runtime.config import load_config
+from edge_runtime.service import BUNDLE_DIR, OUTBOX_DIR, UNIT_NAME, ServiceNotifier, render_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SCOUT_EDGE = Path(sys.executable).parent / "scout-edge"
@@ -78,7 +80,15 @@ def test_install_service_writes_the_unit_and_the_config_once(tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     unit = (tmp_path / "units" / UNIT_NAME).read_text()
     assert f"ExecStart={SCOUT_EDGE} run --config {tmp_path / 'etc' / 'edge.toml'}\n" in unit
-    assert (tmp_path / "etc" / "edge.toml").read_text() == config.read_text()
+    # the service's config names the state folders itself, so that what an operator runs with it (scout-edge
+    # models install --config /etc/scout-edge/edge.toml) acts on the store and outbox the service uses
+    service = load_config(tmp_path / "etc" / "edge.toml")
+    assert (service.updates.store, service.outbox.path) == (BUNDLE_DIR, OUTBOX_DIR / "outbox.sqlite3")
+    written, mine = (tomllib.loads(p.read_text()) for p in (tmp_path / "etc" / "edge.toml", config))
+    for table, key in (("updates", "store"), ("outbox", "path")):  # everything else as the device's file says
+        written[table].pop(key), mine.get(table, {}).pop(key, None)
+    assert written == mine | {"outbox": written["outbox"], "updates": mine.get("updates", {})}
+    assert "SCOUT_EDGE_" not in unit  # one definition of those paths: the config
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2 and "exists" in again.output
     broken = tmp_path / "broken.toml"
