@@ -68,7 +68,9 @@ class Scout:
 
     def accounted(self) -> dict[str, int]:
         """Where the input's records went: bronze (every accepted event, ``late`` of them marked)
-        + quarantined + duplicates = every record; ``late_logged``: rows of late_events."""
+        + quarantined + duplicates = every record; ``late_logged``: rows of late_events. Rule counts are
+        read FINAL: a resumed run rewrites a block's cumulative row, and without FINAL both versions
+        counted until ClickHouse merged them (a resumed run's duplicates came out one too many)."""
         bronze = " UNION ALL ".join(f"SELECT late FROM {t} FINAL" for t in of_layer("bronze"))
         [c] = self.query(
             f"""SELECT
@@ -76,7 +78,7 @@ class Scout:
                  (SELECT countIf(late) FROM ({bronze})) AS late,
                  (SELECT count() FROM quarantine_events FINAL) AS quarantined,
                  (SELECT count() FROM late_events FINAL) AS late_logged,
-                 (SELECT sum(failed) FROM dq_rule_metrics WHERE rule = 'unique_event_id') AS duplicates"""
+                 (SELECT sum(failed) FROM dq_rule_metrics FINAL WHERE rule = 'unique_event_id') AS duplicates"""
         )
         return {k: int(v) for k, v in c.items()}
 

@@ -94,3 +94,38 @@ def test_a_cluster_rescaled_2_3_1_on_its_recovery_store_gives_the_tables_of_one_
     clean("run", "--no-summary", "--stop-at-end", "--source", source, "--sink", clean.sink, env=env, timeout=300)
     assert_same(snapshot(scout), snapshot(clean))
     assert all(check["ok"] for check in scout.verify())
+
+
+def test_partitions_added_to_the_topics_between_two_runs_are_read_from_their_start(
+    session_broker: Broker, tmp_path: Path
+) -> None:
+    """k8s/README.md, "Rescale": a resumed run lists the partitions again, and one with no saved offset is
+    read from its beginning. Devices whose key now hashes to a new partition move there; nothing is lost
+    (every record is in bronze, quarantine or counted as a duplicate), and the warehouse verifies."""
+    from confluent_kafka.admin import AdminClient, NewPartitions
+
+    from dataflows.sources.kafka import produce_records
+
+    env = {f"SCOUT_TOPICS__{s.upper()}": f"grown-{os.getpid()}-{s}" for s in NAMES}
+    topics = [env[f"SCOUT_TOPICS__{s.upper()}"] for s in NAMES]
+    sim = SimConfig(stores=3, devices_per_store=2, hours=0.5, seed=31, partitions=4, duplicate_rate=0.01,
+                    malformed_rate=0.01, topics=dict(zip(NAMES, topics, strict=True)))  # fmt: skip
+    records = [r for r in simulate(sim) if r.topic != BROKEN_ENVELOPE]
+    conf = {"bootstrap.servers": session_broker.bootstrap}
+    half = len(records) // 2
+    produce_records(conf, records[:half], 2, topics)  # two partitions: keys hash mod 2
+    scout = Scout(tmp_path / "grown")
+    scout.workdir.mkdir()
+    run = ["run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}",
+           "--sink", scout.sink, "--recovery-dir", str(tmp_path / "recovery")]  # fmt: skip
+    scout(*run, env=env, timeout=300)
+    admin = AdminClient(conf)
+    for future in admin.create_partitions([NewPartitions(t, 4) for t in topics]).values():
+        future.result(timeout=60)
+    produce_records(conf, records[half:], 4, topics)  # the same keys, now mod 4: half the devices move
+    scout(*run, "--close-sessions-at-end", env=env, timeout=300)
+    [moved] = scout.query("SELECT count() AS n FROM bronze_visual_stream FINAL WHERE partition >= 2")
+    assert int(moved["n"]) > 0, "nothing was read from the new partitions"
+    c = scout.accounted()
+    assert c["bronze"] + c["quarantined"] + c["duplicates"] + c["late_logged"] - c["late"] == len(records), c
+    assert all(check["ok"] for check in scout.verify())
