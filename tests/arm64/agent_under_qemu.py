@@ -96,7 +96,7 @@ def install_wheels() -> None:
 def copy_project_and_inputs() -> Path:
     app = ROOTFS / APP.lstrip("/")
     shutil.rmtree(app, ignore_errors=True)
-    for package in ("scout_contract", "edge_runtime"):  # the device needs no dataflows code
+    for package in ("scout_contract", "scout_bundles", "edge_runtime"):  # the device needs no dataflows code
         shutil.copytree(ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__"))
     work = ROOTFS / WORK.lstrip("/")
     shutil.rmtree(work, ignore_errors=True)

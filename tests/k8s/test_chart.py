@@ -110,6 +110,7 @@ def test_each_policy_check_catches_its_seeded_defect(check: str) -> None:
         (["--set", "source="], "source"),
         (["--set", "image.tag=latest"], "tag"),
         (["--set", "kafka.securityProtocol=SASL_SSL"], "kafka.existingSecret"),
+        (["--set", "snapshotIntervalS=60"], "terminationGracePeriodSeconds"),
         (["--set", "replay.since=2025-05-20T00:00:00+08:00"], "replay.until"),
         (["--set", "replay.since=yesterday", "--set", "replay.until=2025-05-21T00:00:00+08:00"], "replay/since"),
         (["--set", "topics.stt=two words"], "topics/stt"),

@@ -38,6 +38,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if gt (int .Values.replicas) (int .Values.recovery.partitions) -}}
 {{- fail (printf "replicas (%d) must not exceed recovery.partitions (%d): Bytewax fixes the partitions when the recovery store is created" (int .Values.replicas) (int .Values.recovery.partitions)) -}}
 {{- end -}}
+{{- if le (float64 .Values.terminationGracePeriodSeconds) (add1 (float64 .Values.snapshotIntervalS | ceil | int) | float64) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed snapshotIntervalS (%v) plus the last flush: a pod stopped before its last epoch is snapshotted redoes it at the resume" .Values.terminationGracePeriodSeconds .Values.snapshotIntervalS) -}}
+{{- end -}}
 {{- if and (hasPrefix "SASL" .Values.kafka.securityProtocol) (not .Values.kafka.existingSecret) -}}
 {{- fail "kafka.existingSecret must name the Secret holding the SASL password when kafka.securityProtocol is SASL_*" -}}
 {{- end -}}
