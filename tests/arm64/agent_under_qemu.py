@@ -96,8 +96,9 @@ def install_wheels() -> None:
 def copy_project_and_inputs() -> Path:
     app = ROOTFS / APP.lstrip("/")
     shutil.rmtree(app, ignore_errors=True)
-    for package in ("scout_contract", "scout_bundles", "edge_runtime"):  # the device needs no dataflows code
-        shutil.copytree(ROOT / package, app / package, ignore=shutil.ignore_patterns("__pycache__"))
+    # the project itself, installed as a Pi installs it (a wheel: its version is in the metadata, which a
+    # bundle's min_agent_version is checked against; copied sources said "0+unknown" and were refused)
+    run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile", "--target", str(app), str(ROOT))
     work = ROOTFS / WORK.lstrip("/")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -4,9 +4,10 @@ No API server runs here, so a test does the kubelet's part for the containers of
 objects: the same command (the container's ``command``, else the image's ``ENTRYPOINT`` read from the
 Dockerfile), the same arguments with ``$(VAR)`` expanded as Kubernetes does, the same environment
 (``fieldRef: metadata.name`` is the pod's name, a ``secretKeyRef`` is looked up in the Secrets the
-test supplies: a missing one fails as the pod would), the ConfigMap's files written where the pod
-mounts them, an ``emptyDir`` per start, and a directory per volume claim that outlives the "pods" (as
-a StatefulSet keeps its volumes). Init containers run first, to completion.
+test supplies: a missing one fails as the pod would), the ConfigMap's files and the Secrets' items
+written where the pod mounts them, a directory per ``emptyDir`` of a pod, and one per volume claim
+that outlives the "pods" (as a StatefulSet keeps its volumes). Init containers run first, to
+completion.
 
 What differs, and why:
 
@@ -165,6 +166,11 @@ class Rendered:
             if "configMap" in volume:
                 for key, text in self.configmaps[volume["configMap"]["name"]].items():
                     (mounts[m["mountPath"]] / key).write_text(self._translate(text, mounts))
+            elif "secret" in volume:  # a Secret's items as files (a missing one: the pod would not start)
+                name = volume["secret"]["secretName"]
+                for item in volume["secret"]["items"]:
+                    assert (name, item["key"]) in self.secrets, f"Secret {name}/{item['key']} missing"
+                    (mounts[m["mountPath"]] / item["path"]).write_text(self.secrets[(name, item["key"])])
         return mounts
 
     def _env(self, container: dict[str, Any], pod: str, mounts: dict[str, Path]) -> dict[str, str]:

@@ -32,11 +32,14 @@ pytestmark = pytest.mark.slow
 NAMESPACE = "analytics"  # tests.k8s.test_chart.render
 DEV_KAFKA = "kafka.dev.svc:9092"
 DEV_CLICKHOUSE = "http://clickhouse.dev.svc:8123/scout"
+#: the Secrets the pods reference, as the cluster would hold them (chDB takes no password: unused there)
+SECRETS = {("scout-clickhouse", "password"): "from-the-secret"}
 
 
 def _render(replicas: int, topics: dict[str, str], *more: str) -> list[dict[str, object]]:
     sets = [f"topics.{stream}={topic}" for stream, topic in topics.items()] + list(more)
-    sets += [f"replicas={replicas}", "snapshotIntervalS=1", "settings.idle_close_s=86400"]
+    sets += [f"replicas={replicas}", "snapshotIntervalS=1", "settings.idle_close_s=86400",
+             "clickhouse.existingSecret=scout-clickhouse"]  # fmt: skip
     return render("-f", str(CHART / "values-dev.yaml"), *(a for s in sets for a in ("--set", s)))
 
 
@@ -77,7 +80,7 @@ def test_the_rendered_cluster_gives_one_runs_tables_through_upgrades_and_rescali
     for part, replicas in enumerate((2, 3, 1)):
         chunk = records[part * third : (part + 1) * third if part < 2 else None]
         produce_records(conf, chunk, 4, list(topics.values()))
-        rendered = Rendered(_render(replicas, topics), tmp_path / "cluster", addresses, NAMESPACE)
+        rendered = Rendered(_render(replicas, topics), tmp_path / "cluster", addresses, NAMESPACE, SECRETS)
         _serve(rendered, len(chunk))
         volumes = {p.name: sorted(p.name for p in p.iterdir()) for p in (tmp_path / "cluster" / "volumes").iterdir()}
         # the whole recovery store on ordinal 0's volume, none on the others (scout_cli/recovery.py)
@@ -102,7 +105,7 @@ def test_the_rendered_cluster_gives_one_runs_tables_through_upgrades_and_rescali
     assert snapshot(pods_scout) != expected
     rendered = Rendered(_render(1, topics, "replay.since=2025-05-19T08:00:00+08:00",
                                 "replay.until=2025-05-19T09:00:00+08:00"), tmp_path / "cluster", addresses,
-                        NAMESPACE)  # fmt: skip
+                        NAMESPACE, SECRETS)  # fmt: skip
     replayed = rendered.run_job("-replay")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "2025-05-18T16:00:00+00:00" in replayed.stdout  # widened to the whole Asia/Manila day
@@ -111,3 +114,10 @@ def test_the_rendered_cluster_gives_one_runs_tables_through_upgrades_and_rescali
     closed("run", "--no-summary", "--stop-at-end", "--source", f"kafka://{session_broker.bootstrap}",
            "--sink", closed.sink, env=env, timeout=300)  # fmt: skip
     assert_same(snapshot(pods_scout), snapshot(closed))
+
+
+def test_a_pod_whose_secret_is_missing_does_not_start(tmp_path: Path) -> None:
+    """As the kubelet would not start it (CreateContainerConfigError): the harness refuses, naming it."""
+    rendered = Rendered(_render(2, {}), tmp_path, {}, NAMESPACE, secrets={})
+    with pytest.raises(AssertionError, match="scout-clickhouse"):
+        rendered.run_job("-migrate")
