@@ -108,7 +108,7 @@ unit: $(STAMP) system-tools $(KAFKA) $(HELM) $(CRD_MODELS)
 	$(BIN)/pytest -q
 
 # the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two
-unit-fast: $(STAMP) system-tools
+unit-fast: $(STAMP) system-tools $(HELM) $(CRD_MODELS)
 	$(BIN)/pytest -q -m "not slow"
 
 test: lint typecheck unit
