@@ -8,6 +8,7 @@ Kubernetes the same flow runs as a multi-process cluster through
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,10 +23,10 @@ from clickhouse_connect.driver.client import Client
 
 from dataflows.bronze.rules import load_rules
 from dataflows.config import Settings
-from dataflows.errors import Exit, ScoutError
+from dataflows.errors import Exit, ScoutError, UsageError
 from dataflows.flow import build_flow
 from dataflows.health import HEALTH, Check
-from dataflows.recovery_store import discard_unfinished_snapshots
+from dataflows.recovery_store import committed_epoch, discard_unfinished_snapshots
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -262,6 +263,45 @@ def prepare_recovery(settings: Settings) -> None:
         init_db_dir(db, settings.recovery_partitions)
     elif (stale := discard_unfinished_snapshots(db)) > 0:
         log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
+
+
+def pod_ordinal(pod_name: str) -> int:
+    """A StatefulSet pod's ordinal, the number its name ends with.
+
+    >>> pod_ordinal("scout-scout-stream-2")
+    2
+    """
+    found = re.fullmatch(r".*-(\d+)", pod_name)
+    if found is None:
+        raise UsageError(f"pod name {pod_name!r} does not end with a StatefulSet ordinal (-N)")
+    return int(found.group(1))
+
+
+def prepare_pod_recovery(settings: Settings, pod_name: str) -> str:
+    """:func:`prepare_recovery` for one pod of a cluster with a volume per pod (the Helm chart); what it
+    found, in one line.
+
+    A Bytewax cluster must see every recovery partition exactly once: a partition on no volume stops a
+    resume, and a copy on two volumes is two diverging versions of it (a cluster with a copy of the
+    store on every volume panicked after an upgrade from 2 to 3 pods). So the whole store lives on the
+    volume of ordinal 0, which creates and repairs it; the others hold none (Bytewax lets a worker own
+    no partition), and one that finds partitions refuses to start. A cluster rescaled to any size
+    keeps ordinal 0, hence the store, without moving a file."""
+    assert settings.recovery_dir is not None, "a pod's recovery directory is its volume"
+    store = Path(settings.recovery_dir)
+    ordinal = pod_ordinal(pod_name)
+    if ordinal > 0:
+        if parts := sorted(p.name for p in store.glob("part-*.sqlite3")):
+            raise UsageError(
+                f"{store} on pod {pod_name} holds recovery partitions ({', '.join(parts)}); the store lives on "
+                "ordinal 0's volume only, and a second copy of a partition diverges from it: move these files "
+                "to ordinal 0's volume if that one lacks them, else delete them"
+            )
+        store.mkdir(parents=True, exist_ok=True)
+        return f"recovery store {store}: none here (pod ordinal {ordinal}; the store is on ordinal 0)"
+    prepare_recovery(settings)
+    count = len(list(store.glob("part-*.sqlite3")))
+    return f"recovery store {store}: {count} partitions, newest committed epoch {committed_epoch(store)}"
 
 
 def run_flow(

@@ -6,8 +6,8 @@ Dockerfile), the same arguments with ``$(VAR)`` expanded as Kubernetes does, the
 (``fieldRef: metadata.name`` is the pod's name, a ``secretKeyRef`` is looked up in the Secrets the
 test supplies: a missing one fails as the pod would), the ConfigMap's files and the Secrets' items
 written where the pod mounts them, a directory per ``emptyDir`` of a pod, and one per volume claim
-that outlives the "pods" (as a StatefulSet keeps its volumes). Init containers run first, to
-completion.
+that outlives the "pods" (as a StatefulSet keeps its volumes). Init containers, if any, run first,
+to completion.
 
 What differs, and why:
 

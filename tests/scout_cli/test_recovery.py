@@ -1,4 +1,5 @@
-"""``scout recovery prepare``: what a pod runs before ``python -m bytewax.run`` (an init container)."""
+"""``scout recovery prepare`` and the pod layout of the store (``dataflows.runner.prepare_pod_recovery``),
+which a pod's entry point applies at every start of its container."""
 
 from __future__ import annotations
 
@@ -48,3 +49,31 @@ def test_in_a_cluster_the_store_lives_on_ordinal_0_and_a_copy_elsewhere_is_refus
     assert "part-1.sqlite3" in refused.output and "ordinal 0" in refused.output
     bad = CliRunner().invoke(app, ["recovery", "prepare", "--recovery-dir", str(home), "--pod-name", "scout"], env=env)
     assert bad.exit_code == 2 and "ordinal" in bad.output
+
+
+def test_a_pods_container_prepares_the_store_at_every_start(tmp_path: Path) -> None:
+    """A kubelet restarting a container (a failed liveness probe, an OOM kill) runs no init container:
+    the entry point itself repairs pod 0's store before Bytewax opens it, and on another pod refuses
+    a stray copy of the store."""
+    import os
+    import subprocess
+    import sys
+
+    store = tmp_path / "recovery"
+    assert CliRunner().invoke(app, ["recovery", "prepare", "--recovery-dir", str(store)]).exit_code == 0
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:  # a snapshot of an epoch no run finished
+        conn.execute("INSERT INTO exs (ex_num, worker_count, resume_epoch) VALUES (0, 1, 1)")
+        conn.execute("INSERT INTO snaps (step_id, state_key, snap_epoch, ser_change) VALUES ('s', 'k', 5, NULL)")
+
+    def start(pod: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "BYTEWAX_POD_NAME": pod, "SCOUT_RECOVERY_DIR": str(store),
+               "SCOUT_SOURCE": "kafka://127.0.0.1:9", "SCOUT_SINK": f"chdb://{tmp_path / 'ch'}"}  # fmt: skip
+        return subprocess.run([sys.executable, "-c", "import dataflows.entrypoint"], env=env, capture_output=True,
+                              text=True, timeout=120, check=False)  # fmt: skip
+
+    started = start("scout-scout-stream-0")
+    assert started.returncode == 0, started.stderr
+    with sqlite3.connect(store / "part-0.sqlite3") as conn:
+        assert conn.execute("SELECT count() FROM snaps").fetchone() == (0,)
+    refused = start("scout-scout-stream-1")
+    assert refused.returncode != 0 and "ordinal 0" in refused.stderr

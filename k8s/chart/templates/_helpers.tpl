@@ -80,7 +80,7 @@ capabilities:
 {{- end }}
 {{- end -}}
 
-{{/* Where every pod mounts its recovery volume: the config's recovery_dir, bytewax.run -r, the init container's. */}}
+{{/* Where every pod mounts its recovery volume: the config's recovery_dir and bytewax.run -r. */}}
 {{- define "scout.recoveryDir" -}}
 /var/lib/scout/recovery
 {{- end -}}
