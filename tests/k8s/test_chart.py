@@ -89,7 +89,7 @@ def _seed(objects: list[dict[str, Any]], check: str) -> list[dict[str, Any]]:
     elif check == "recovery on a volume":
         sts["spec"]["volumeClaimTemplates"] = []
     elif check == "replicas within partitions":
-        sts["spec"]["replicas"] = 9
+        sts["spec"]["replicas"] = 33
     return bad
 
 
@@ -104,7 +104,8 @@ def test_each_policy_check_catches_its_seeded_defect(check: str) -> None:
     ("flags", "named"),
     [
         (["--set", "replicas=0"], "replicas"),
-        (["--set", "replicas=9"], "recovery.partitions"),
+        (["--set", "replicas=9", "--set", "recovery.partitions=8"], "recovery.partitions"),
+        (["--set", "replicas=33"], "replicas"),
         (["--set", "clickhouse.password=hunter2"], "password"),
         (["--set", "settings.kafka_password=hunter2"], "kafka_password"),
         (["--set", "source="], "source"),
@@ -133,7 +134,7 @@ def test_the_rendered_config_is_one_the_dataflow_accepts(tmp_path: Path, monkeyp
     monkeypatch.setenv("SCOUT_KAFKA__SASL_PASSWORD", "from-a-secret")
     s = load_settings()
     assert (s.sink, s.snapshot_interval_s, s.recovery_partitions, s.metrics_host) == (
-        "https://clickhouse-scout.analytics.svc:8443/scout", 10.0, 8, "0.0.0.0")  # fmt: skip
+        "https://clickhouse-scout.analytics.svc:8443/scout", 10.0, 32, "0.0.0.0")  # fmt: skip
     conf = s.kafka.librdkafka("b:9093")
     assert (conf["security.protocol"], conf["sasl.mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
     # the CA bundles are the files the Secret volumes put where the config says
