@@ -102,7 +102,7 @@ def test_partitions_added_to_the_topics_between_two_runs_are_read_from_their_sta
     """k8s/README.md, "Rescale": a resumed run lists the partitions again, and one with no saved offset is
     read from its beginning. Devices whose key now hashes to a new partition move there; nothing is lost
     (every record is in bronze, quarantine or counted as a duplicate), and the warehouse verifies."""
-    from confluent_kafka.admin import AdminClient, NewPartitions
+    from confluent_kafka.admin import AdminClient, NewPartitions  # type: ignore[attr-defined]
 
     from dataflows.sources.kafka import produce_records
 
@@ -111,7 +111,7 @@ def test_partitions_added_to_the_topics_between_two_runs_are_read_from_their_sta
     sim = SimConfig(stores=3, devices_per_store=2, hours=0.5, seed=31, partitions=4, duplicate_rate=0.01,
                     malformed_rate=0.01, topics=dict(zip(NAMES, topics, strict=True)))  # fmt: skip
     records = [r for r in simulate(sim) if r.topic != BROKEN_ENVELOPE]
-    conf = {"bootstrap.servers": session_broker.bootstrap}
+    conf: dict[str, str | int | float | bool] = {"bootstrap.servers": session_broker.bootstrap}
     half = len(records) // 2
     produce_records(conf, records[:half], 2, topics)  # two partitions: keys hash mod 2
     scout = Scout(tmp_path / "grown")
