@@ -300,6 +300,11 @@ def prepare_pod_recovery(settings: Settings, pod_name: str) -> str:
         store.mkdir(parents=True, exist_ok=True)
         return f"recovery store {store}: none here (pod ordinal {ordinal}; the store is on ordinal 0)"
     prepare_recovery(settings)
+    return store_summary(store)
+
+
+def store_summary(store: Path) -> str:
+    """One line on a recovery store: its partitions and newest committed epoch."""
     count = len(list(store.glob("part-*.sqlite3")))
     return f"recovery store {store}: {count} partitions, newest committed epoch {committed_epoch(store)}"
 

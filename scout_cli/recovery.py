@@ -29,8 +29,7 @@ def recovery_prepare(
     ] = None,
 ) -> None:
     """Create the store with its partitions, or repair it before a resume (idempotent)."""
-    from dataflows.recovery_store import committed_epoch
-    from dataflows.runner import prepare_pod_recovery, prepare_recovery
+    from dataflows.runner import prepare_pod_recovery, prepare_recovery, store_summary
 
     s = settings(recovery_dir=recovery_dir)
     with handled():
@@ -38,6 +37,4 @@ def recovery_prepare(
             typer.echo(prepare_pod_recovery(s, pod_name))
             return
         prepare_recovery(s)
-    parts = sorted(p.name for p in recovery_dir.glob("part-*.sqlite3"))
-    typer.echo(f"recovery store {recovery_dir}: {len(parts)} partitions, newest committed epoch "
-               f"{committed_epoch(recovery_dir)}")  # fmt: skip
+    typer.echo(store_summary(recovery_dir))
