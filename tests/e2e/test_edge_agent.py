@@ -67,9 +67,14 @@ def scout_edge(
     )  # fmt: skip
 
 
-def published(path: Path) -> list[dict[str, Any]]:
+def published(path: Path, writing: bool = False) -> list[dict[str, Any]]:
+    """The events of a topic file the agent published. ``writing``: the agent may be writing it now, so
+    a last line without its newline is not read yet (a poll once read half a record and failed)."""
+    data = path.read_bytes()
+    if writing:
+        data = data[: data.rfind(b"\n") + 1]
     out = []
-    for line in path.read_bytes().splitlines():
+    for line in data.splitlines():
         rec = decode_record_line(line)
         out.append({"topic": rec.topic, "key": rec.key, **json.loads(rec.value)})
     return out

@@ -54,7 +54,7 @@ def _sick(b: Bundles, out: Path, version: str) -> Path:
 def _visual(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [e for e in published(path) if e["schema"] == "scout.visual/1"]
+    return [e for e in published(path, writing=True) if e["schema"] == "scout.visual/1"]
 
 
 def _wait(what: str, check: Any, timeout: float = 60) -> None:
