@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import structlog
 from hypothesis import settings
 
 from dataflows.bronze.rules import RuleSet, load_rules
@@ -24,6 +27,15 @@ def lexicon() -> Lexicon:
 @pytest.fixture
 def windows() -> WindowConfig:
     return WindowConfig()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_found() -> Iterator[None]:
+    """A command run in-process (typer's CliRunner) configures structlog to print to the stderr it
+    swapped in, and closes that stream when the command ends: every later log line in the session then
+    failed with "I/O operation on closed file" (seen when tests/scout_cli ran before a run_flow test)."""
+    yield
+    structlog.reset_defaults()
 
 
 # Property tests: a fixed example budget and a fixed seed (derandomize), no example database,
