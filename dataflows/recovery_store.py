@@ -24,7 +24,7 @@ import sqlite3
 from pathlib import Path
 
 
-def _partitions(recovery_dir: Path) -> list[Path]:
+def partitions(recovery_dir: Path) -> list[Path]:
     """The store's SQLite partition files (none if the directory does not exist)."""
     return sorted(recovery_dir.glob("part-*.sqlite3")) if recovery_dir.is_dir() else []
 
@@ -35,7 +35,7 @@ def committed_epoch(recovery_dir: Path) -> int | None:
     Each file is opened read-only; a partition being created or locked at that moment counts as
     having committed nothing."""
     newest: int | None = None
-    for part in _partitions(recovery_dir):
+    for part in partitions(recovery_dir):
         with contextlib.suppress(sqlite3.Error):
             conn = sqlite3.connect(f"{part.as_uri()}?mode=ro", uri=True, timeout=1.0)
             try:
@@ -75,7 +75,7 @@ SELECT MIN(worker_frontier) FROM max_progress
 def resume_epoch(recovery_dir: Path) -> int | None:
     """The epoch a run resuming from this store starts at, computed as Bytewax does over the
     execution and frontier rows of every partition in the directory (``None``: nothing ran yet)."""
-    parts = _partitions(recovery_dir)
+    parts = partitions(recovery_dir)
     if not parts:
         return None
     merged = sqlite3.connect(":memory:")
@@ -108,7 +108,7 @@ def discard_unfinished_snapshots(recovery_dir: Path) -> int:
     if epoch is None:
         return 0
     deleted = 0
-    for part in _partitions(recovery_dir):
+    for part in partitions(recovery_dir):
         conn = sqlite3.connect(part, timeout=30.0)
         try:
             with conn:

@@ -26,7 +26,7 @@ from dataflows.config import Settings
 from dataflows.errors import Exit, ScoutError, UsageError
 from dataflows.flow import build_flow
 from dataflows.health import HEALTH, Check
-from dataflows.recovery_store import committed_epoch, discard_unfinished_snapshots
+from dataflows.recovery_store import committed_epoch, discard_unfinished_snapshots, partitions
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -291,7 +291,7 @@ def prepare_pod_recovery(settings: Settings, pod_name: str) -> str:
     store = Path(settings.recovery_dir)
     ordinal = pod_ordinal(pod_name)
     if ordinal > 0:
-        if parts := sorted(p.name for p in store.glob("part-*.sqlite3")):
+        if parts := [p.name for p in partitions(store)]:
             raise UsageError(
                 f"{store} on pod {pod_name} holds recovery partitions ({', '.join(parts)}); the store lives on "
                 "ordinal 0's volume only, and a second copy of a partition diverges from it: move these files "
@@ -305,8 +305,9 @@ def prepare_pod_recovery(settings: Settings, pod_name: str) -> str:
 
 def store_summary(store: Path) -> str:
     """One line on a recovery store: its partitions and newest committed epoch."""
-    count = len(list(store.glob("part-*.sqlite3")))
-    return f"recovery store {store}: {count} partitions, newest committed epoch {committed_epoch(store)}"
+    return (
+        f"recovery store {store}: {len(partitions(store))} partitions, newest committed epoch {committed_epoch(store)}"
+    )
 
 
 def run_flow(

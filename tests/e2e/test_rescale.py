@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from dataflows.recovery_store import partitions
 from dataflows.simulator import BROKEN_ENVELOPE, SimConfig, simulate
 from scout_contract.streams import NAMES
 from tests.e2e.conftest import Scout, assert_same, snapshot
@@ -29,7 +30,7 @@ def _executions(recovery: Path) -> list[int]:
     import sqlite3
 
     found: dict[int, int] = {}
-    for part in sorted(recovery.glob("part-*.sqlite3")):
+    for part in partitions(recovery):
         conn = sqlite3.connect(f"{part.as_uri()}?mode=ro", uri=True)
         try:
             found.update(conn.execute("SELECT ex_num, worker_count FROM exs").fetchall())

@@ -33,7 +33,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,14 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dataflows.cluster import free_ports
+from tests.prometheus import scrape, total
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def image_entrypoint(dockerfile: Path = ROOT / "Dockerfile") -> list[str]:
@@ -95,15 +91,10 @@ class Pod:
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples on this pod's /metrics (0 if it has none yet)."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        port = self.ports["metrics"]
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                text = r.read().decode()
+            return total(scrape(self.ports["metrics"], timeout_s=5), name)
         except OSError:
             return 0.0
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
     def stderr(self) -> str:
         return self.log.read_text(errors="replace")
@@ -125,7 +116,8 @@ class Rendered:
         self.sts = next(o for o in objects if o["kind"] == "StatefulSet")
         self.namespace = namespace  # helm template's --namespace (the objects do not name it)
         self.pod_names = [f"{self.sts['metadata']['name']}-{i}" for i in range(self.sts["spec"]["replicas"])]
-        self.pod_ports = {name: {"bytewax": free_port(), "metrics": free_port()} for name in self.pod_names}
+        ports = iter(free_ports(2 * len(self.pod_names)))  # distinct: each pod's own, as in its network namespace
+        self.pod_ports = {name: {"bytewax": next(ports), "metrics": next(ports)} for name in self.pod_names}
         cluster_port = next(p["containerPort"] for p in self.containers(self.sts)[0]["ports"] if p["name"] == "bytewax")
         service = self.sts["spec"]["serviceName"]
         dns = {f"{n}.{service}.{self.namespace}.svc.cluster.local:{cluster_port}": f"127.0.0.1:{p['bytewax']}"

@@ -111,7 +111,9 @@ capabilities:
 /etc/scout-tls/kafka/{{ .Values.kafka.caKey }}
 {{- end -}}
 
-{{- define "scout.tlsMounts" -}}
+{{/* What every scout container mounts: /tmp (the root filesystem is read-only) and the CA bundles. */}}
+{{- define "scout.runtimeMounts" -}}
+- {name: tmp, mountPath: /tmp}
 {{- if .Values.clickhouse.caSecret }}
 - {name: clickhouse-ca, mountPath: /etc/scout-tls/clickhouse, readOnly: true}
 {{- end }}
@@ -120,7 +122,9 @@ capabilities:
 {{- end }}
 {{- end -}}
 
-{{- define "scout.tlsVolumes" -}}
+{{- define "scout.runtimeVolumes" -}}
+- name: tmp
+  emptyDir: {}
 {{- if .Values.clickhouse.caSecret }}
 - name: clickhouse-ca
   secret:
