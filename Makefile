@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup system-tools java-tools kafka chart-files k8s-tools models demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
+.PHONY: setup system-tools java-tools kafka chart-files k8s-tools models native native-test demo test lint typecheck unit unit-fast chaos bench soak check-arm64 clean
 
 $(STAMP): pyproject.toml constraints.txt requirements/model-packages.txt
 	$(PYTHON) -m venv $(VENV)
@@ -89,7 +89,38 @@ $(MODELS): $(STAMP) edge_runtime/vision/convert.py edge_runtime/vision/quantize.
 
 models: $(MODELS)
 
-setup: $(STAMP) system-tools $(MODELS)
+# Rust for the compiled decode path: the machine's cargo, or else rustup's pinned toolchain in .scout/rust
+RUST_TOOLCHAIN := 1.95.0
+ifeq ($(shell command -v cargo),)
+RUST := .scout/rust/cargo/bin/cargo
+RUST_ENV := RUSTUP_HOME=$(abspath .scout/rust/rustup) CARGO_HOME=$(abspath .scout/rust/cargo) PATH=$(abspath .scout/rust/cargo/bin):$(PATH)
+else
+RUST :=
+RUST_ENV :=
+endif
+.scout/rust/cargo/bin/cargo:
+	mkdir -p .scout/rust
+	curl -sSf --proto '=https' -o .scout/rust/rustup-init \
+	  https://static.rust-lang.org/rustup/dist/$$(uname -m)-unknown-linux-gnu/rustup-init
+	chmod +x .scout/rust/rustup-init
+	env $(RUST_ENV) .scout/rust/rustup-init -y -q --no-modify-path --profile minimal --default-toolchain $(RUST_TOOLCHAIN)
+
+# The compiled decode path of bronze validation (Rust + PyO3, dataflows/bronze/native), built into .venv
+# as the module scout_decode; without it dataflows/bronze/columnar.py takes the pure-Python path.
+NATIVE_DIR := dataflows/bronze/native
+NATIVE := $(VENV)/.native-built
+CARGO_ENV := $(RUST_ENV) CARGO_TARGET_DIR=$(abspath .scout/cargo-target)
+$(NATIVE): $(STAMP) $(RUST) $(NATIVE_DIR)/Cargo.toml $(NATIVE_DIR)/Cargo.lock $(wildcard $(NATIVE_DIR)/src/*.rs)
+	env $(CARGO_ENV) VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/maturin develop --release --locked -q -m $(NATIVE_DIR)/Cargo.toml
+	touch $@
+
+native: $(NATIVE)
+
+# the decoder's own property tests (fixed budget and seed), without Python: tests/properties.rs
+native-test: $(NATIVE)
+	cd $(NATIVE_DIR) && env $(CARGO_ENV) cargo test --release --locked --no-default-features -q
+
+setup: $(STAMP) system-tools $(MODELS) $(NATIVE)
 
 demo: $(STAMP)
 	$(BIN)/scout demo
@@ -104,21 +135,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system-tools $(KAFKA) $(HELM) $(CRD_MODELS)
+unit: $(STAMP) system-tools $(KAFKA) $(HELM) $(CRD_MODELS) $(NATIVE)
 	$(BIN)/pytest -q
 
 # the tests not marked slow (no end-to-end run through Bytewax and chDB, no agent run): a minute or two
-unit-fast: $(STAMP) system-tools $(HELM) $(CRD_MODELS)
+unit-fast: $(STAMP) system-tools $(HELM) $(CRD_MODELS) $(NATIVE)
 	$(BIN)/pytest -q -m "not slow"
 
-test: lint typecheck unit
+test: lint typecheck native-test unit
 
 # Ten random SIGKILLs of a 309 k-event Apache Kafka run with `--processes 2`, ≈ 5 minutes (the same
 # test with one process is part of `make test`).
 chaos: $(STAMP) $(KAFKA)
 	$(BIN)/pytest -q -m chaos tests/e2e/test_chaos.py
 
-bench: $(STAMP) system-tools $(KAFKA)
+bench: $(STAMP) system-tools $(KAFKA) $(NATIVE)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/stages.py
@@ -127,6 +158,7 @@ bench: $(STAMP) system-tools $(KAFKA)
 	$(BIN)/python bench/freshness.py
 	$(BIN)/python bench/edge.py
 	$(BIN)/python bench/model_update.py
+	$(BIN)/python bench/decode.py
 
 # 10 M events from 1,000 devices through `scout run --recovery-dir`: RSS of both processes and the
 # recovery store's size over time, plotted to bench/soak.png (≈ 15 minutes, ≈ 10 GB of memory to simulate).

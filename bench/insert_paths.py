@@ -80,7 +80,7 @@ def _load(path: Path) -> list[Any]:
 
 
 def _arrow_type(ch: str) -> Any:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     nullable = ch.startswith("Nullable(")
     ch = ch.removeprefix("Nullable(").removesuffix(")") if nullable else ch

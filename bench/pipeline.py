@@ -2,6 +2,8 @@
 side by side with the raw limits measured in the same run:
 
 * parse only   — decode every file line and its event (what any consumer pays);
+* compiled decode path — the file's lines through :func:`~dataflows.bronze.columnar.validate_lines`
+                 (Arrow batches of bronze rows, quarantine rows; not yet the dataflow's path, #21);
 * chDB insert  — bulk-insert the same events' bronze rows with clickhouse-connect;
 * null sink    — the dataflow with a writer that only encodes the rows it gets
                  (compute alone: everything but the insert);
@@ -68,6 +70,29 @@ def child_simulate(out: Path, events: int) -> dict[str, Any]:
     return {"events": n, "seconds": time.perf_counter() - t0}
 
 
+def simulated_lines(events: int, say: Callable[[str], object]) -> list[bytes]:
+    """The topic-file lines of about ``events`` simulated events (``child_simulate``'s stores), in memory."""
+    with tempfile.TemporaryDirectory(prefix="scout-bench-") as tmp:
+        path = Path(tmp) / "events.jsonl"
+        say(f"simulating {events:,} events …")
+        child_simulate(path, events)
+        return path.read_bytes().splitlines(keepends=True)
+
+
+#: A fixed processing time inside the simulated day (what the stage benchmarks validate at).
+BENCH_NOW = 1_747_700_000_000
+
+
+def bench_validator() -> Any:
+    """The default rules and topics, validating at :data:`BENCH_NOW`."""
+    from dataflows.bronze.rules import load_rules
+    from dataflows.bronze.validate import Validator
+    from dataflows.config import load_settings
+
+    settings = load_settings(sink="chdb:///unused")
+    return Validator(load_rules(settings.rules_file), settings.topics.topic_streams(), lambda: BENCH_NOW)
+
+
 def child_parse(path: Path) -> dict[str, Any]:
     import msgspec
 
@@ -83,6 +108,34 @@ def child_parse(path: Path) -> dict[str, Any]:
                     decode_event(rec.value)  # malformed payloads are part of the input
                 n += 1
     return {"events": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_decode(path: Path, batch_size: int) -> dict[str, Any]:
+    """The compiled decode path alone (#21 item 1): file lines → Arrow batches of bronze rows and
+    quarantine rows (:func:`~dataflows.bronze.columnar.validate_lines`), nothing written."""
+    import functools
+
+    from dataflows.bronze.columnar import compiled_decoder, validate_lines
+    from dataflows.sources.file import parse_line
+
+    validator = bench_validator()
+    decoder = compiled_decoder(validator)
+    if decoder is None:
+        raise SystemExit("scout_decode is not built: run `make native` first")
+
+    def read(lines: list[bytes], i: int) -> Any:
+        return parse_line(lines[i], "bench", i)
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    n = 0
+    with path.open("rb") as f:
+        while lines := f.readlines(64 << 20):
+            for i in range(0, len(lines), batch_size):
+                batch = lines[i : i + batch_size]
+                validate_lines(validator, batch, decoder, functools.partial(read, batch), BENCH_NOW)
+                n += len(batch)
+    cpu = _cpu_s() - c0
+    return {"events": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(), "cpu_s": cpu}
 
 
 def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
@@ -243,7 +296,7 @@ def main() -> None:
         kind, *rest = args.child
         fn: dict[str, Callable[..., dict[str, Any]]] = {
             "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline,
-            "null": child_null, "insert-only": child_insert_only, "cluster": child_cluster,
+            "null": child_null, "insert-only": child_insert_only, "cluster": child_cluster, "decode": child_decode,
         }  # fmt: skip
         conv = [int(x) if x.isdigit() else x if x in ("process", "inline") else Path(x) for x in rest]
         print(json.dumps(fn[kind](*conv)))
@@ -260,6 +313,7 @@ def main() -> None:
         sim_small = _child("simulate", str(small), str(args.events))
         _child("simulate", str(big), str(int(args.events * args.scale)))
         parse = _child("parse", str(small))
+        decode = _child("decode", str(small), str(args.batch_size))
         insert = _child("insert", str(small), str(work / "ins"))
         null = _child("null", str(small), str(work / "rows.msgpack"), str(args.batch_size))
         insert_only = _child("insert-only", str(work / "rows.msgpack"), str(work / "io"), str(null["events"]))
@@ -278,6 +332,7 @@ def main() -> None:
     rows = [
         ("simulate (input)", sim_small),
         ("raw limit: parse only", parse),
+        ("compiled decode path: lines → bronze batches (#21)", decode),
         ("raw limit: chDB bulk insert (bronze rows)", insert),
         (f"null sink: compute alone ({null['rows']:,} rows encoded)", null),
         (f"insert only: those {insert_only['rows']:,} rows", insert_only),
@@ -301,6 +356,7 @@ def main() -> None:
     ratios.add_row("pipeline events/s", f"{rate(pipe):,.0f}", "≥ 50,000")
     ratios.add_row("pipeline / slower raw limit", f"{rate(pipe) / slower:.2f}", "≥ 0.5")
     ratios.add_row("pipeline / parse only", f"{rate(pipe) / rate(parse):.2f}", "")
+    ratios.add_row("compiled decode path / parse only", f"{rate(decode) / rate(parse):.2f}", "")
     ratios.add_row("pipeline / chDB bulk insert", f"{rate(pipe) / rate(insert):.2f}", "")
     ratios.add_row("writer process / inline writer", f"{rate(pipe) / rate(inline):.2f}", "")
     ratios.add_row("scout run --processes 2 / scout run", f"{rate(cluster) / rate(cli_one):.2f}", "")

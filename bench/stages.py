@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -52,12 +51,11 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=20_000)
     args = ap.parse_args()
 
-    from pipeline import child_simulate
+    from pipeline import BENCH_NOW, bench_validator, simulated_lines
     from rich.console import Console
     from rich.table import Table
 
-    from dataflows.bronze.rules import load_rules
-    from dataflows.bronze.validate import Accepted, Validator
+    from dataflows.bronze.validate import Accepted
     from dataflows.config import load_settings
     from dataflows.flow import _by_clock_key, _facts_by_store
     from dataflows.gold.windows import StoreGold
@@ -69,15 +67,11 @@ def main() -> None:
     from dataflows.tables import TableRows
 
     console = Console(width=120)
-    with tempfile.TemporaryDirectory(prefix="scout-stages-") as tmp:
-        path = Path(tmp) / "events.jsonl"
-        console.print(f"simulating {args.events:,} events …")
-        child_simulate(path, args.events)
-        lines = path.read_bytes().splitlines(keepends=True)
+    lines = simulated_lines(args.events, console.print)
     n = len(lines)
     settings = load_settings(sink="chdb:///unused")
-    now = 1_747_700_000_000  # a fixed processing time inside the simulated day
-    validator = Validator(load_rules(settings.rules_file), settings.topics.topic_streams(), lambda: now)
+    now = BENCH_NOW
+    validator = bench_validator()
     lexicon, windows = load_lexicon(settings.lexicon_file), settings.windows()
     gc.set_threshold(1_000_000, 20, 100)  # as the dataflow runs (dataflows/runner.py)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,4 +121,29 @@ def hostile_lines(valid: list[bytes], n: int, seed: int) -> list[bytes]:
         v = valid[i % len(valid)]
         line = makers[i % len(makers)](i, v) if rng.random() < 0.6 else v
         out.append(line.replace(b"\n", b" "))
+    return out
+
+
+def break_ranges(records: list[SourceRecord], seed: int) -> list[SourceRecord]:
+    """Push random fields out of their ranges, as a faulty device would."""
+    rng = random.Random(seed)
+    out = []
+    for rec in records:
+        try:
+            obj = msgspec.json.decode(rec.value)
+        except msgspec.DecodeError:
+            out.append(rec)
+            continue
+        if isinstance(obj, dict) and rng.random() < 0.2:
+            if obj.get("detections"):
+                det = rng.choice(obj["detections"])
+                det[rng.choice(["confidence", "bbox", "label"])] = rng.choice(
+                    [1.5, -0.1, [0.1, 0.2, 0.3], [0.1, 0.2, 3.0, 0.1], "cat", "brand:", "face\n", "brand:x\ny"]
+                )
+            for key, bad in (("duration_ms", 900_000), ("confidence", 2.0), ("cpu_pct", 150.0), ("transcript", "")):
+                if key in obj and rng.random() < 0.3:
+                    obj[key] = bad
+            out.append(msgspec.structs.replace(rec, value=msgspec.json.encode(obj)))
+            continue
+        out.append(rec)
     return out

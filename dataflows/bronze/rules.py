@@ -161,12 +161,12 @@ def _labels_known(labels: list[Any]) -> bool:
     return True
 
 
-def _min_ts_ms(spec: dict[str, Any]) -> int:
+def min_ts_ms(spec: dict[str, Any]) -> int:
     """``min`` (RFC 3339) of a ``ts_min`` rule, in ms since the epoch."""
     return ts_millis(datetime.fromisoformat(str(spec["min"]).replace("Z", "+00:00")))
 
 
-def _max_ms(spec: dict[str, Any]) -> int:
+def max_ms(spec: dict[str, Any]) -> int:
     """``max_seconds`` of a ``ts_max_*`` rule, in whole ms."""
     return int(float(spec["max_seconds"]) * 1000)
 
@@ -201,13 +201,13 @@ def _compile(spec: dict[str, Any], name: str) -> Predicate:
         values = _values(spec, name)
         return lambda ev, rec, ts, ctx: _labels_known(values(ev))
     if check == "ts_min":
-        bound = _min_ts_ms(spec)
+        bound = min_ts_ms(spec)
         return lambda ev, rec, ts, ctx: ts >= bound
     if check == "ts_max_skew":
-        skew_ms = _max_ms(spec)
+        skew_ms = max_ms(spec)
         return lambda ev, rec, ts, ctx: ts <= rec.timestamp_ms + skew_ms
     if check == "ts_max_ahead_of_ingest":
-        ahead_ms = _max_ms(spec)
+        ahead_ms = max_ms(spec)
         return lambda ev, rec, ts, ctx: ts <= ctx.now_ms + ahead_ms
     if check == "topic_matches_schema":
         return lambda ev, rec, ts, ctx: ctx.topic_streams.get(rec.topic) == stream_of(ev)
@@ -222,11 +222,11 @@ def _inline(rule: Rule, stream: str) -> str | None:
     computed by ``int()`` and names of :data:`STREAMS` are written into the expression."""
     spec = rule.spec
     if rule.check == "ts_min":
-        return f"ts >= {_min_ts_ms(spec)!r}"
+        return f"ts >= {min_ts_ms(spec)!r}"
     if rule.check == "ts_max_skew":
-        return f"ts <= rec.timestamp_ms + {_max_ms(spec)!r}"
+        return f"ts <= rec.timestamp_ms + {max_ms(spec)!r}"
     if rule.check == "ts_max_ahead_of_ingest":
-        return f"ts <= ctx.now_ms + {_max_ms(spec)!r}"
+        return f"ts <= ctx.now_ms + {max_ms(spec)!r}"
     if rule.check == "topic_matches_schema" and stream in STREAMS:
         return f"ctx.topic_streams.get(rec.topic) == {stream!r}"
     if rule.check == "key_matches":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -29,7 +29,7 @@ from scout_contract.streams import INPUT_TOPICS, NAMES
 #: that are not UTF-8, nesting deeper than the decoder allows).
 _UNDECODABLE = (msgspec.DecodeError, msgspec.ValidationError, UnicodeError, RecursionError)
 #: (topic, partition, block of offsets): what validation counts rules per
-_Block = tuple[str, int, int]
+Block = tuple[str, int, int]
 
 
 class QualityRuleFailure(ScoutError, RuntimeError):
@@ -93,15 +93,27 @@ class Validator:
         self._fast_checks = {s: all_pass(rs, s) for s, rs in self._fast_rules.items()}
         self._slow_checks = {s: all_pass(rs, s) for s, rs in self._by_stream.items()}
 
-    def validate(self, records: Iterable[SourceRecord]) -> ValidationResult:
+    def validate(
+        self,
+        records: Iterable[SourceRecord],
+        now: int | None = None,
+        cleared: Mapping[Block, Mapping[str, int]] | None = None,
+    ) -> ValidationResult:
         """Every record ends as exactly one accepted event or one quarantine row
-        (or stops the dataflow through a ``fail`` rule); no other exception escapes."""
+        (or stops the dataflow through a ``fail`` rule); no other exception escapes.
+
+        ``now``: the batch's processing time (default: the validator's clock). ``cleared``: per block
+        and stream, records of the same batch that passed every rule elsewhere (the compiled decode
+        path, :mod:`dataflows.bronze.columnar`); they count in the rule rows as passed."""
         out = ValidationResult()
-        now = self.now_ms()
+        now = self.now_ms() if now is None else now
         ctx = RuleContext(now, self.topic_streams)
         # (topic, partition, block) → stream → records that passed every stage / (stream, rule) → failures
-        decoded: dict[_Block, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        failed: dict[_Block, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
+        decoded: dict[Block, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for block, counts in (cleared or {}).items():
+            for stream, n in counts.items():
+                decoded[block][stream] += n
+        failed: dict[Block, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
         for rec in records:
             block = (rec.topic, rec.partition, rec.offset // PARTITION_BLOCK)
             try:
@@ -127,7 +139,7 @@ class Validator:
         out: ValidationResult,
     ) -> None:
         now = ctx.now_ms
-        problem = rec.envelope_error or _envelope_problem(rec)
+        problem = rec.envelope_error or envelope_problem(rec)
         if problem is not None:
             self._reject(rec, now, "envelope", problem, failed, out)
             return
@@ -248,10 +260,10 @@ def _schema_of(event: Event | None) -> str:
     return tag if isinstance(tag, str) else ""
 
 
-def _envelope_problem(rec: SourceRecord) -> str | None:
+def envelope_problem(rec: SourceRecord) -> str | None:
     """Why a record's coordinates cannot be stored (``None`` when they can).
 
-    >>> _envelope_problem(SourceRecord("t", 2**40, 0, 0, None, b"{}"))
+    >>> envelope_problem(SourceRecord("t", 2**40, 0, 0, None, b"{}"))
     'partition 1099511627776 outside 0..2147483647'
     """
     if not 0 <= rec.partition <= PARTITION_MAX:

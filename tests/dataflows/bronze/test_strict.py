@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-import random
-
-import msgspec
-
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.strict import strict_types
 from dataflows.bronze.validate import Validator
 from dataflows.simulator import SimConfig, simulate
-from scout_contract import SourceRecord, SttV1, VisualV1
-from tests.factories import NOW
-
-
-def _mutations(records: list[SourceRecord], seed: int) -> list[SourceRecord]:
-    """Push random fields out of their ranges, as a faulty device would."""
-    rng = random.Random(seed)
-    out = []
-    for rec in records:
-        try:
-            obj = msgspec.json.decode(rec.value)
-        except msgspec.DecodeError:
-            out.append(rec)
-            continue
-        if isinstance(obj, dict) and rng.random() < 0.2:
-            if obj.get("detections"):
-                det = rng.choice(obj["detections"])
-                det[rng.choice(["confidence", "bbox", "label"])] = rng.choice(
-                    [1.5, -0.1, [0.1, 0.2, 0.3], [0.1, 0.2, 3.0, 0.1], "cat", "brand:", "face\n", "brand:x\ny"]
-                )
-            for key, bad in (("duration_ms", 900_000), ("confidence", 2.0), ("cpu_pct", 150.0), ("transcript", "")):
-                if key in obj and rng.random() < 0.3:
-                    obj[key] = bad
-            out.append(msgspec.structs.replace(rec, value=msgspec.json.encode(obj)))
-            continue
-        out.append(rec)
-    return out
+from scout_contract import SttV1, VisualV1
+from tests.factories import NOW, break_ranges
 
 
 def test_fast_and_slow_paths_agree(rules: RuleSet) -> None:
     cfg = SimConfig(stores=2, devices_per_store=2, hours=0.3, malformed_rate=0.05, seed=3)
-    records = _mutations(list(simulate(cfg)), seed=3)
+    records = break_ranges(list(simulate(cfg)), seed=3)
     fast = Validator(rules, now_ms=lambda: NOW).validate(records)
     slow = Validator(rules, now_ms=lambda: NOW, strict=False).validate(records)
     assert len(fast.quarantine_rows) > 50, "the mutations must actually break rules"
