@@ -30,7 +30,7 @@ length, and the file keeps all of it at the recorded offset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -209,3 +209,22 @@ class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]
         return _FilePartition(
             self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial, self.max_record_bytes
         )
+
+
+def read_batches(
+    paths: list[Path], batch_size: int = 20_000, progress: Progress | None = None
+) -> Iterator[list[SourceRecord]]:
+    """The batches of records the dataflow's file source reads, file after file, outside Bytewax
+    (``scout contract check``): the same byte order mark, oversized and torn lines."""
+    source = TopicFileSource(paths, batch_size=batch_size, progress=progress)
+    for part in source.list_parts():
+        reader = source.build_part("read", part, None)
+        try:
+            while True:
+                try:
+                    batches = reader.next_batch()
+                except StopIteration:
+                    break
+                yield from batches
+        finally:
+            reader.close()
