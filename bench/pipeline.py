@@ -27,8 +27,11 @@ The last table puts each process's CPU per event beside the budget that
 shares one GIL, so its process gets one core (20 µs per event at 50,000/s); both
 processes together get every core of the machine.
 
-    python bench/pipeline.py                 # 1,000,000 and 3,000,000 events
-    python bench/pipeline.py --events 200000 --scale 2
+Every stage is measured ``--runs`` times (3 by default, on the same input files); each run's
+tables are printed, then every stage's events/s of all runs side by side with their spread.
+
+    python bench/pipeline.py                 # 1,000,000 and 3,000,000 events, three runs
+    python bench/pipeline.py --events 200000 --scale 2 --runs 1
 """
 
 from __future__ import annotations
@@ -290,6 +293,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=3.0, help="second pipeline run with scale×events (RSS)")
     ap.add_argument("--batch-size", type=int, default=20_000)
     ap.add_argument("--target", type=float, default=50_000, help="events/s whose CPU budget is printed")
+    ap.add_argument("--runs", type=int, default=3, help="measure every stage this many times, each run printed")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -303,45 +307,73 @@ def main() -> None:
         return
 
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(width=120)
+    runs: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="scout-bench-") as tmp:
         work = Path(tmp)
         small, big = work / "small.jsonl", work / "big.jsonl"
         console.print(f"simulating {args.events:,} and {int(args.events * args.scale):,} events …")
         sim_small = _child("simulate", str(small), str(args.events))
         _child("simulate", str(big), str(int(args.events * args.scale)))
-        parse = _child("parse", str(small))
-        decode = _child("decode", str(small), str(args.batch_size))
-        insert = _child("insert", str(small), str(work / "ins"))
-        null = _child("null", str(small), str(work / "rows.msgpack"), str(args.batch_size))
-        insert_only = _child("insert-only", str(work / "rows.msgpack"), str(work / "io"), str(null["events"]))
-        inline = _child("pipeline", str(small), str(work / "p0"), str(args.batch_size), "inline")
-        pipe = _child("pipeline", str(small), str(work / "p1"), str(args.batch_size), "process")
-        pipe_big = _child("pipeline", str(big), str(work / "p3"), str(args.batch_size), "process")
-        cli_one = _child("cluster", str(small), str(work / "c1"), "1")
-        cluster = _child("cluster", str(small), str(work / "c2"), "2")
+        for k in range(1, args.runs + 1):
+            console.print(f"run {k} of {args.runs} …")
+            run_dir = work / f"run-{k}"
+            run_dir.mkdir()
+            runs.append(_measure(small, big, run_dir, args.batch_size))
+            _print_run(console, f"run {k} of {args.runs}", args, sim_small, runs[-1])
+    if len(runs) > 1:
+        _print_side_by_side(console, runs)
 
-    def rate(r: dict[str, Any]) -> float:
-        return float(r["events"]) / float(r["seconds"])
 
-    t = Table(title="Scout stream pipeline benchmark (one worker)", header_style="bold cyan")
+def _rate(r: dict[str, Any]) -> float:
+    return float(r["events"]) / float(r["seconds"])
+
+
+def _measure(small: Path, big: Path, work: Path, batch_size: int) -> dict[str, dict[str, Any]]:
+    """One run: every stage in its own process, on the same input files."""
+    null = _child("null", str(small), str(work / "rows.msgpack"), str(batch_size))
+    return {
+        "parse": _child("parse", str(small)),
+        "decode": _child("decode", str(small), str(batch_size)),
+        "insert": _child("insert", str(small), str(work / "ins")),
+        "null": null,
+        "insert_only": _child("insert-only", str(work / "rows.msgpack"), str(work / "io"), str(null["events"])),
+        "inline": _child("pipeline", str(small), str(work / "p0"), str(batch_size), "inline"),
+        "pipe": _child("pipeline", str(small), str(work / "p1"), str(batch_size), "process"),
+        "pipe_big": _child("pipeline", str(big), str(work / "p3"), str(batch_size), "process"),
+        "cli_one": _child("cluster", str(small), str(work / "c1"), "1"),
+        "cluster": _child("cluster", str(small), str(work / "c2"), "2"),
+    }
+
+
+#: The stages of a run as the tables name them (``{rows}``: the rows the null sink encoded).
+STAGE_NAMES = {
+    "parse": "raw limit: parse only",
+    "decode": "compiled decode path: lines → bronze batches (#21)",
+    "insert": "raw limit: chDB bulk insert (bronze rows)",
+    "null": "null sink: compute alone ({rows:,} rows encoded)",
+    "insert_only": "insert only: those {rows:,} rows",
+    "inline": "pipeline, N events, inline writer (baseline)",
+    "pipe": "pipeline, N events, writer process",
+    "pipe_big": "pipeline, {scale:g}×N events, writer process",
+    "cli_one": "scout run, N events (wall of the command)",
+    "cluster": "scout run --processes 2, N events (wall of the command)",
+}
+
+
+def _print_run(console: Any, title: str, args: Any, sim_small: dict[str, Any], m: dict[str, dict[str, Any]]) -> None:
+    """The stage table, the ratios and the CPU budget of one run."""
+    from rich.table import Table
+
+    rate = _rate
+    parse, decode, insert, null, insert_only = (m[k] for k in ("parse", "decode", "insert", "null", "insert_only"))
+    inline, pipe, pipe_big, cli_one, cluster = (m[k] for k in ("inline", "pipe", "pipe_big", "cli_one", "cluster"))
+    t = Table(title=f"Scout stream pipeline benchmark (one worker), {title}", header_style="bold cyan")
     for col in ("stage", "events", "seconds", "events/s", "peak RSS MB", "writer RSS MB", "CPU s", "writer CPU s"):
         t.add_column(col, justify="left" if col == "stage" else "right")
-    rows = [
-        ("simulate (input)", sim_small),
-        ("raw limit: parse only", parse),
-        ("compiled decode path: lines → bronze batches (#21)", decode),
-        ("raw limit: chDB bulk insert (bronze rows)", insert),
-        (f"null sink: compute alone ({null['rows']:,} rows encoded)", null),
-        (f"insert only: those {insert_only['rows']:,} rows", insert_only),
-        ("pipeline, N events, inline writer (baseline)", inline),
-        ("pipeline, N events, writer process", pipe),
-        (f"pipeline, {args.scale:g}×N events, writer process", pipe_big),
-        ("scout run, N events (wall of the command)", cli_one),
-        ("scout run --processes 2, N events (wall of the command)", cluster),
-    ]
+    rows = [("simulate (input)", sim_small)]
+    rows += [(name.format(rows=null["rows"], scale=args.scale), m[key]) for key, name in STAGE_NAMES.items()]
     for name, r in rows:
         rss, wrss, cpu, wcpu = (r.get(k) for k in ("peak_rss_mb", "writer_rss_mb", "cpu_s", "writer_cpu_s"))
         t.add_row(name, f"{r['events']:,}", f"{r['seconds']:.1f}", f"{rate(r):,.0f}", f"{rss:,.0f}" if rss else "",
@@ -349,7 +381,7 @@ def main() -> None:
                   f"{wcpu:.1f}" if wcpu else "")  # fmt: skip
     console.print(t)
     slower = min(rate(parse), rate(insert))
-    ratios = Table(title="Ratios (same run)", header_style="bold cyan")
+    ratios = Table(title=f"Ratios ({title})", header_style="bold cyan")
     ratios.add_column("measure")
     ratios.add_column("value", justify="right")
     ratios.add_column("target", justify="right")
@@ -369,6 +401,22 @@ def main() -> None:
     )
     console.print(ratios)
     console.print(_budget_table(args.target, null, insert_only, pipe))
+
+
+def _print_side_by_side(console: Any, runs: list[dict[str, dict[str, Any]]]) -> None:
+    """Events/s of every stage in every run, and the spread (fastest / slowest run)."""
+    from rich.table import Table
+
+    t = Table(title="Events/s of each run side by side", header_style="bold cyan")
+    t.add_column("stage")
+    for k in range(len(runs)):
+        t.add_column(f"run {k + 1}", justify="right")
+    t.add_column("fastest / slowest", justify="right")
+    for key, name in STAGE_NAMES.items():
+        rates = [_rate(run[key]) for run in runs]
+        label = name.split(" ({")[0].replace("{scale:g}×", "scale×")
+        t.add_row(label, *(f"{r:,.0f}" for r in rates), f"{max(rates) / min(rates):.2f}")
+    console.print(t)
 
 
 def _budget_table(target: float, null: dict[str, Any], insert_only: dict[str, Any], pipe: dict[str, Any]) -> Any:
