@@ -139,7 +139,7 @@ class Validator:
         out: ValidationResult,
     ) -> None:
         now = ctx.now_ms
-        problem = rec.envelope_error or envelope_problem(rec)
+        problem = rec.envelope_error or _envelope_problem(rec)
         if problem is not None:
             self._reject(rec, now, "envelope", problem, failed, out)
             return
@@ -260,10 +260,10 @@ def _schema_of(event: Event | None) -> str:
     return tag if isinstance(tag, str) else ""
 
 
-def envelope_problem(rec: SourceRecord) -> str | None:
+def _envelope_problem(rec: SourceRecord) -> str | None:
     """Why a record's coordinates cannot be stored (``None`` when they can).
 
-    >>> envelope_problem(SourceRecord("t", 2**40, 0, 0, None, b"{}"))
+    >>> _envelope_problem(SourceRecord("t", 2**40, 0, 0, None, b"{}"))
     'partition 1099511627776 outside 0..2147483647'
     """
     if not 0 <= rec.partition <= PARTITION_MAX:
