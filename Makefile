@@ -155,6 +155,7 @@ bench: $(STAMP) system-tools $(KAFKA) $(NATIVE)
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/insert_paths.py --events 1000000
+	$(BIN)/python bench/writer_memory.py
 	$(BIN)/python bench/kafka_pipeline.py
 	$(BIN)/python bench/freshness.py
 	$(BIN)/python bench/edge.py
