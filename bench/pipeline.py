@@ -243,32 +243,42 @@ def child_null(path: Path, rows_file: Path, batch_size: int) -> dict[str, Any]:
             "cpu_s": _cpu_s() - cpu0}  # fmt: skip
 
 
-def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, Any]:
-    """Insert the null-sink run's batches as the writer process does: decode, insert, collect."""
+def insert_like_the_writer(client: Any, rows_file: Path) -> tuple[int, float]:
+    """Insert the null-sink run's batches (``rows_file``) as the writer process does: automatic garbage
+    collection off, then each batch decoded, inserted and collected. Rows written, and seconds (the
+    file reads outside the timing)."""
     import gc
 
     import msgspec
 
     from dataflows.sinks.insert import write_table_rows
     from dataflows.sinks.writer import decode_batch
-    from dataflows.warehouse import connect, migrate
 
-    client = connect(f"chdb://{workdir / 'insert-only'}", create=True)
-    migrate(client)
     gc.collect()
     gc.freeze()
     gc.disable()
     rows = 0
     seconds = 0.0
-    cpu0 = _cpu_s()  # chDB's threads (inserts, merges) included; the file reads are not worth a second
     with rows_file.open("rb") as f:
         while size := int.from_bytes(f.read(4), "little"):
-            blob = f.read(size)  # read outside the timing
+            blob = f.read(size)
             t0 = time.perf_counter()
             written = write_table_rows(client, decode_batch(msgspec.msgpack.decode(blob)))
+            del blob
             gc.collect()
             seconds += time.perf_counter() - t0
             rows += sum(n for n, _ in written.values())
+    return rows, seconds
+
+
+def child_insert_only(rows_file: Path, workdir: Path, events: int) -> dict[str, Any]:
+    """Insert the null-sink run's batches as the writer process does (:func:`insert_like_the_writer`)."""
+    from dataflows.warehouse import connect, migrate
+
+    client = connect(f"chdb://{workdir / 'insert-only'}", create=True)
+    migrate(client)
+    cpu0 = _cpu_s()  # chDB's threads (inserts, merges) included; the file reads are not worth a second
+    rows, seconds = insert_like_the_writer(client, rows_file)
     return {"events": events, "seconds": seconds, "rows": rows, "cpu_s": _cpu_s() - cpu0}
 
 

@@ -23,7 +23,6 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,38 +51,22 @@ def _status_mb() -> dict[str, int]:
 
 def child_insert(rows_file: Path, workdir: Path, variant: str) -> dict[str, Any]:
     """Insert the null-sink run's batches as the writer process does, with ``variant``'s chDB options."""
-    import gc
     import resource
-
-    import msgspec
 
     at_start = _status_mb()["VmRSS"]
     import chdb  # noqa: F401  (what loading the engine costs, measured apart)
 
     at_import = _status_mb()["VmRSS"]
     import clickhouse_connect
+    from pipeline import insert_like_the_writer
 
-    from dataflows.sinks.insert import write_table_rows
-    from dataflows.sinks.writer import decode_batch
     from dataflows.warehouse import migrate
 
     options = VARIANTS[variant]
     client = clickhouse_connect.get_client(interface="chdb", path=str(workdir), chdb_options=options or None)
     migrate(client)
-    gc.collect()
-    gc.freeze()
-    gc.disable()
     at_ready = _status_mb()["VmRSS"]
-    seconds, rows = 0.0, 0
-    with rows_file.open("rb") as f:
-        while size := int.from_bytes(f.read(4), "little"):
-            blob = f.read(size)
-            t0 = time.perf_counter()
-            written = write_table_rows(client, decode_batch(msgspec.msgpack.decode(blob)))
-            del blob
-            gc.collect()
-            seconds += time.perf_counter() - t0
-            rows += sum(n for n, _ in written.values())
+    rows, seconds = insert_like_the_writer(client, rows_file)
     end = _status_mb()
     return {"rows": rows, "seconds": seconds, "start_mb": at_start, "import_mb": at_import, "ready_mb": at_ready,
             "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "end_anon_mb": end["RssAnon"],
