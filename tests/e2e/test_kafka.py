@@ -246,8 +246,12 @@ _DAY2 = ("toDateTime64('2025-05-19 16:00:00', 3, 'UTC')", "toDateTime64('2025-05
 def test_a_replay_restores_a_corrupted_day_exactly_and_replays_are_idempotent(
     session_broker: Broker, tmp_path: Path
 ) -> None:
-
-    env = _topics()
+    # Gold keeps windows longer than the 60 simulated hours: the partitions of the two devices are read
+    # independently, and on a loaded machine one was once read more than the default 48 h ahead of the
+    # other before that one's first records arrived (a device not yet seen has no vote in its store's
+    # clock), so the first hour was evicted before its facts came: late_events rows and a failed verify.
+    # This test is about replays; that read skew is a separate limit (docs/architecture.md, "Store clock").
+    env = {**_topics(), "SCOUT_GOLD_RETENTION_H": "96"}
     scout = Scout(tmp_path)
     scout("simulate", "--kafka", session_broker.bootstrap, *_DAYS, env=env, timeout=180)
     source = f"kafka://{session_broker.bootstrap}"
@@ -272,7 +276,7 @@ def test_a_replay_restores_a_corrupted_day_exactly_and_replays_are_idempotent(
     scout(*replay, "--since", "2025-05-20T00:00:00+08:00", "--until", "2025-05-21T06:00:00+08:00", env=env,
           timeout=300)  # fmt: skip
     assert_same(snapshot(scout), clean)
-    assert all(t["ok"] for t in scout.verify())
+    assert all(t["ok"] for t in scout.verify(env))
 
 
 def test_two_processes_over_four_partitions_give_the_tables_of_one(session_broker: Broker, tmp_path: Path) -> None:
