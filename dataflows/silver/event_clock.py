@@ -8,9 +8,12 @@ visual), ``heartbeat``, ``feedback`` — with bounded out-of-orderness:
 * an event older than the watermark is *late*: it goes to ``late_events`` and
   to bronze marked ``late`` (bronze keeps every accepted event), and counts in
   no window or session;
-* an ``event_id`` seen before in the group (and still newer than the watermark)
-  is a duplicate: counted in ``dq_rule_metrics`` (per block of the key's evaluations,
-  :mod:`dataflows.rule_tally`) and not processed twice. Each
+* an ``event_id`` seen before in the group, whose first event is still no older
+  than the watermark, is a duplicate: counted in ``dq_rule_metrics`` (per block of
+  the key's evaluations, :mod:`dataflows.rule_tally`) and not processed twice. An
+  id whose first event the watermark has passed is a new event (its first event
+  time, compared with the watermark, decides; not whether a batch has pruned it
+  yet, so the verdict does not depend on how the input was batched). Each
   group remembers its ids only down to its own watermark, so the memory is
   bounded by the out-of-orderness window of each group — a group that stalls
   (heartbeats that stop) keeps its few ids, not every other group's.
@@ -127,9 +130,11 @@ class DeviceClock:
             seen = self.seen.get(group)
             if seen is None:
                 seen = self.seen[group] = {}
-            elif acc.event.event_id in seen:
-                verdicts.setdefault(acc.stream, []).append(False)
-                continue
+            else:  # a duplicate of an id still newer than the watermark (not yet pruned is not enough)
+                first = seen.get(acc.event.event_id)
+                if first is not None and newest is not None and first >= newest - ooo:
+                    verdicts.setdefault(acc.stream, []).append(False)
+                    continue
             verdicts.setdefault(acc.stream, []).append(True)
             seen[acc.event.event_id] = acc.ts_ms
             if newest is None or acc.ts_ms > newest:

@@ -197,3 +197,22 @@ def test_a_snapshot_keeps_its_values_while_the_clock_goes_on(
     resumed.process(_accept(rules, record(visual(T0 + 6_000, labels=("face",)))), now_ms=3)
     assert state == taken
     assert len(resumed.sessions.open[0].members) == len(taken.sessions[0].members) + 1
+
+
+def test_an_id_forgotten_behind_the_watermark_is_no_duplicate_whatever_the_batching(
+    rules: RuleSet, lexicon: Lexicon, windows: WindowConfig
+) -> None:
+    """An event id is remembered down to its group's watermark and no further: an id whose first
+    event the watermark has passed is a new event, whether or not the clock has pruned it yet
+    (pruning is a memory matter, done per batch, so it must not decide a verdict)."""
+    ooo = windows.out_of_orderness_ms
+    evs = [visual(T0, event_id="x"), visual(T0 + 3 * ooo), visual(T0 + 6 * ooo, event_id="x")]
+    for split in ([3], [1, 1, 1], [2, 1], [1, 2]):
+        clock = DeviceClock(windows, lexicon)
+        kept: list[tuple[str, bool]] = []
+        at = 0
+        for n in split:
+            out = clock.process(_accept(rules, *map(record, evs[at : at + n])), now_ms=1)
+            kept += [(r.event_id, r.late) for r in out.rows.of(BronzeVisualRow)]
+            at += n
+        assert [eid for eid, late in kept if eid == "x" and not late] == ["x", "x"], split
