@@ -23,7 +23,6 @@ machines are noisy: compare ratios). No chDB, no Bytewax: ``bench/pipeline.py`` 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import gc
 import resource
@@ -48,11 +47,9 @@ def _read(lines: list[bytes], i: int) -> SourceRecord:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=300_000)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=20_000)
-    args = ap.parse_args()
+    from pipeline import stage_bench_args
+
+    args = stage_bench_args(__doc__)
 
     from pipeline import BENCH_NOW, bench_validator, simulated_lines
     from rich.console import Console

@@ -86,6 +86,16 @@ def simulated_lines(events: int, say: Callable[[str], object]) -> list[bytes]:
 BENCH_NOW = 1_747_700_000_000
 
 
+def stage_bench_args(doc: str | None, runs_flag: str = "--runs", runs: int = 3) -> argparse.Namespace:
+    """The command line of a benchmark of stages on simulated events, in its own process:
+    ``--events`` (300,000), ``runs_flag`` (how many times each path runs) and ``--batch-size`` (20,000)."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument(runs_flag, type=int, default=runs)
+    ap.add_argument("--batch-size", type=int, default=20_000)
+    return ap.parse_args()
+
+
 def bench_validator() -> Any:
     """The default rules and topics, validating at :data:`BENCH_NOW`."""
     from dataflows.bronze.rules import load_rules

@@ -22,7 +22,6 @@ figures: ``bench/pipeline.py`` measures the whole.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import time
@@ -45,11 +44,9 @@ def _least(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", type=int, default=300_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=20_000)
-    args = ap.parse_args()
+    from pipeline import stage_bench_args
+
+    args = stage_bench_args(__doc__, "--repeat", 5)
 
     from pipeline import BENCH_NOW, bench_validator, simulated_lines
     from rich.console import Console

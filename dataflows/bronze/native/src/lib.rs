@@ -1,9 +1,13 @@
-//! `scout_decode`: the compiled decode path of bronze validation (issue #21).
+//! `scout_decode`: the compiled core of the columnar stages (issue #21).
 //!
-//! The Python side is `dataflows/bronze/columnar.py`: it hands a batch of record values here
-//! and gets back a verdict per record and Arrow buffers of the clean records' bronze columns;
-//! the records deferred go through the Python validator as before.
+//! The decode path of bronze validation: its Python side is `dataflows/bronze/columnar.py`,
+//! which hands a batch of record values here and gets back a verdict per record and Arrow
+//! buffers of the clean records' bronze columns; the records deferred go through the Python
+//! validator as before. The event clocks (`clock`): their Python side is
+//! `dataflows/silver/columnar_clock.py`, which hands a batch's key, group, time and id columns
+//! here and gets back a verdict (on time, late, duplicate) and a watermark per event.
 
+pub mod clock;
 pub mod columns;
 pub mod decode;
 pub mod envelope;
@@ -18,6 +22,7 @@ mod python {
     use pyo3::prelude::*;
     use pyo3::types::{PyBytes, PyString};
 
+    use crate::clock::{self, Event, GroupClock};
     use crate::decode::{self, Envelope};
     use crate::envelope::Limits;
     use crate::event::{SCHEMAS, STREAMS};
@@ -184,9 +189,135 @@ mod python {
         }
     }
 
+    /// A group's `(newest event time or None, {event id: first event time})`.
+    type GroupTuple = (Option<i64>, HashMap<String, i64>);
+
+    /// The event clocks of a set of keys (`clock::Clocks`).
+    #[pyclass(module = "scout_decode")]
+    struct EventClocks {
+        inner: clock::Clocks,
+    }
+
+    /// Read `n` little-endian values of `width` bytes from `buf`.
+    fn words<const W: usize>(buf: &[u8], n: usize, what: &str) -> PyResult<Vec<[u8; W]>> {
+        if buf.len() != n * W {
+            return Err(PyValueError::new_err(format!(
+                "{what}: {} bytes for {n} values of {W}",
+                buf.len()
+            )));
+        }
+        Ok(buf
+            .chunks_exact(W)
+            .map(|c| c.try_into().expect("chunks of W"))
+            .collect())
+    }
+
+    #[pymethods]
+    impl EventClocks {
+        #[new]
+        fn new(out_of_orderness_ms: i64, n_groups: usize) -> PyResult<Self> {
+            let inner =
+                clock::Clocks::new(out_of_orderness_ms, n_groups).map_err(PyValueError::new_err)?;
+            Ok(EventClocks { inner })
+        }
+
+        /// Decide a batch of `n` events in arrival order: `(verdicts, watermarks)` as bytes (u8
+        /// per event; i64 little-endian per event). The columns come as little-endian bytes:
+        /// `key_codes` (u32, an index into `keys`), `groups` (u8), `ts` (i64), and the event ids
+        /// as an Arrow string column's `id_offsets` (i32, n + 1 of them) and `id_data`.
+        #[allow(clippy::too_many_arguments)]
+        fn process<'py>(
+            &mut self,
+            py: Python<'py>,
+            n: usize,
+            keys: Vec<String>,
+            key_codes: &[u8],
+            groups: &[u8],
+            ts: &[u8],
+            id_offsets: &[u8],
+            id_data: &[u8],
+        ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+            let codes = words::<4>(key_codes, n, "key_codes")?;
+            let times = words::<8>(ts, n, "ts")?;
+            let offsets = words::<4>(id_offsets, n + 1, "id_offsets")?;
+            if groups.len() != n {
+                return Err(PyValueError::new_err(format!(
+                    "groups: {} bytes for {n} values",
+                    groups.len()
+                )));
+            }
+            let ids = std::str::from_utf8(id_data)
+                .map_err(|e| PyValueError::new_err(format!("id_data: {e}")))?;
+            let mut events = Vec::with_capacity(n);
+            for i in 0..n {
+                let (lo, hi) = (
+                    i32::from_le_bytes(offsets[i]),
+                    i32::from_le_bytes(offsets[i + 1]),
+                );
+                let id = usize::try_from(lo)
+                    .ok()
+                    .zip(usize::try_from(hi).ok())
+                    .and_then(|(lo, hi)| ids.get(lo..hi))
+                    .ok_or_else(|| {
+                        PyValueError::new_err(format!(
+                            "id_offsets: event {i} has no id at {lo}..{hi}"
+                        ))
+                    })?;
+                events.push(Event {
+                    key: u32::from_le_bytes(codes[i]) as usize,
+                    group: groups[i] as usize,
+                    ts: i64::from_le_bytes(times[i]),
+                    event_id: id,
+                });
+            }
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let (verdicts, watermarks) = self
+                .inner
+                .process(&names, &events)
+                .map_err(PyValueError::new_err)?;
+            let marks: Vec<u8> = watermarks.iter().flat_map(|w| w.to_le_bytes()).collect();
+            Ok((PyBytes::new(py, &verdicts), PyBytes::new(py, &marks)))
+        }
+
+        /// A group's watermark, or None.
+        fn watermark(&self, key: &str, group: usize) -> Option<i64> {
+            self.inner.watermark(key, group)
+        }
+
+        /// Every key's groups: `{key: [(newest, {event id: event time}), ...]}` (a copy).
+        fn snapshot(&self) -> HashMap<String, Vec<GroupTuple>> {
+            self.inner
+                .snapshot()
+                .into_iter()
+                .map(|(key, groups)| {
+                    (
+                        key,
+                        groups.into_iter().map(|g| (g.newest, g.seen)).collect(),
+                    )
+                })
+                .collect()
+        }
+
+        /// Take a key's groups, in `snapshot`'s form.
+        fn restore(&mut self, key: &str, groups: Vec<GroupTuple>) -> PyResult<()> {
+            let groups = groups
+                .into_iter()
+                .map(|(newest, seen)| GroupClock { newest, seen })
+                .collect();
+            self.inner
+                .restore(key, groups)
+                .map_err(PyValueError::new_err)
+        }
+    }
+
     #[pymodule]
     fn scout_decode(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Decoder>()?;
+        m.add_class::<EventClocks>()?;
+        m.add("ON_TIME", clock::ON_TIME)?;
+        m.add("LATE", clock::LATE)?;
+        m.add("DUPLICATE", clock::DUPLICATE)?;
+        m.add("NO_WATERMARK", clock::NO_WATERMARK)?;
         m.add("SCHEMAS", SCHEMAS.to_vec())?;
         m.add("STREAMS", STREAMS.to_vec())?;
         m.add("DEFER", decode::DEFER)?;

@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 
+mod common;
+
+use common::config;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngSeed};
 use scout_decode::decode::{Decoder, Envelope, DEFER};
 use scout_decode::envelope::Limits;
 use scout_decode::event::ts_millis;
@@ -75,15 +77,6 @@ fn decoder() -> Decoder {
         topic_max_length: 249,
     };
     Decoder::new(&rules, &HashMap::new(), &columns, limits).expect("known rules and columns")
-}
-
-fn config() -> Config {
-    Config {
-        cases: 2_000,
-        rng_seed: RngSeed::Fixed(21),
-        failure_persistence: None,
-        ..Config::default()
-    }
 }
 
 fn envelope(value: &[u8]) -> Envelope<'_> {
