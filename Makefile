@@ -156,7 +156,7 @@ bench: $(STAMP) system-tools $(KAFKA) $(NATIVE)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/stages.py
-	$(BIN)/python bench/event_clocks.py
+	$(BIN)/python bench/columnar_silver.py
 	$(BIN)/python bench/insert_paths.py --events 1000000
 	$(BIN)/python bench/writer_memory.py
 	$(BIN)/python bench/kafka_pipeline.py

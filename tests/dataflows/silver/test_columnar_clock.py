@@ -34,7 +34,7 @@ from dataflows.silver.columnar_clock import (
     native_kernel,
 )
 from dataflows.silver.event_clock import DeviceClock
-from dataflows.tables import TABLES, LateRow
+from dataflows.tables import LateRow
 from scout_contract import SourceRecord
 from scout_contract.streams import BY_NAME, STREAMS
 from tests.factories import T0, feedback, heartbeat, record, stt, visual

@@ -17,6 +17,8 @@
 
 use std::collections::HashMap;
 
+use crate::keyed::Keyed;
+
 /// The verdicts of [`Clocks::process`].
 pub const ON_TIME: u8 = 0;
 pub const LATE: u8 = 1;
@@ -63,8 +65,7 @@ pub struct Event<'a> {
 pub struct Clocks {
     out_of_orderness_ms: i64,
     n_groups: usize,
-    index: HashMap<String, usize>,
-    keys: Vec<(String, Vec<GroupClock>)>,
+    keys: Keyed<Vec<GroupClock>>,
 }
 
 impl Clocks {
@@ -77,19 +78,13 @@ impl Clocks {
         Ok(Clocks {
             out_of_orderness_ms,
             n_groups,
-            index: HashMap::new(),
-            keys: Vec::new(),
+            keys: Keyed::new(),
         })
     }
 
     fn slot(&mut self, key: &str) -> usize {
-        if let Some(i) = self.index.get(key) {
-            return *i;
-        }
-        self.keys
-            .push((key.to_owned(), vec![GroupClock::default(); self.n_groups]));
-        self.index.insert(key.to_owned(), self.keys.len() - 1);
-        self.keys.len() - 1
+        let n = self.n_groups;
+        self.keys.slot(key, || vec![GroupClock::default(); n])
     }
 
     /// Decide a batch's events in arrival order: a verdict per event and the watermark it met
@@ -120,7 +115,7 @@ impl Clocks {
         let mut touched = vec![false; slots.len()];
         for e in events {
             touched[e.key] = true;
-            let clock = &mut self.keys[slots[e.key]].1[e.group];
+            let clock = &mut self.keys.entries[slots[e.key]].1[e.group];
             let watermark = clock.watermark(ooo);
             watermarks.push(watermark.unwrap_or(NO_WATERMARK));
             let low = match watermark {
@@ -147,7 +142,7 @@ impl Clocks {
         }
         for (i, slot) in slots.iter().enumerate() {
             if touched[i] {
-                for clock in self.keys[*slot].1.iter_mut() {
+                for clock in self.keys.entries[*slot].1.iter_mut() {
                     clock.prune(ooo);
                 }
             }
@@ -157,8 +152,8 @@ impl Clocks {
 
     /// A group's watermark (`None`: it has seen no event, or the key none at all).
     pub fn watermark(&self, key: &str, group: usize) -> Option<i64> {
-        let slot = *self.index.get(key)?;
-        self.keys[slot]
+        let slot = self.keys.find(key)?;
+        self.keys.entries[slot]
             .1
             .get(group)?
             .watermark(self.out_of_orderness_ms)
@@ -166,7 +161,7 @@ impl Clocks {
 
     /// Every key's groups, as a copy.
     pub fn snapshot(&self) -> Vec<(String, Vec<GroupClock>)> {
-        self.keys.clone()
+        self.keys.entries.clone()
     }
 
     /// Take a key's groups (replacing what the key had).
@@ -179,7 +174,7 @@ impl Clocks {
             ));
         }
         let slot = self.slot(key);
-        self.keys[slot].1 = groups;
+        self.keys.entries[slot].1 = groups;
         Ok(())
     }
 }

@@ -12,7 +12,9 @@ pub mod columns;
 pub mod decode;
 pub mod envelope;
 pub mod event;
+pub mod keyed;
 pub mod rules;
+pub mod sessions;
 
 #[cfg(feature = "python")]
 mod python {
@@ -27,6 +29,7 @@ mod python {
     use crate::envelope::Limits;
     use crate::event::{SCHEMAS, STREAMS};
     use crate::rules::Spec;
+    use crate::sessions;
 
     /// `(stream, check, field, lo, hi, len_lo, len_hi, values, ms)`: one rule of a stream.
     type RuleTuple = (
@@ -310,10 +313,129 @@ mod python {
         }
     }
 
+    /// Closed sessions: `(keys, starts, ends, member counts, handles)`, one entry per session
+    /// but the handles, which are every session's in turn (u64 little-endian).
+    type ClosedOut<'py> = (
+        Vec<String>,
+        Vec<i64>,
+        Vec<i64>,
+        Vec<u32>,
+        Bound<'py, PyBytes>,
+    );
+    /// An open session: `(start, end, member handles)`.
+    type SessionTuple = (i64, i64, Vec<u64>);
+
+    fn closed_out(py: Python<'_>, closed: Vec<sessions::Closed>) -> ClosedOut<'_> {
+        let mut out = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for c in closed {
+            out.0.push(c.key);
+            out.1.push(c.session.start);
+            out.2.push(c.session.end);
+            out.3.push(c.session.members.len() as u32);
+            out.4
+                .extend(c.session.members.iter().flat_map(|h| h.to_le_bytes()));
+        }
+        (out.0, out.1, out.2, out.3, PyBytes::new(py, &out.4))
+    }
+
+    /// The session windows of a set of keys (`sessions::Sessions`).
+    #[pyclass(module = "scout_decode")]
+    struct Sessions {
+        inner: sessions::Sessions,
+    }
+
+    #[pymethods]
+    impl Sessions {
+        #[new]
+        fn new(gap_ms: i64) -> PyResult<Self> {
+            let inner = sessions::Sessions::new(gap_ms).map_err(PyValueError::new_err)?;
+            Ok(Sessions { inner })
+        }
+
+        /// Add `n` members in arrival order; the columns as little-endian bytes: `key_codes`
+        /// (u32, an index into `keys`), `starts` and `ends` (i64), `handles` (u64).
+        fn add(
+            &mut self,
+            n: usize,
+            keys: Vec<String>,
+            key_codes: &[u8],
+            starts: &[u8],
+            ends: &[u8],
+            handles: &[u8],
+        ) -> PyResult<()> {
+            let codes = words::<4>(key_codes, n, "key_codes")?;
+            let starts = words::<8>(starts, n, "starts")?;
+            let ends = words::<8>(ends, n, "ends")?;
+            let handles = words::<8>(handles, n, "handles")?;
+            let members: Vec<sessions::Member> = (0..n)
+                .map(|i| sessions::Member {
+                    key: u32::from_le_bytes(codes[i]) as usize,
+                    start: i64::from_le_bytes(starts[i]),
+                    end: i64::from_le_bytes(ends[i]),
+                    handle: u64::from_le_bytes(handles[i]),
+                })
+                .collect();
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.inner
+                .add(&names, &members)
+                .map_err(PyValueError::new_err)
+        }
+
+        /// Close, per key, every session its watermark has passed (`end + gap < watermark`).
+        fn close_until<'py>(
+            &mut self,
+            py: Python<'py>,
+            keys: Vec<String>,
+            watermarks: Vec<i64>,
+        ) -> PyResult<ClosedOut<'py>> {
+            let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let closed = self
+                .inner
+                .close_until(&names, &watermarks)
+                .map_err(PyValueError::new_err)?;
+            Ok(closed_out(py, closed))
+        }
+
+        /// Close every open session.
+        fn flush<'py>(&mut self, py: Python<'py>) -> ClosedOut<'py> {
+            closed_out(py, self.inner.flush())
+        }
+
+        /// Every key's open sessions: `{key: [(start, end, handles), ...]}` (a copy).
+        fn snapshot(&self) -> HashMap<String, Vec<SessionTuple>> {
+            self.inner
+                .snapshot()
+                .into_iter()
+                .map(|(key, open)| {
+                    (
+                        key,
+                        open.into_iter()
+                            .map(|s| (s.start, s.end, s.members))
+                            .collect(),
+                    )
+                })
+                .collect()
+        }
+
+        /// Take a key's open sessions, in `snapshot`'s form.
+        fn restore(&mut self, key: &str, open: Vec<SessionTuple>) {
+            let open = open
+                .into_iter()
+                .map(|(start, end, members)| sessions::Session {
+                    start,
+                    end,
+                    members,
+                })
+                .collect();
+            self.inner.restore(key, open);
+        }
+    }
+
     #[pymodule]
     fn scout_decode(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add_class::<Decoder>()?;
         m.add_class::<EventClocks>()?;
+        m.add_class::<Sessions>()?;
         m.add("ON_TIME", clock::ON_TIME)?;
         m.add("LATE", clock::LATE)?;
         m.add("DUPLICATE", clock::DUPLICATE)?;
