@@ -99,7 +99,7 @@ def main() -> None:
     batches = [
         validator.validate(records[i : i + args.batch_size]).accepted for i in range(0, len(records), args.batch_size)
     ]
-    del lines, records
+    del lines
     n = sum(map(len, batches))
     windows, lexicon = WindowConfig(), load_lexicon()
     ooo, gap = windows.out_of_orderness_ms, windows.session_gap_ms
@@ -223,6 +223,43 @@ def main() -> None:
         _table(title, "member", members, session_runs, "SessionWindows + summarise + annotated_rows (today's)")
     )
     console.print(f"annotated rows of closed sessions (every path): {closed['today']:,}")
+    # -- the whole per-key step, validation included ---------------------------------------------
+    from dataflows.bronze.columnar import compiled_decoder, validate_columnar
+    from dataflows.silver.columnar_device import ColumnarDevices
+
+    decoder = compiled_decoder(validator)
+    record_batches = [records[i : i + args.batch_size] for i in range(0, len(records), args.batch_size)]
+    counted: dict[str, int] = {}
+
+    def today() -> None:
+        clocks: dict[str, DeviceClock] = {}
+        rows = 0
+        for batch in record_batches:
+            by_key: dict[str, list[Accepted]] = {}
+            for acc in validator.validate(batch).accepted:
+                by_key.setdefault(acc.key, []).append(acc)
+            for key, accs in by_key.items():
+                out = clocks.setdefault(key, DeviceClock(windows, lexicon)).process(accs, now_ms=1)
+                rows += sum(map(len, out.rows.rows.values()))
+        counted["today"] = rows
+
+    def columnar() -> None:
+        devices = ColumnarDevices(windows, lexicon)
+        rows = 0
+        for batch in record_batches:
+            result = validate_columnar(validator, batch, decoder)
+            out = devices.process(result.batches, 1, lambda row, b=batch: b[row].key)  # type: ignore[misc]
+            rows += sum(t.num_rows for t in out.tables.values()) + sum(map(len, out.rows.rows.values()))
+        counted["columnar"] = rows
+
+    step_runs = _runs(
+        {"Validator + DeviceClock.process (today's)": today, "validate_columnar + ColumnarDevices": columnar}, args.runs
+    )
+    if counted["today"] != counted["columnar"]:
+        sys.exit(f"the paths disagree on the rows they give: {counted}")
+    title = f"Validation and the per-key step, {len(records):,} records, batches of {args.batch_size:,}"
+    console.print(_table(title, "record", len(records), step_runs, "Validator + DeviceClock.process (today's)"))
+    console.print(f"rows given (both paths): {counted['today']:,}")
     console.print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 
 

@@ -332,7 +332,7 @@ def annotated_table(closed: Closed, now: int, interaction_id: str | None = None)
     session = m.column("session")
     frame = pc.equal(m.column("kind"), "frame")
     columns: dict[str, Any] = {
-        "interaction_id": pa.array([interaction_id] * m.num_rows, pa.string()) if interaction_id is not None
+        "interaction_id": pa.repeat(pa.scalar(interaction_id, pa.string()), m.num_rows) if interaction_id is not None
         else pc.take(pa.array(ids, pa.string()), session),
         "event_id": m.column("event_id"),
         "store_id": pc.take(pa.array([it.store_id for it in closed.interactions], pa.string()), session),
@@ -341,7 +341,7 @@ def annotated_table(closed: Closed, now: int, interaction_id: str | None = None)
         "question": m.column("question"),
         "brands": pc.if_else(frame, m.column("brands_seen"), m.column("mentioned")),
         "people": m.column("people"), "sentiment": m.column("sentiment"), "lang": m.column("lang"),
-        "n_words": m.column("n_words"), "processed_at": pa.array([now] * m.num_rows, pa.int64()),
+        "n_words": m.column("n_words"), "processed_at": pa.repeat(pa.scalar(now, pa.int64()), m.num_rows),
     }  # fmt: skip
     names = TABLES[TABLE_OF[AnnotatedRow]].columns
     return pa.table({name: columns[name] for name in names})
