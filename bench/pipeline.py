@@ -182,7 +182,9 @@ def child_insert(path: Path, workdir: Path) -> dict[str, Any]:
     return {"events": n, "seconds": time.perf_counter() - t0}
 
 
-def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str = "process") -> dict[str, Any]:
+def child_pipeline(
+    path: Path, workdir: Path, batch_size: int, writer_kind: str = "process", engine: str = "rows"
+) -> dict[str, Any]:
     """``scout run``'s path: migrations, then the dataflow (timed from the start, migrations included).
     The inline baseline keeps the sink's flush size from before issue #8 (200,000 rows)."""
     from dataflows.config import load_settings
@@ -190,7 +192,7 @@ def child_pipeline(path: Path, workdir: Path, batch_size: int, writer_kind: str 
 
     flush = 200_000 if writer_kind == "inline" else None
     settings = load_settings(sink=f"chdb://{workdir / 'pipeline'}", batch_size=batch_size, sink_writer=writer_kind,
-                             sink_flush_rows=flush)  # fmt: skip
+                             sink_flush_rows=flush, engine=engine)  # fmt: skip
     lines = sum(1 for _ in path.open("rb"))
     t0, cpu0, children0 = time.perf_counter(), _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     stats = run_pipeline(settings, [f"file:{path}"])
@@ -322,7 +324,8 @@ def main() -> None:
             "simulate": child_simulate, "parse": child_parse, "insert": child_insert, "pipeline": child_pipeline,
             "null": child_null, "insert-only": child_insert_only, "cluster": child_cluster, "decode": child_decode,
         }  # fmt: skip
-        conv = [int(x) if x.isdigit() else x if x in ("process", "inline") else Path(x) for x in rest]
+        words = ("process", "inline", "rows", "columnar")
+        conv = [int(x) if x.isdigit() else x if x in words else Path(x) for x in rest]
         print(json.dumps(fn[kind](*conv)))
         return
 
@@ -362,6 +365,8 @@ def _measure(small: Path, big: Path, work: Path, batch_size: int) -> dict[str, d
         "inline": _child("pipeline", str(small), str(work / "p0"), str(batch_size), "inline"),
         "pipe": _child("pipeline", str(small), str(work / "p1"), str(batch_size), "process"),
         "pipe_big": _child("pipeline", str(big), str(work / "p3"), str(batch_size), "process"),
+        "columnar": _child("pipeline", str(small), str(work / "p4"), str(batch_size), "process", "columnar"),
+        "columnar_big": _child("pipeline", str(big), str(work / "p5"), str(batch_size), "process", "columnar"),
         "cli_one": _child("cluster", str(small), str(work / "c1"), "1"),
         "cluster": _child("cluster", str(small), str(work / "c2"), "2"),
     }
@@ -377,6 +382,8 @@ STAGE_NAMES = {
     "inline": "pipeline, N events, inline writer (baseline)",
     "pipe": "pipeline, N events, writer process",
     "pipe_big": "pipeline, {scale:g}×N events, writer process",
+    "columnar": "pipeline, N events, writer process, --engine columnar (#21)",
+    "columnar_big": "pipeline, {scale:g}×N events, --engine columnar",
     "cli_one": "scout run, N events (wall of the command)",
     "cluster": "scout run --processes 2, N events (wall of the command)",
 }
@@ -411,6 +418,13 @@ def _print_run(console: Any, title: str, args: Any, sim_small: dict[str, Any], m
     ratios.add_row("compiled decode path / parse only", f"{rate(decode) / rate(parse):.2f}", "")
     ratios.add_row("pipeline / chDB bulk insert", f"{rate(pipe) / rate(insert):.2f}", "")
     ratios.add_row("writer process / inline writer", f"{rate(pipe) / rate(inline):.2f}", "")
+    columnar, columnar_big = m["columnar"], m["columnar_big"]
+    ratios.add_row("columnar engine / rows engine (pipeline)", f"{rate(columnar) / rate(pipe):.2f}", "")
+    ratios.add_row("columnar engine / insert only", f"{rate(columnar) / rate(insert_only):.2f}", "≥ 0.8 (#21)")
+    both = columnar["peak_rss_mb"] + columnar["writer_rss_mb"]
+    ratios.add_row("columnar: dataflow + writer peak RSS MB, N", f"{both:,.0f}", "≤ 600 (#21)")
+    big_both = columnar_big["peak_rss_mb"] + columnar_big["writer_rss_mb"]
+    ratios.add_row(f"columnar: that RSS {args.scale:g}×N / N", f"{big_both / both:.2f}", "0.9 – 1.1 (#21)")
     ratios.add_row("scout run --processes 2 / scout run", f"{rate(cluster) / rate(cli_one):.2f}", "")
     ratios.add_row("pipeline / null sink (compute alone)", f"{rate(pipe) / rate(null):.2f}", "")
     ratios.add_row("pipeline / insert only", f"{rate(pipe) / rate(insert_only):.2f}", "")

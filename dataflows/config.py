@@ -235,6 +235,13 @@ class Settings(BaseSettings):
     #: (the second core: serialisation and chDB's insert overlap the dataflow's work), or
     #: ``inline`` — the dataflow's own process (docs/architecture.md, "Writing to ClickHouse").
     sink_writer: Literal["process", "inline"] = "process"
+    #: Which stages run: ``rows`` — a Python object per event (the default), or ``columnar`` — Arrow
+    #: batches through the compiled core (issue #21; docs/architecture.md, "The columnar engine").
+    engine: Literal["rows", "columnar"] = "rows"
+    #: Columnar: the per-key state lives in this many groups of keys (``crc32(key) % key_groups``, spread
+    #: over the workers; each group's share of a batch is one item, so more groups cost more per batch:
+    #: bench/README.md); fixed for a recovery store (a resume with another number is refused).
+    key_groups: int = Field(default=8, ge=1, le=4096)
     #: Publish eh-pi-annotated-events to this topic file (the Kafka sink comes later).
     annotated_out: Path | None = None
     metrics_port: int | None = None

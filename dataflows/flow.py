@@ -20,11 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow
+from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
+from dataflows.bronze.columnar import ColumnarResult
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Accepted, ValidationResult, Validator
 from dataflows.config import WindowConfig
@@ -143,14 +144,14 @@ class _TallyLogic(StatefulBatchLogic[list[DqRow], TableRows, TallyState]):
 # -- stateless steps ------------------------------------------------------------
 
 
-def _rejected_rows(result: ValidationResult) -> TableRows:
+def _rejected_rows(result: ValidationResult | ColumnarResult) -> TableRows:
     rows = TableRows()
     rows.extend(result.quarantine_rows)
     QUARANTINED.inc(len(result.quarantine_rows))
     return rows
 
 
-def _rule_counts_by_scope(result: ValidationResult) -> list[tuple[str, list[DqRow]]]:
+def _rule_counts_by_scope(result: ValidationResult | ColumnarResult) -> list[tuple[str, list[DqRow]]]:
     groups: dict[str, list[DqRow]] = {}
     for row in result.dq_rows:
         groups.setdefault(row.scope, []).append(row)
@@ -193,7 +194,7 @@ def annotated_records(key_out: tuple[str, KeyOutput]) -> list[SourceRecord]:
     ]
 
 
-def dead_letters(result: ValidationResult) -> list[OutgoingRecord]:
+def dead_letters(result: ValidationResult | ColumnarResult) -> list[OutgoingRecord]:
     """Every quarantined record as a dead letter: its raw bytes as the value, its original key,
     the rules and reasons and its source coordinates (with its own record timestamp) in headers
     (``scout.*``); the dead letter's timestamp is the time it was rejected, so a topic's time
@@ -210,6 +211,44 @@ def dead_letters(result: ValidationResult) -> list[OutgoingRecord]:
         ]
         out.append(OutgoingRecord(q.key or None, q.payload, q.quarantined_at, headers))
     return out
+
+
+def gold_builder(windows: WindowConfig, now_ms: NowMs) -> Callable[[GoldState | None], _GoldLogic]:
+    """The ``gold_windows`` step's builder (both engines)."""
+
+    def build(resume: GoldState | None) -> _GoldLogic:
+        # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.
+        gold = StoreGold("", windows)
+        if resume is not None:
+            _resumed(resume, GoldState, GOLD_STATE_VERSION, "gold-window")
+            gold.restore(resume)
+        return _GoldLogic(gold, now_ms)
+
+    return build
+
+
+def tally_builder(now_ms: NowMs) -> Callable[[TallyState | None], _TallyLogic]:
+    """The ``dq_tally`` step's builder (both engines)."""
+
+    def build(resume: TallyState | None) -> _TallyLogic:
+        if resume is not None:
+            _resumed(resume, TallyState, TALLY_STATE_VERSION, "rule-count")
+        return _TallyLogic(RuleTally(resume.counts if resume is not None else None), now_ms)
+
+    return build
+
+
+def write_rows(
+    everything: Stream[TableRows],
+    sink: Sink[tuple[str, TableRows]],
+    row_filter: Callable[[TableRows], TableRows] | None,
+) -> None:
+    """Every step's rows to the sink, spread over its writers (``row_filter``: a replay's)."""
+    if row_filter is not None:
+        everything = op.map("replay_window", everything, row_filter)
+    writers = getattr(sink, "writers", 1)
+    spread = itertools.count()  # any writer will do: rows are keyed in their tables, not by who writes them
+    op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: f"w{next(spread) % writers}"), sink)
 
 
 def build_flow(
@@ -251,37 +290,19 @@ def build_flow(
             clock.restore(resume)
         return _EventClockLogic(clock, now_ms, close_at_eof, idle_close_ms)
 
-    def gold_builder(resume: GoldState | None) -> _GoldLogic:
-        # Bytewax does not tell a builder its key: StoreGold takes it from its first fact.
-        gold = StoreGold("", windows)
-        if resume is not None:
-            _resumed(resume, GoldState, GOLD_STATE_VERSION, "gold-window")
-            gold.restore(resume)
-        return _GoldLogic(gold, now_ms)
-
-    def tally_builder(resume: TallyState | None) -> _TallyLogic:
-        if resume is not None:
-            _resumed(resume, TallyState, TALLY_STATE_VERSION, "rule-count")
-        return _TallyLogic(RuleTally(resume.counts if resume is not None else None), now_ms)
-
     flow = Dataflow(flow_id)
     batches = op.input("records", flow, source)
     validated = op.map("bronze_validate", batches, validate)
     rejected = op.map("quarantine_rows", validated, _rejected_rows)
     rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
-    dq_rows = op.map("dq_rows", op.stateful_batch("dq_tally", rule_counts, tally_builder), lambda kv: kv[1])
+    dq_rows = op.map("dq_rows", op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms)), lambda kv: kv[1])
     keyed = op.flat_map("key_by_clock", validated, _by_clock_key)
     per_key = op.stateful_batch("event_clock", keyed, clock_builder)
     key_rows = op.map("key_rows", per_key, _key_rows)
     store_facts = op.flat_map("facts_by_store", per_key, _facts_by_store)
-    gold = op.stateful_batch("gold_windows", store_facts, gold_builder)
+    gold = op.stateful_batch("gold_windows", store_facts, gold_builder(windows, now_ms))
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
-    everything = op.merge("all_rows", rejected, dq_rows, key_rows, gold_rows)
-    if row_filter is not None:
-        everything = op.map("replay_window", everything, row_filter)
-    writers = getattr(sink, "writers", 1)
-    spread = itertools.count()  # any writer will do: rows are keyed in their tables, not by who writes them
-    op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: f"w{next(spread) % writers}"), sink)
+    write_rows(op.merge("all_rows", rejected, dq_rows, key_rows, gold_rows), sink, row_filter)
     if dead_letter_sink is not None:
         rejected_records = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
         op.output("dead_letter_topic", op.key_on("to_dead_letters", rejected_records, lambda _recs: "0"),

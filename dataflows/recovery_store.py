@@ -116,3 +116,15 @@ def discard_unfinished_snapshots(recovery_dir: Path) -> int:
         finally:
             conn.close()
     return deleted
+
+
+def state_keys(recovery_dir: Path) -> set[tuple[str, str]]:
+    """Every ``(step id, state key)`` with a snapshot in the store (what a resume would load)."""
+    found: set[tuple[str, str]] = set()
+    for part in partitions(recovery_dir):
+        conn = sqlite3.connect(f"{part.as_uri()}?mode=ro", uri=True, timeout=30.0)
+        try:
+            found.update(conn.execute("SELECT DISTINCT step_id, state_key FROM snaps").fetchall())
+        finally:
+            conn.close()
+    return found

@@ -41,6 +41,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import pyarrow.compute as pc
 from bytewax.inputs import Source
 from clickhouse_connect.driver.client import Client
 
@@ -82,6 +83,18 @@ class ReplayPlan:
                 continue
             lo, hi = self.write_start, self.write_end
             out.extend([r for r in table_rows if lo <= when(r) < hi])
+        for table, tables in rows.columns.items():  # the columnar engine's Arrow tables, filtered alike
+            t = TABLES[table]
+            if t.replay is Replay.SKIP:
+                continue
+            for whole in tables:
+                at = whole[str(t.event_time)] if table in _ROW_TIME else None
+                kept = (
+                    pc.and_(pc.greater_equal(at, self.write_start), pc.less(at, self.write_end))
+                    if at is not None
+                    else None
+                )
+                out.columns[table].append(whole if kept is None else whole.filter(kept))
         return out
 
 

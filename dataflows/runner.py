@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import structlog
@@ -22,11 +23,12 @@ from bytewax.run import cli_main
 from clickhouse_connect.driver.client import Client
 
 from dataflows.bronze.rules import load_rules
+from dataflows.columnar_flow import DEVICE_GROUPS_STEP, build_columnar_flow
 from dataflows.config import Settings
-from dataflows.errors import Exit, ScoutError, UsageError
+from dataflows.errors import Exit, RecoveryStateError, ScoutError, UsageError
 from dataflows.flow import build_flow
 from dataflows.health import HEALTH, Check
-from dataflows.recovery_store import committed_epoch, discard_unfinished_snapshots, partitions
+from dataflows.recovery_store import committed_epoch, discard_unfinished_snapshots, partitions, state_keys
 from dataflows.silver.annotate import load_lexicon
 from dataflows.sinks.clickhouse import ClickHouseSink
 from dataflows.sinks.kafka import KafkaTopicSink, OutgoingRecord
@@ -153,7 +155,8 @@ def make_flow(
         dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter, n)
         if not settings.annotated_out:
             annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated, n)
-    return build_flow(
+    build = partial(build_columnar_flow, groups=settings.key_groups) if settings.engine == "columnar" else build_flow
+    return build(
         source,
         sink if sink is not None else clickhouse_sink(settings, client, on_write, writer=writer),
         load_rules(settings.rules_file),
@@ -261,8 +264,29 @@ def prepare_recovery(settings: Settings) -> None:
     if not db.exists() or not any(db.iterdir()):
         db.mkdir(parents=True, exist_ok=True)
         init_db_dir(db, settings.recovery_partitions)
-    elif (stale := discard_unfinished_snapshots(db)) > 0:
-        log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
+    else:
+        check_engine(settings, db)
+        if (stale := discard_unfinished_snapshots(db)) > 0:
+            log.info("discarded snapshots of unfinished epochs before resuming", snapshots=stale)
+
+
+def check_engine(settings: Settings, store: Path) -> None:
+    """Refuse a store another engine wrote, or the columnar engine's with another number of key groups:
+    its per-key state would be left behind, or read for the wrong keys."""
+    keys = state_keys(store)
+    steps = {step.rsplit(".", 1)[-1] for step, _ in keys}
+    other = "event_clock" if settings.engine == "columnar" else DEVICE_GROUPS_STEP
+    if other in steps:
+        raise RecoveryStateError(
+            f"the recovery store {store} holds the {'rows' if other == 'event_clock' else 'columnar'} engine's "
+            f"per-key state; this run's engine is {settings.engine}: start from a new --recovery-dir"
+        )
+    groups = {key.rsplit("/", 1)[-1] for step, key in keys if step.endswith("." + DEVICE_GROUPS_STEP)}
+    if settings.engine == "columnar" and groups - {str(settings.key_groups)}:
+        raise RecoveryStateError(
+            f"the recovery store {store} holds key groups of {', '.join(sorted(groups))}; this run has "
+            f"{settings.key_groups} (SCOUT_KEY_GROUPS): start from a new --recovery-dir"
+        )
 
 
 def pod_ordinal(pod_name: str) -> int:

@@ -10,10 +10,9 @@ A test migrates a warehouse and checks every row class against ``system.columns`
 types — so the code and the migrations cannot drift apart. Columns the dataflow never writes (a bronze
 table's ``version``) have a DDL default and are not fields.
 
-Why named tuples: the stages build them positionally (the cheapest Python object that still has
-names); everything that reads a row reads it by name (``row.watermark``); and a named tuple *is* a
-tuple, which is exactly what the row-oriented clickhouse-connect insert — the fastest insert path
-into chDB measured in ``bench/insert_paths.py`` — takes, with no conversion in between.
+Why named tuples: stages build them positionally (the cheapest Python object with names), readers
+read them by name (``row.watermark``), and the row-oriented clickhouse-connect insert takes tuples as
+they are. The columnar stages (issue #21) hand whole Arrow tables instead (:attr:`TableRows.columns`).
 
 Timestamps are integer milliseconds since the epoch (UTC); ``Date`` columns take :class:`datetime.date`.
 
@@ -404,11 +403,8 @@ class Table:
 
 
 _BRONZE_ROWS: dict[str, type[tuple[Any, ...]]] = {
-    "stt": BronzeSttRow,
-    "visual": BronzeVisualRow,
-    "heartbeat": BronzeHeartbeatRow,
-    "feedback": BronzeFeedbackRow,
-}
+    "stt": BronzeSttRow, "visual": BronzeVisualRow, "heartbeat": BronzeHeartbeatRow, "feedback": BronzeFeedbackRow,
+}  # fmt: skip
 
 
 def _gold(name: str, row: type[tuple[Any, ...]], stream: str) -> Table:
@@ -475,6 +471,8 @@ class TableRows:
     rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: defaultdict(list))
     #: per gold batch among them: its oldest record's timestamp (dataflows/sinks/writer.py, freshness)
     arrived: list[int] = field(default_factory=list)
+    #: whole Arrow tables (``pyarrow.Table``, the table's columns in order) beside the rows, by table
+    columns: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.rows[TABLE_OF[type(row)]].append(row)
@@ -490,10 +488,12 @@ class TableRows:
     def merge(self, other: TableRows) -> None:
         for table, rows in other.rows.items():
             self.rows[table].extend(rows)
+        for table, tables in other.columns.items():
+            self.columns[table].extend(tables)
         self.arrived.extend(other.arrived)
 
     def __bool__(self) -> bool:
-        return any(self.rows.values())
+        return any(self.rows.values()) or any(t.num_rows for ts in self.columns.values() for t in ts)
 
     def count(self) -> int:
-        return sum(len(r) for r in self.rows.values())
+        return sum(map(len, self.rows.values())) + sum(int(t.num_rows) for ts in self.columns.values() for t in ts)

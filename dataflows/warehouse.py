@@ -464,13 +464,17 @@ def _log_retry(state: RetryCallState) -> None:
     log.warning("insert failed; retrying", attempt=state.attempt_number, error=_first_line(exc) if exc else "")
 
 
-@retry(
+#: Transient errors only, for up to :data:`INSERT_RETRY_S`, with the same deduplication token.
+_insert_retry = retry(
     retry=retry_if_exception(is_transient),
     wait=wait_exponential(multiplier=0.2, max=10),
     stop=stop_after_delay(INSERT_RETRY_S),
     before_sleep=_log_retry,
     reraise=True,
 )
+
+
+@_insert_retry
 def insert_rows(
     client: Client,
     table: str,
@@ -482,3 +486,10 @@ def insert_rows(
     errors (only those, for up to :data:`INSERT_RETRY_S`) with the same deduplication token."""
     settings = {"insert_deduplication_token": token} if token else None
     client.insert(table, rows, column_names=list(column_names or COLUMNS[table]), settings=settings)
+
+
+@_insert_retry
+def insert_arrow(client: Client, table: str, arrow_table: Any, token: str | None = None) -> None:
+    """Insert an Arrow table (its columns named as the table's), retrying as :func:`insert_rows` does."""
+    settings = {"insert_deduplication_token": token} if token else None
+    client.insert_arrow(table, arrow_table, settings=settings)

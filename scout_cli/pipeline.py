@@ -131,6 +131,10 @@ def run(
     group: Annotated[
         str | None, typer.Option("--group", help="Kafka consumer group that progress is committed to (for lag)")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="rows (default), or columnar: Arrow batches through the compiled core (#21)"),
+    ] = None,
 ) -> None:
     """Run the dataflow from topic files or Kafka into ClickHouse (bronze → silver → gold).
 
@@ -143,7 +147,7 @@ def run(
     s = settings(sink=sink, rules_file=rules, batch_size=batch_size, recovery_dir=recovery_dir,
                  metrics_port=metrics_port, annotated_out=annotated_out,
                  close_sessions_at_end=close_sessions_at_end, stop_at_end=stop_at_end,
-                 kafka_group=group)  # fmt: skip
+                 kafka_group=group, engine=engine)  # fmt: skip
     if topics:
         s = s.model_copy(update={"topics": s.topics.model_copy(update=_topic_flags(topics))})
     if processes > 1:

@@ -16,15 +16,14 @@ columns). For each batch it gives (:class:`DeviceOutput`):
   closed session (frames without brands, 80 % of the events, make none).
 
 Python runs once per utterance (the lexicon's tags), per frame with brands, heartbeat and feedback
-event (their facts; heartbeats and feedback decode their payload again for the fact), per late
-event (its record key) and per session. ``tests/dataflows/silver/test_columnar_device.py`` holds it
+event (their facts; heartbeats and feedback decode their payload again for the fact) and per
+session. ``tests/dataflows/silver/test_columnar_device.py`` holds it
 to ``DeviceClock`` on the same records: the same rows of every table, the same facts.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -60,9 +59,13 @@ from dataflows.timegrid import HOUR_MS
 from scout_contract import FeedbackV1, HeartbeatV1, decode_event
 from scout_contract.streams import BY_NAME
 
+#: The column of a batch that holds each row's source record key (:func:`with_record_keys`)
+RECORD_KEY = "record_key"
 #: Version of :class:`DevicesState`.
 DEVICES_STATE_VERSION = 1
 LATE_REASON = "event time older than the key's watermark"
+#: A watermark past every session (what closes a key's sessions whatever their end)
+_NEVER = 2**62
 _PEOPLE = pa.array(["face", "person"])
 _LATE_TABLE = TABLE_OF[LateRow]
 _HEARTBEAT_TABLE = TABLE_OF[HeartbeatRow]
@@ -96,6 +99,15 @@ class DeviceOutput:
     rows: TableRows = field(default_factory=TableRows)
     facts: list[Fact] = field(default_factory=list)
     arrived: int | None = None
+    #: the keys the batch had events of
+    keys: list[str] = field(default_factory=list)
+
+
+def with_record_keys(batches: dict[str, pa.RecordBatch], keys: list[str | None]) -> dict[str, pa.RecordBatch]:
+    """The batches with :data:`RECORD_KEY`: each row's source record key (``keys[row]``), which a late
+    event's row keeps."""
+    every = pa.array(keys, pa.string())
+    return {s: b.append_column(RECORD_KEY, every.take(b.column(ROW))) for s, b in batches.items()}
 
 
 def key_group(key: str, groups: int) -> int:
@@ -134,11 +146,9 @@ class ColumnarDevices:
         self.sessions.restore(state.sessions)
         self.tally = RuleTally(state.rule_counts)
 
-    def process(
-        self, batches: dict[str, pa.RecordBatch], now: int, record_key: Callable[[int], str | None]
-    ) -> DeviceOutput:
-        """One batch: per stream, its bronze columns (``row`` first, rows in arrival order);
-        ``record_key(row)``: the source record's key (read for late events only)."""
+    def process(self, batches: dict[str, pa.RecordBatch], now: int) -> DeviceOutput:
+        """One batch: per stream, its bronze columns (``row`` first, rows in arrival order) and
+        :data:`RECORD_KEY` (:func:`with_record_keys`)."""
         batches = {s: b for s, b in batches.items() if b.num_rows}
         out = DeviceOutput()
         if not batches:
@@ -178,7 +188,7 @@ class ColumnarDevices:
             )
             is_late = pc.equal(verdict, LATE)
             if pc.any(is_late).as_py():
-                self._late_rows(out, stream, table.filter(is_late), watermark.filter(is_late), now, record_key)
+                self._late_rows(out, stream, table.filter(is_late), watermark.filter(is_late), now)
             on_time = table.select(_ON_TIME_COLUMNS.get(stream, table.column_names))
             if not pc.all(pc.equal(verdict, ON_TIME)).as_py():
                 on_time = on_time.filter(pc.equal(verdict, ON_TIME))
@@ -191,6 +201,7 @@ class ColumnarDevices:
         if activity:
             self._activity(pa.concat_tables(activity), out)
         out.rows.extend(self.tally.rows(now))
+        out.keys = pc.unique(events["key"]).to_pylist()
         keys = pc.unique(events["key"].filter(pc.not_equal(verdict_of, DUPLICATE))).to_pylist()
         marks = {k: w for k in sorted(keys) if (w := self.clocks.watermark(k, "join")) is not None}
         self._emit(self.sessions.close_until(marks), now, out)
@@ -200,6 +211,12 @@ class ColumnarDevices:
         """End of input: close every open session."""
         out = DeviceOutput()
         self._emit(self.sessions.flush(), now, out)
+        return out
+
+    def close_keys(self, keys: list[str], now: int) -> DeviceOutput:
+        """Close every open session of these keys (live: they sent nothing for a while)."""
+        out = DeviceOutput()
+        self._emit(self.sessions.close_until(dict.fromkeys(keys, _NEVER)), now, out)
         return out
 
     def hold(self, now: int) -> DeviceOutput:
@@ -233,13 +250,10 @@ class ColumnarDevices:
             self.tally.evaluate(key_scope(key), (stream, DUPLICATE_RULE, "drop"), verdicts)
 
     @staticmethod
-    def _late_rows(
-        out: DeviceOutput, stream: str, late: pa.Table, watermark: pa.Array, now: int,
-        record_key: Callable[[int], str | None],
-    ) -> None:  # fmt: skip
+    def _late_rows(out: DeviceOutput, stream: str, late: pa.Table, watermark: pa.Array, now: int) -> None:
         n = late.num_rows
         columns = {
-            **_columns(late), "key": pa.array([record_key(r) or "" for r in late[ROW].to_pylist()], pa.string()),
+            **_columns(late), "key": pc.fill_null(late[RECORD_KEY], ""),
             "stream": pa.repeat(pa.scalar(stream, pa.string()), n), "watermark": watermark,
             "reason": pa.repeat(pa.scalar(LATE_REASON, pa.string()), n),
             "detected_at": pa.repeat(pa.scalar(now, pa.int64()), n),

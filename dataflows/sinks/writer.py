@@ -90,6 +90,8 @@ def arrivals(batch: TableRows) -> tuple[list[int], list[int]]:
     """Record timestamps (ms) of a sample of the batch's bronze rows (every :data:`VISIBLE_SAMPLE`-th), and
     of the oldest record of each gold batch in it (:attr:`TableRows.arrived`)."""
     bronze = [get(row) for table, get in _BRONZE_ARRIVAL.items() for row in batch.rows.get(table, ())[::VISIBLE_SAMPLE]]
+    for table in _BRONZE_ARRIVAL:
+        bronze += [ts for t in batch.columns.get(table, ()) for ts in t["record_ts"][::VISIBLE_SAMPLE].to_pylist()]
     return bronze, list(batch.arrived)
 
 
@@ -106,9 +108,29 @@ def observe_visible(bronze: list[int], gold: list[int], visible_ms: int | None =
 _ENCODER = msgspec.msgpack.Encoder()
 
 
+#: The key of a table's Arrow tables in an encoded batch: this prefix, then the table's name.
+ARROW = "arrow:"
+
+
 def encode_batch(batch: TableRows) -> dict[str, bytes]:
-    """``{table: MessagePack array of its rows}`` (what crosses to the writer process)."""
-    return {table: _ENCODER.encode(rows) for table, rows in batch.rows.items() if rows}
+    """``{table: MessagePack array of its rows}``, and ``{"arrow:" + table: Arrow IPC stream of its
+    tables}`` for the tables a columnar step hands whole (what crosses to the writer process)."""
+    out = {table: _ENCODER.encode(rows) for table, rows in batch.rows.items() if rows}
+    for table, tables in batch.columns.items():
+        if any(t.num_rows for t in tables):
+            out[ARROW + table] = ipc_bytes(tables)
+    return out
+
+
+def ipc_bytes(tables: list[Any]) -> bytes:
+    """Arrow tables of one schema as one Arrow IPC stream."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, tables[0].schema) as stream:
+        for t in tables:
+            stream.write_table(t)
+    return bytes(sink.getvalue().to_pybytes())
 
 
 _DECODERS = {name: msgspec.msgpack.Decoder(list[t.row]) for name, t in TABLES.items()}  # type: ignore[name-defined]
@@ -125,7 +147,12 @@ def decode_batch(encoded: dict[str, bytes]) -> TableRows:
     """
     out = TableRows()
     for table, blob in encoded.items():
-        out.rows[table] = _DECODERS[table].decode(blob)
+        if table.startswith(ARROW):
+            import pyarrow as pa
+
+            out.columns[table[len(ARROW) :]].append(pa.ipc.open_stream(blob).read_all())
+        else:
+            out.rows[table] = _DECODERS[table].decode(blob)
     return out
 
 

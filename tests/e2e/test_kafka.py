@@ -60,10 +60,11 @@ def test_kafka_in_equals_the_same_events_from_a_file_in_any_read_interleaving(
     assert expected["late_events"] and expected["silver_multimodal_aligned"]
 
     source = f"kafka://{session_broker.bootstrap}"
-    for batch in ("20000", "150"):  # one read takes a whole partition, or a few records at a time
+    # one read takes a whole partition, or a few records at a time; the columnar engine too (#21)
+    for batch, engine in (("20000", "rows"), ("150", "rows"), ("150", "columnar")):
         kafka(*["run", "--no-summary", "--stop-at-end", "--batch-size"], batch, "--source", source, "--sink",
-              f"chdb://./ch-{batch}", env=env, timeout=180)  # fmt: skip
-        kafka.sink = f"chdb://{kafka.workdir / f'ch-{batch}'}"
+              f"chdb://./ch-{batch}-{engine}", "--engine", engine, env=env, timeout=180)  # fmt: skip
+        kafka.sink = f"chdb://{kafka.workdir / f'ch-{batch}-{engine}'}"
         assert_same(snapshot(kafka, skip=_TORN), expected)
         assert all(t["ok"] for t in kafka.verify())
 
@@ -106,8 +107,9 @@ def test_missing_topics_and_unreachable_brokers_are_one_line_errors(session_brok
     assert "Traceback" not in missing.stderr
 
 
+@pytest.mark.parametrize("engine", ["rows", "columnar"])
 def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanly(
-    session_broker: Broker, tmp_path: Path
+    session_broker: Broker, tmp_path: Path, engine: str
 ) -> None:
     import signal
     import subprocess
@@ -133,7 +135,8 @@ def test_a_silent_device_s_session_closes_while_tailing_and_sigterm_stops_cleanl
     run = subprocess.Popen(
         [sys.executable, "-m", "scout_cli", "run", "--source", f"kafka://{session_broker.bootstrap}", "--sink",
          scout.sink, "--no-summary", "--annotated-out", str(annotated), "--metrics-port", str(port)],
-        cwd=tmp_path, env={**os.environ, **env, "SCOUT_IDLE_CLOSE_S": "2", "SCOUT_SNAPSHOT_INTERVAL_S": "0.5"},
+        cwd=tmp_path, env={**os.environ, **env, "SCOUT_IDLE_CLOSE_S": "2", "SCOUT_SNAPSHOT_INTERVAL_S": "0.5",
+                           "SCOUT_ENGINE": engine},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
