@@ -98,6 +98,12 @@ def simulate(
     console.print(f"wrote {n:,} records to {where}")
 
 
+#: ``--engine``: which stages run (``Settings.engine``)
+EngineOpt = Annotated[
+    str | None, typer.Option(help="rows (default), or columnar: Arrow batches through the compiled core (#21)")
+]
+
+
 @app.command()
 def run(
     source: Annotated[
@@ -131,10 +137,7 @@ def run(
     group: Annotated[
         str | None, typer.Option("--group", help="Kafka consumer group that progress is committed to (for lag)")
     ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(help="rows (default), or columnar: Arrow batches through the compiled core (#21)"),
-    ] = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Run the dataflow from topic files or Kafka into ClickHouse (bronze → silver → gold).
 
@@ -258,6 +261,7 @@ def replay(
     sink: SinkOpt = None,
     lead_h: Annotated[float, typer.Option(min=0.0, help="Hours read before the range to rebuild state")] = 1.0,
     batch_size: int | None = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Rebuild every table for whole days around [since, until) (docs/architecture.md, "Replay").
 
@@ -271,7 +275,7 @@ def replay(
 
     from dataflows.replay import plan_replay, run_replay
 
-    s = settings(sink=sink, batch_size=batch_size)
+    s = settings(sink=sink, batch_size=batch_size, engine=engine)
     with handled():
         try:
             plan = plan_replay(_instant(since, "--since"), _instant(until, "--until"), s.windows(),

@@ -35,11 +35,20 @@ from dataflows.bronze.columnar import ROW
 from dataflows.config import WindowConfig
 from dataflows.rule_tally import Blocks, RuleTally, ScopeRule, key_scope
 from dataflows.silver.annotate import Lexicon
-from dataflows.silver.columnar_clock import DUPLICATE, LATE, ON_TIME, ClocksState, EventClocks
+from dataflows.silver.columnar_clock import (
+    DUPLICATE,
+    GROUPS,
+    LATE,
+    ON_TIME,
+    ClocksState,
+    EventClocks,
+    PyEventClocks,
+)
 from dataflows.silver.columnar_sessions import (
     MEMBER_SCHEMA,
     Closed,
     ColumnarSessions,
+    PySessions,
     SessionsState,
     annotated_table,
 )
@@ -129,11 +138,14 @@ def _table(name: str, columns: dict[str, Any]) -> pa.Table:
 class ColumnarDevices:
     """The per-key state of a group of keys, and the step over their batches."""
 
-    def __init__(self, cfg: WindowConfig, lexicon: Lexicon) -> None:
+    def __init__(self, cfg: WindowConfig, lexicon: Lexicon, compiled: bool = True) -> None:
+        """``compiled=False``: the pure-Python kernels even where ``scout_decode`` is built (what a
+        machine without it runs; the tests hold both to ``DeviceClock``)."""
         self.cfg = cfg
         self.lexicon = lexicon
-        self.clocks = EventClocks(cfg.out_of_orderness_ms)
-        self.sessions = ColumnarSessions(cfg.session_gap_ms)
+        ooo, gap = cfg.out_of_orderness_ms, cfg.session_gap_ms
+        self.clocks = EventClocks(ooo, None if compiled else PyEventClocks(ooo, len(GROUPS)))
+        self.sessions = ColumnarSessions(gap, None if compiled else PySessions(gap))
         self.tally = RuleTally()
 
     def snapshot(self) -> DevicesState:
