@@ -7,8 +7,8 @@ same for a whole batch of many keys at once, from four Arrow columns (key, strea
 time, event id) in arrival order, with no Python object per event: the loop runs in the
 compiled core (``scout_decode.EventClocks``, the Rust crate in ``dataflows/bronze/native``,
 module ``clock``), or — on a machine without it — in :class:`PyEventClocks`, the pure-Python
-fallback with the same verdicts. It is the first stateful step of the columnar stages
-(issue #21): a Bytewax step keyed by a group of devices would hold one per group.
+fallback with the same verdicts. It is the first part of the columnar engine's per-key step
+(:mod:`dataflows.silver.columnar_device`, one per group of keys).
 
 ``tests/dataflows/silver/test_columnar_clock.py`` holds both to ``DeviceClock``'s verdicts,
 watermarks and remembered ids on hypothesis-generated batches, split and resumed anywhere.

@@ -1,10 +1,11 @@
 """The per-key step on whole batches: what :class:`~dataflows.silver.event_clock.DeviceClock` does,
 for many keys at once, from the compiled decode path's Arrow batches, with no Python object per event.
 
-:class:`ColumnarDevices` holds the keys of a group (a Bytewax step keyed by ``crc32(key) % K``
-would hold one per group) and takes one batch of bronze columns per stream
-(:class:`~dataflows.bronze.columnar.ColumnarResult`'s ``batches``: ``row``, then the bronze
-columns). For each batch it gives (:class:`DeviceOutput`):
+:class:`ColumnarDevices` holds the keys of a group (the columnar engine's ``device_groups`` step,
+keyed by ``crc32(key) % key_groups``: :mod:`dataflows.columnar_flow`, holds one per group) and takes
+one batch of bronze columns per stream (:class:`~dataflows.bronze.columnar.ColumnarResult`'s
+``batches``: ``row``, then the bronze columns, then :data:`RECORD_KEY`). For each batch it gives
+(:class:`DeviceOutput`):
 
 * Arrow tables in their table's column order: each stream's bronze rows (every event but the
   duplicates, ``late`` decided: :class:`~dataflows.silver.columnar_clock.EventClocks`),
@@ -17,8 +18,8 @@ columns). For each batch it gives (:class:`DeviceOutput`):
 
 Python runs once per utterance (the lexicon's tags), per frame with brands, heartbeat and feedback
 event (their facts; heartbeats and feedback decode their payload again for the fact) and per
-session. ``tests/dataflows/silver/test_columnar_device.py`` holds it
-to ``DeviceClock`` on the same records: the same rows of every table, the same facts.
+session. ``tests/dataflows/silver/test_columnar_device.py`` holds it to ``DeviceClock`` on the same
+records, with and without the compiled module: the same rows of every table, the same facts.
 """
 
 from __future__ import annotations
