@@ -7,6 +7,7 @@ same simulated events:
 * raw consume — a plain confluent-kafka loop over every partition (``fetch.queue.backoff.ms`` 10);
 * file → chDB — ``scout run --source file:…`` (the file form of the same events);
 * Kafka → chDB — ``scout run --source kafka://… --stop-at-end``, one process, then two;
+* the columnar engine (``--engine columnar``, #21) — file → chDB and Kafka → chDB, one process;
 * replay — ``scout replay --source kafka://…`` over the whole simulated range, and
   ``scout replay --from-bronze`` over the same range.
 
@@ -38,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 from tests.kafka_broker import Broker  # noqa: E402
 
 EVENTS_PER_DEVICE_HOUR = 1_470
+COLUMNAR_FILE = "file → chDB, --engine columnar (#21)"
+COLUMNAR_KAFKA = "Kafka → chDB, --engine columnar (1 process)"
 #: The simulator's first event time (2025-05-19T00:00:00Z), seconds.
 SIM_START_S = 1_747_612_800
 REPLAY = "replay from Kafka (whole range; records it read)"
@@ -134,6 +137,10 @@ def main() -> None:
             k1_s, _ = scout("run", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--stop-at-end", "--no-summary")
             k2_s, _ = scout("run", "--source", src, "--sink", f"chdb://{work / 'k2'}", "--stop-at-end", "--no-summary",
                             "--processes", "2")  # fmt: skip
+            cf_s, _ = scout("run", "--source", f"file:{events}", "--sink", f"chdb://{work / 'cf'}", "--no-summary",
+                            "--engine", "columnar")  # fmt: skip
+            ck_s, _ = scout("run", "--source", src, "--sink", f"chdb://{work / 'ck'}", "--stop-at-end", "--no-summary",
+                            "--engine", "columnar")  # fmt: skip
             until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SIM_START_S + hours * 3600 + 3600))
             replay_s, out = scout("replay", "--source", src, "--sink", f"chdb://{work / 'k1'}", "--since",
                                   "2025-05-19T00:00:00Z", "--until", until)  # fmt: skip
@@ -149,6 +156,8 @@ def main() -> None:
         ("file → chDB (scout run, 1 process)", n, file_s),
         ("Kafka → chDB (1 process)", kafka_n, k1_s),
         ("Kafka → chDB (2 processes)", kafka_n, k2_s),
+        (COLUMNAR_FILE, n, cf_s),
+        (COLUMNAR_KAFKA, kafka_n, ck_s),
         (REPLAY, replay_n, replay_s),
         (BRONZE_REPLAY, bronze_n, bronze_s),
     ]
@@ -166,6 +175,8 @@ def main() -> None:
         ratios.add_column(col, justify="left" if col == "measure" else "right")
     ratios.add_row("Kafka → chDB / file → chDB", f"{k1 / rate['file → chDB (scout run, 1 process)']:.2f}", "≥ 0.9")
     ratios.add_row("2 processes / 1 process", f"{k2 / k1:.2f}", "≥ 1.5")
+    ratios.add_row("columnar: Kafka → chDB / file → chDB", f"{rate[COLUMNAR_KAFKA] / rate[COLUMNAR_FILE]:.2f}", "≥ 0.9")
+    ratios.add_row("columnar / rows engine: Kafka → chDB", f"{rate[COLUMNAR_KAFKA] / k1:.2f}", "")
     ratios.add_row("replay from Kafka / live (1 process)", f"{rate[REPLAY] / k1:.2f}", "≥ 0.8")
     ratios.add_row("replay from bronze / live (1 process)", f"{rate[BRONZE_REPLAY] / k1:.2f}", "")
     ratios.add_row("Kafka → chDB / raw consume", f"{k1 / rate['raw confluent-kafka consume']:.2f}", "")
