@@ -19,7 +19,6 @@ topic's records built without a Python object per row.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +37,7 @@ from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
 from dataflows.flow import (
     NowMs,
-    StoreFacts,
+    _facts_by_store,
     _rejected_rows,
     _resumed,
     _rule_counts_by_scope,
@@ -59,7 +58,6 @@ from dataflows.silver.columnar_device import (
     key_group,
     with_record_keys,
 )
-from dataflows.silver.facts import Fact
 from dataflows.silver.rows import PENDING
 from dataflows.sinks.kafka import OutgoingRecord
 from dataflows.tables import TABLE_OF, AnnotatedRow, LateRow, TableRows
@@ -154,21 +152,10 @@ def annotated_records(key_out: tuple[str, DeviceOutput]) -> list[SourceRecord]:
         return []
     out = []
     for r in table.filter(pc.not_equal(table["interaction_id"], PENDING)).to_pylist():
-        event = AnnotatedV1(
-            event_id=r["event_id"], device_id=r["device_id"], store_id=r["store_id"],
-            ts=datetime.fromtimestamp(r["ts"] / 1000, UTC), interaction_id=r["interaction_id"], kind=r["kind"],
-            greeting=r["greeting"], question=r["question"], brands=r["brands"], people=r["people"],
-            sentiment=r["sentiment"], lang=r["lang"], n_words=r["n_words"],
-        )  # fmt: skip
+        fields = {name: r[name] for name in AnnotatedV1.__struct_fields__ if name != "ts"}
+        event = AnnotatedV1(**fields, ts=datetime.fromtimestamp(r["ts"] / 1000, UTC))
         out.append(SourceRecord(ANNOTATED, 0, 0, r["ts"], r["device_id"], encode_event(event)))
     return out
-
-
-def _facts_by_store(key_out: tuple[str, DeviceOutput]) -> list[tuple[str, StoreFacts]]:
-    groups: dict[str, list[Fact]] = {}
-    for fact in key_out[1].facts:
-        groups.setdefault(fact.store_id, []).append(fact)
-    return [(store, StoreFacts(key_out[1].arrived, facts)) for store, facts in groups.items()]
 
 
 def build_columnar_flow(
@@ -193,10 +180,8 @@ def build_columnar_flow(
     decoder = compiled_decoder(validator)
 
     def validate(records: list[SourceRecord]) -> tuple[ColumnarResult, list[str | None]]:
-        started = time.perf_counter()
-        result = validate_columnar(validator, records, decoder)
-        VALIDATE_SECONDS.observe(time.perf_counter() - started)
-        return result, [r.key for r in records]
+        with VALIDATE_SECONDS.time():
+            return validate_columnar(validator, records, decoder), [r.key for r in records]
 
     def devices_builder(resume: DevicesState | None) -> _DevicesLogic:
         devices = ColumnarDevices(windows, lexicon)

@@ -35,6 +35,7 @@ from dataflows.gold.windows import StoreGold
 from dataflows.metrics import ACCEPTED, LATE, QUARANTINED, VALIDATE_SECONDS
 from dataflows.rule_tally import TALLY_STATE_VERSION, RuleTally, TallyState
 from dataflows.silver.annotate import Lexicon
+from dataflows.silver.columnar_device import DeviceOutput
 from dataflows.silver.event_clock import CLOCK_STATE_VERSION, ClockState, DeviceClock, KeyOutput
 from dataflows.silver.facts import Fact, InteractionFact
 from dataflows.silver.rows import annotated_events
@@ -176,7 +177,8 @@ def _key_rows(key_out: tuple[str, KeyOutput]) -> TableRows:
     return rows
 
 
-def _facts_by_store(key_out: tuple[str, KeyOutput]) -> list[tuple[str, StoreFacts]]:
+def _facts_by_store(key_out: tuple[str, KeyOutput | DeviceOutput]) -> list[tuple[str, StoreFacts]]:
+    """A key's (or, columnar, a group of keys') facts, per store (both engines)."""
     groups: dict[str, list[Fact]] = {}
     for fact in key_out[1].facts:
         groups.setdefault(fact.store_id, []).append(fact)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,6 +90,24 @@ def batch_schema(stream: str) -> pa.Schema:
     for name in BATCH_COLUMNS[stream]:
         fields.append(pa.field(name, arrow_type(ch[name], hints[name])))
     return pa.schema(fields)
+
+
+def le_bytes(values: pa.Array | pa.ChunkedArray, typ: pa.DataType) -> bytes:
+    """A fixed-width column without nulls, as ``typ``, in the little-endian bytes the compiled kernels
+    read (Arrow's buffers are in the machine's order: little-endian on every machine this runs on)."""
+    arr = (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).cast(typ)
+    width = typ.bit_width // 8
+    return bytes(arr.buffers()[1].slice(arr.offset * width, len(arr) * width).to_pybytes())
+
+
+def le_values(buf: bytes, n: int, dtype: str, what: str) -> list[int]:
+    """The ``n`` little-endian values of ``dtype`` (``"<u4"``, ``"<i8"`` …) in ``buf``, as the pure-Python
+    kernels read the columns :func:`le_bytes` gives; ``ValueError`` when ``buf`` holds another number."""
+    size = np.dtype(dtype).itemsize
+    if len(buf) != n * size:
+        raise ValueError(f"{what}: {len(buf)} bytes for {n} values of {size}")
+    values: list[int] = np.frombuffer(buf, dtype=dtype).tolist()
+    return values
 
 
 #: ``(verdicts, {stream: (rows, columns)})``: what the compiled decoder returns for a batch

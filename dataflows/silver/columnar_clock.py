@@ -26,6 +26,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataflows.bronze.columnar import le_bytes, le_values
 from scout_contract.streams import STREAMS
 
 #: The stream groups, in the order the kernels number them.
@@ -86,14 +87,6 @@ class Kernel(Protocol):
     def restore(self, key: str, groups: list[GroupTuple]) -> None: ...
 
 
-def _words(code: str, buf: bytes, n: int, what: str) -> array[int]:
-    out = array(code)
-    if len(buf) != n * out.itemsize:
-        raise ValueError(f"{what}: {len(buf)} bytes for {n} values of {out.itemsize}")
-    out.frombytes(buf)
-    return out
-
-
 class PyEventClocks:
     """The pure-Python kernel: what ``scout_decode.EventClocks`` does, event by event."""
 
@@ -113,8 +106,8 @@ class PyEventClocks:
     def process(
         self, n: int, keys: list[str], key_codes: bytes, groups: bytes, ts: bytes, id_offsets: bytes, id_data: bytes
     ) -> tuple[bytes, bytes]:
-        codes, times = _words("I", key_codes, n, "key_codes"), _words("q", ts, n, "ts")
-        offsets = _words("i", id_offsets, n + 1, "id_offsets")
+        codes, times = le_values(key_codes, n, "<u4", "key_codes"), le_values(ts, n, "<i8", "ts")
+        offsets = le_values(id_offsets, n + 1, "<i4", "id_offsets")
         if len(groups) != n:
             raise ValueError(f"groups: {len(groups)} bytes for {n} values")
         if any(c >= len(keys) for c in codes) or any(g >= self.n_groups for g in groups):
@@ -185,13 +178,6 @@ def _column(values: pa.Array | pa.ChunkedArray, typ: pa.DataType, name: str) -> 
     return arr if arr.type == typ else arr.cast(typ)
 
 
-def _le_bytes(arr: pa.Array) -> bytes:
-    """A fixed-width column without nulls as the little-endian bytes of its values (Arrow's
-    buffers are in the machine's order: little-endian on every machine this runs on)."""
-    width = arr.type.bit_width // 8
-    return bytes(arr.buffers()[1].slice(arr.offset * width, len(arr) * width).to_pybytes())
-
-
 class EventClocks:
     """The event clocks of the keys a step holds: :meth:`process` decides a batch's events."""
 
@@ -225,10 +211,10 @@ class EventClocks:
         verdicts, marks = self.kernel.process(
             n,
             encoded.dictionary.to_pylist(),
-            _le_bytes(encoded.indices.cast(pa.uint32())),
-            _le_bytes(codes.cast(pa.uint8())),
-            _le_bytes(_column(ts, pa.int64(), "ts")),
-            _le_bytes(offsets),
+            le_bytes(encoded.indices, pa.uint32()),
+            le_bytes(codes, pa.uint8()),
+            le_bytes(_column(ts, pa.int64(), "ts"), pa.int64()),
+            le_bytes(offsets, pa.int32()),
             b"" if data is None else data.to_pybytes(),
         )
         watermark = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(marks)])

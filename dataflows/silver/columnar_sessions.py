@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dataflows.bronze.columnar import le_bytes, le_values
 from dataflows.silver.annotate import Annotation
 from dataflows.silver.sessions import Interaction, Member, Session, SessionWindows, interaction_id
 from dataflows.tables import TABLE_OF, TABLES, AnnotatedRow
@@ -65,11 +66,13 @@ class Kernel(Protocol):
     def restore(self, key: str, open: list[SessionTuple]) -> None: ...
 
 
-def _words(dtype: str, buf: bytes, n: int, what: str) -> np.ndarray[Any, Any]:
-    out = np.frombuffer(buf, dtype=dtype)
-    if len(out) != n or len(buf) % out.itemsize:
-        raise ValueError(f"{what}: {len(buf)} bytes for {n} values of {np.dtype(dtype).itemsize}")
-    return out
+def _closed_tuple(sessions: list[tuple[str, int, int, list[int]]]) -> ClosedTuple:
+    """Sessions ``(key, start, end, member handles)`` in the form the kernels return closed ones."""
+    handles = [h for _, _, _, hs in sessions for h in hs]
+    return (
+        [k for k, _, _, _ in sessions], [s for _, s, _, _ in sessions], [e for _, _, e, _ in sessions],
+        [len(hs) for _, _, _, hs in sessions], np.array(handles, dtype="<u8").tobytes(),
+    )  # fmt: skip
 
 
 class PySessions:
@@ -88,25 +91,19 @@ class PySessions:
         return self.windows[key]
 
     def add(self, n: int, keys: list[str], key_codes: bytes, starts: bytes, ends: bytes, handles: bytes) -> None:
-        codes, s, e = (
-            _words("<u4", key_codes, n, "key_codes"),
-            _words("<i8", starts, n, "starts"),
-            _words("<i8", ends, n, "ends"),
-        )
-        h = _words("<u8", handles, n, "handles")
-        if n and int(codes.max()) >= len(keys):
-            raise ValueError(f"a member names key {int(codes.max())} of {len(keys)}")
+        codes = le_values(key_codes, n, "<u4", "key_codes")
+        s, e = le_values(starts, n, "<i8", "starts"), le_values(ends, n, "<i8", "ends")
+        h = le_values(handles, n, "<u8", "handles")
+        if n and max(codes) >= len(keys):
+            raise ValueError(f"a member names key {max(codes)} of {len(keys)}")
         for i in range(n):
-            self._of(keys[codes[i]]).add(Member(int(s[i]), int(e[i]), str(int(h[i])), ""))
+            self._of(keys[codes[i]]).add(Member(s[i], e[i], str(h[i]), ""))
 
     @staticmethod
     def _closed(closed: list[tuple[str, list[Session]]]) -> ClosedTuple:
-        sessions = [(key, s) for key, closed_of_key in closed for s in closed_of_key]
-        handles = [int(m.event_id) for _, s in sessions for m in s.members]
-        return (
-            [key for key, _ in sessions], [s.start for _, s in sessions], [s.end for _, s in sessions],
-            [len(s.members) for _, s in sessions], np.array(handles, dtype="<u8").tobytes(),
-        )  # fmt: skip
+        return _closed_tuple(
+            [(k, s.start, s.end, [int(m.event_id) for m in s.members]) for k, of in closed for s in of]
+        )
 
     def close_until(self, keys: list[str], watermarks: list[int]) -> ClosedTuple:
         if len(keys) != len(watermarks):
@@ -184,12 +181,6 @@ def members_table(members: list[Member], keys: list[str]) -> pa.Table:
     }, schema=MEMBER_SCHEMA)  # fmt: skip
 
 
-def _le(arr: pa.Array | pa.ChunkedArray, typ: pa.DataType, dtype: str) -> bytes:
-    """A column without nulls as little-endian bytes of ``dtype`` (``"<u4"``, ``"<i8"`` …)."""
-    values = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return bytes(values.cast(typ).to_numpy(zero_copy_only=False).astype(dtype).tobytes())
-
-
 class ColumnarSessions:
     """The open sessions of the keys a step holds, and their members waiting in a table."""
 
@@ -212,9 +203,9 @@ class ColumnarSessions:
         handles = pa.array(np.arange(self.next_handle, self.next_handle + n, dtype=np.uint64))
         encoded = pc.dictionary_encode(members.column("key").combine_chunks())
         self.kernel.add(
-            n, encoded.dictionary.to_pylist(), _le(encoded.indices, pa.uint32(), "<u4"),
-            _le(members.column("start"), pa.int64(), "<i8"), _le(members.column("end"), pa.int64(), "<i8"),
-            _le(handles, pa.uint64(), "<u8"),
+            n, encoded.dictionary.to_pylist(), le_bytes(encoded.indices, pa.uint32()),
+            le_bytes(members.column("start"), pa.int64()), le_bytes(members.column("end"), pa.int64()),
+            le_bytes(handles, pa.uint64()),
         )  # fmt: skip
         self.next_handle += n
         self.members = pa.concat_tables([self.members, members.append_column(HANDLE, handles)])
@@ -230,14 +221,8 @@ class ColumnarSessions:
     def pending(self) -> Closed:
         """The open sessions summarised as if they closed now, and left open (their members' tags
         are written with a pending ``interaction_id``: ``DeviceClock.hold``)."""
-        open = self.kernel.snapshot()
-        sessions = [(key, s) for key, of_key in open.items() for s in of_key]
-        closed: ClosedTuple = (
-            [key for key, _ in sessions], [s for _, (s, _, _) in sessions], [e for _, (_, e, _) in sessions],
-            [len(h) for _, (_, _, h) in sessions],
-            np.array([h for _, (_, _, hs) in sessions for h in hs], "<u8").tobytes(),
-        )  # fmt: skip
-        return self._summarise(closed, remove=False)
+        open = [(key, s, e, hs) for key, of_key in self.kernel.snapshot().items() for s, e, hs in of_key]
+        return self._summarise(_closed_tuple(open), remove=False)
 
     def snapshot(self) -> SessionsState:
         return SessionsState(self.kernel.snapshot(), self.members, self.next_handle)
