@@ -225,7 +225,7 @@ def main() -> None:
     console.print(f"annotated rows of closed sessions (every path): {closed['today']:,}")
     # -- the whole per-key step, validation included ---------------------------------------------
     from dataflows.bronze.columnar import compiled_decoder, validate_columnar
-    from dataflows.silver.columnar_device import ColumnarDevices, with_record_keys
+    from dataflows.silver.columnar_device import ColumnarDevices
 
     decoder = compiled_decoder(validator)
     record_batches = [records[i : i + args.batch_size] for i in range(0, len(records), args.batch_size)]
@@ -248,7 +248,7 @@ def main() -> None:
         rows = 0
         for batch in record_batches:
             result = validate_columnar(validator, batch, decoder)
-            out = devices.process(with_record_keys(result.batches, [r.key for r in batch]), 1)
+            out = devices.process(result.batches, 1)
             rows += sum(t.num_rows for t in out.tables.values()) + sum(map(len, out.rows.rows.values()))
         counted["columnar"] = rows
 

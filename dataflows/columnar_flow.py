@@ -7,8 +7,9 @@ between the steps instead of a Python object per event.
                                   (crc32(key) % K)            └─ facts_by_store ─ gold_windows ┤
                                                                                    clickhouse ◀┘
 
-The validation is :func:`~dataflows.bronze.columnar.validate_columnar` (records the compiled path
-does not clear go to the Python validator, as before); the per-key step is
+The validation is :func:`~dataflows.bronze.columnar.validate_columnar`, or for a topic file's lines
+(:class:`~dataflows.sources.file.TopicLineSource`) :func:`~dataflows.bronze.columnar.validate_lines`
+(records the compiled path does not clear go to the Python validator, as before); the per-key step is
 :class:`~dataflows.silver.columnar_device.ColumnarDevices`, one per group of keys; the gold
 windows, the rule counts, the quarantine and the sink are the row engine's (:mod:`dataflows.flow`).
 Tables the columnar step builds whole reach the writer as Arrow tables (``TableRows.columns``).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import bytewax.operators as op
 import numpy as np
@@ -31,7 +33,7 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
-from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_columnar
+from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_columnar, validate_lines
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
@@ -56,16 +58,18 @@ from dataflows.silver.columnar_device import (
     DevicesState,
     clock_keys,
     key_group,
-    with_record_keys,
 )
 from dataflows.silver.rows import PENDING
 from dataflows.sinks.kafka import OutgoingRecord
+from dataflows.sources.file import LineBatch
 from dataflows.tables import TABLE_OF, AnnotatedRow, LateRow, TableRows
 from scout_contract import AnnotatedV1, SourceRecord, encode_event
 from scout_contract.topics import ANNOTATED
 
 _LATE_TABLE = TABLE_OF[LateRow]
 _ANNOTATED_TABLE = TABLE_OF[AnnotatedRow]
+#: What the source gives: a batch of records (Kafka, Event Hubs) or of a topic file's lines (:class:`LineBatch`)
+SourceBatch = list[SourceRecord] | LineBatch
 #: One group's batches: per stream, the bronze columns of its keys' records (with their record keys)
 Groups = dict[str, pa.RecordBatch]
 
@@ -116,11 +120,10 @@ def group_key(group: int, groups: int) -> str:
     return f"g{group}/{groups}"
 
 
-def key_groups(result: tuple[ColumnarResult, list[str | None]], groups: int) -> list[tuple[str, Groups]]:
+def key_groups(validated: ColumnarResult, groups: int) -> list[tuple[str, Groups]]:
     """Split a validated batch by group of keys (``crc32(key) % groups``), each group's rows in input order."""
-    validated, record_keys = result
     out: dict[str, Groups] = {}
-    for stream, batch in with_record_keys(validated.batches, record_keys).items():
+    for stream, batch in validated.batches.items():
         ACCEPTED.labels(stream).inc(batch.num_rows)
         keys = pc.dictionary_encode(clock_keys(stream, batch))
         of_key = np.array([key_group(k, groups) for k in keys.dictionary.to_pylist()], np.int64)
@@ -159,7 +162,7 @@ def annotated_records(key_out: tuple[str, DeviceOutput]) -> list[SourceRecord]:
 
 
 def build_columnar_flow(
-    source: Source[list[SourceRecord]],
+    source: Source[list[SourceRecord]] | Source[LineBatch],
     sink: Sink[tuple[str, TableRows]],
     rules: RuleSet,
     lexicon: Lexicon,
@@ -179,9 +182,11 @@ def build_columnar_flow(
     validator = Validator(rules, topic_streams, now_ms)
     decoder = compiled_decoder(validator)
 
-    def validate(records: list[SourceRecord]) -> tuple[ColumnarResult, list[str | None]]:
+    def validate(batch: SourceBatch) -> ColumnarResult:
         with VALIDATE_SECONDS.time():
-            return validate_columnar(validator, records, decoder), [r.key for r in records]
+            if isinstance(batch, LineBatch):  # a topic file's lines: the compiled path reads them
+                return validate_lines(validator, batch.lines, decoder, batch.record)
+            return validate_columnar(validator, batch, decoder)
 
     def devices_builder(resume: DevicesState | None) -> _DevicesLogic:
         devices = ColumnarDevices(windows, lexicon)
@@ -191,9 +196,9 @@ def build_columnar_flow(
         return _DevicesLogic(devices, now_ms, close_at_eof, idle_close_ms)
 
     flow = Dataflow(flow_id)
-    validated = op.map("bronze_validate", op.input("records", flow, source), validate)
-    rejected = op.map("quarantine_rows", validated, lambda r: _rejected_rows(r[0]))
-    rule_counts = op.flat_map("rule_counts_by_scope", validated, lambda r: _rule_counts_by_scope(r[0]))
+    validated = op.map("bronze_validate", op.input("records", flow, cast("Source[SourceBatch]", source)), validate)
+    rejected = op.map("quarantine_rows", validated, _rejected_rows)
+    rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
     dq = op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms))
     dq_rows = op.map("dq_rows", dq, lambda kv: kv[1])
     keyed = op.flat_map("key_groups", validated, lambda result: key_groups(result, groups))
@@ -204,7 +209,7 @@ def build_columnar_flow(
     gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
     write_rows(op.merge("all_rows", rejected, dq_rows, group_rows, gold_rows), sink, row_filter)
     if dead_letter_sink is not None:
-        letters = op.filter("has_dead_letters", op.map("dead_letters", validated, lambda r: dead_letters(r[0])), bool)
+        letters = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
         op.output("dead_letter_topic", op.key_on("to_dead_letters", letters, lambda _recs: "0"), dead_letter_sink)
     if annotated_sink is not None:
         annotated = op.filter("has_annotations", op.map("annotated_events", per_group, annotated_records), bool)

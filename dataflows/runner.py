@@ -36,7 +36,7 @@ from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sinks.writer import InlineWriter, TableWriter
 from dataflows.sources import stop
 from dataflows.sources.eventhubs import EventHubsSource
-from dataflows.sources.file import Progress, TopicFileSource
+from dataflows.sources.file import LineBatch, Progress, TopicFileSource, TopicLineSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap, topic_partitions
 from dataflows.tables import TableRows
 from dataflows.warehouse import ClientSpec, WarehouseError, chdb_path, pending_migrations
@@ -85,8 +85,13 @@ def is_broker(spec: str) -> bool:
     return spec.startswith(BROKERS)
 
 
-def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Source[list[SourceRecord]]:
-    """The input for ``--source`` values: topic files, or the Kafka input topics (one ``kafka://``)."""
+#: A dataflow's input: batches of records, or (the columnar engine's topic files) of lines
+Input = Source[list[SourceRecord]] | Source[LineBatch]
+
+
+def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Input:
+    """The input for ``--source`` values: topic files (as lines for the columnar engine: its compiled
+    path reads them), or the Kafka input topics (one ``kafka://``)."""
     if any(s.startswith("eventhubs://") for s in specs):
         if len(specs) != 1:
             raise SourceError("give one eventhubs://… source")
@@ -109,7 +114,8 @@ def build_source(settings: Settings, specs: list[str], progress: Progress | None
             group=settings.kafka_group,
         )  # fmt: skip
     paths = [parse_source(s) for s in specs]
-    return TopicFileSource(
+    files = TopicLineSource if settings.engine == "columnar" else TopicFileSource  # lines: the compiled path reads them
+    return files(
         paths,
         settings.batch_size,
         progress,
@@ -132,7 +138,7 @@ class RunStats:
 
 def make_flow(
     settings: Settings,
-    source: Source[list[SourceRecord]],
+    source: Input,
     client: Client | None,
     on_write: Callable[[dict[str, int]], None] | None = None,
     replay_filter: Callable[[TableRows], TableRows] | None = None,
@@ -155,7 +161,11 @@ def make_flow(
         dead_letters = KafkaTopicSink[OutgoingRecord](source.conf, settings.topics.dead_letter, n)
         if not settings.annotated_out:
             annotated_topic = KafkaTopicSink[SourceRecord](source.conf, settings.topics.annotated, n)
-    build = partial(build_columnar_flow, groups=settings.key_groups) if settings.engine == "columnar" else build_flow
+    build: Callable[..., Dataflow] = build_flow
+    if settings.engine == "columnar":
+        build = partial(build_columnar_flow, groups=settings.key_groups)
+    elif isinstance(source, TopicLineSource):
+        raise ValueError("the rows engine reads records: build its source with engine rows")
     return build(
         source,
         sink if sink is not None else clickhouse_sink(settings, client, on_write, writer=writer),

@@ -15,7 +15,8 @@ records, the hostile files and hypothesis-generated records.
 
 Which columns a batch has is read from the bronze row classes (:mod:`dataflows.tables`);
 their Arrow types follow the row's ClickHouse types (:func:`arrow_type`), and every batch
-starts with ``row``, the record's index in the input batch.
+starts with ``row``, the record's index in the input batch, and ends with :data:`RECORD_KEY`, the
+record's key (not a bronze column: a late event's row keeps it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from scout_contract.streams import STREAMS
 LATER_COLUMNS = ("late",)
 #: The record's index in the input batch: the first column of every batch.
 ROW = "row"
+#: The record's key (``None``: none): the last column of every batch.
+RECORD_KEY = "record_key"
 #: The compiled decoder's verdict of a record it leaves to the Python validator.
 DEFER = 255
 #: stream → its bronze table's columns in a batch, in table order (``late`` left out)
@@ -82,14 +85,14 @@ def arrow_type(clickhouse_type: str, python_type: Any) -> pa.DataType:
 
 @cache
 def batch_schema(stream: str) -> pa.Schema:
-    """The Arrow schema of a stream's batches: ``row``, then :data:`BATCH_COLUMNS`."""
+    """The Arrow schema of a stream's batches: ``row``, then :data:`BATCH_COLUMNS`, then :data:`RECORD_KEY`."""
     row = TABLES[next(s.bronze_table for s in STREAMS if s.name == stream)].row
     ch = clickhouse_types(row)
     hints = typing.get_type_hints(row)
     fields = [pa.field(ROW, pa.uint32(), nullable=False)]
     for name in BATCH_COLUMNS[stream]:
         fields.append(pa.field(name, arrow_type(ch[name], hints[name])))
-    return pa.schema(fields)
+    return pa.schema([*fields, pa.field(RECORD_KEY, pa.string())])
 
 
 def le_bytes(values: pa.Array | pa.ChunkedArray, typ: pa.DataType) -> bytes:
@@ -172,7 +175,7 @@ def compiled_decoder(validator: Validator) -> Decoder | None:
     except ImportError:
         return None
     rules = [rule_tuple(r, s.name) for s in STREAMS for r in validator.rules.for_stream(s.name)]
-    columns = {s: list(cols) for s, cols in BATCH_COLUMNS.items()}
+    columns = {s: [*cols, RECORD_KEY] for s, cols in BATCH_COLUMNS.items()}
     limits = (PARTITION_MAX, OFFSET_MAX, TIMESTAMP_MS_MAX, TOPIC_MAX_LENGTH)
     decoder: Decoder = scout_decode.Decoder(rules, dict(validator.topic_streams), columns, limits)
     return decoder
@@ -195,7 +198,7 @@ def _stream_batch(stream: str, rows: bytes, columns: list[tuple[list[bytes | Non
     schema = batch_schema(stream)
     n = len(rows) // 4
     arrays = [pa.Array.from_buffers(pa.uint32(), n, [None, pa.py_buffer(rows)])]
-    for name, (buffers, nulls) in zip(BATCH_COLUMNS[stream], columns, strict=True):
+    for name, (buffers, nulls) in zip([*BATCH_COLUMNS[stream], RECORD_KEY], columns, strict=True):
         bufs = [None if b is None else pa.py_buffer(b) for b in buffers]
         typ = schema.field(name).type
         if pa.types.is_list(typ) or pa.types.is_map(typ):
@@ -249,17 +252,18 @@ def _combine(
     records = [record(i) for i in deferred]
     slow = validator.validate(records, now=now, cleared=cleared)
     out.quarantine_rows, out.dq_rows = slow.quarantine_rows, slow.dq_rows
-    by_stream: dict[str, list[tuple[int, Any]]] = defaultdict(list)
+    by_stream: dict[str, list[tuple[int, Any, str | None]]] = defaultdict(list)
     j = 0  # accepted events come in input order: find each one's index among the deferred
     for acc in slow.accepted:
         while records[j] is not acc.record:
             j += 1
-        by_stream[acc.stream].append((deferred[j], bronze_row(acc, now, False)))
+        by_stream[acc.stream].append((deferred[j], bronze_row(acc, now, False), acc.record.key))
         j += 1
     for stream, rows_ in by_stream.items():
-        columns_ = {ROW: [i for i, _ in rows_]}
+        columns_: dict[str, list[Any]] = {ROW: [i for i, _, _ in rows_]}
         for name in BATCH_COLUMNS[stream]:
-            columns_[name] = [getattr(r, name) for _, r in rows_]
+            columns_[name] = [getattr(r, name) for _, r, _ in rows_]
+        columns_[RECORD_KEY] = [k for _, _, k in rows_]
         parts[stream].append(pa.RecordBatch.from_pydict(columns_, schema=batch_schema(stream)))
     for stream, batches in parts.items():
         table = pa.Table.from_batches(batches)

@@ -4,7 +4,7 @@ for many keys at once, from the compiled decode path's Arrow batches, with no Py
 :class:`ColumnarDevices` holds the keys of a group (the columnar engine's ``device_groups`` step,
 keyed by ``crc32(key) % key_groups``: :mod:`dataflows.columnar_flow`, holds one per group) and takes
 one batch of bronze columns per stream (:class:`~dataflows.bronze.columnar.ColumnarResult`'s
-``batches``: ``row``, then the bronze columns, then :data:`RECORD_KEY`). For each batch it gives
+``batches``: ``row``, then the bronze columns, then the record key). For each batch it gives
 (:class:`DeviceOutput`):
 
 * Arrow tables in their table's column order: each stream's bronze rows (every event but the
@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dataflows.bronze.columnar import ROW
+from dataflows.bronze.columnar import RECORD_KEY, ROW
 from dataflows.config import WindowConfig
 from dataflows.rule_tally import Blocks, RuleTally, ScopeRule, key_scope
 from dataflows.silver.annotate import Lexicon
@@ -69,8 +69,6 @@ from dataflows.timegrid import HOUR_MS
 from scout_contract import FeedbackV1, HeartbeatV1, decode_event
 from scout_contract.streams import BY_NAME
 
-#: The column of a batch that holds each row's source record key (:func:`with_record_keys`)
-RECORD_KEY = "record_key"
 #: Version of :class:`DevicesState`.
 DEVICES_STATE_VERSION = 1
 LATE_REASON = "event time older than the key's watermark"
@@ -113,13 +111,6 @@ class DeviceOutput:
     keys: list[str] = field(default_factory=list)
 
 
-def with_record_keys(batches: dict[str, pa.RecordBatch], keys: list[str | None]) -> dict[str, pa.RecordBatch]:
-    """The batches with :data:`RECORD_KEY`: each row's source record key (``keys[row]``), which a late
-    event's row keeps."""
-    every = pa.array(keys, pa.string())
-    return {s: b.append_column(RECORD_KEY, every.take(b.column(ROW))) for s, b in batches.items()}
-
-
 def key_group(key: str, groups: int) -> int:
     """The group of an event-clock key: ``crc32(key) % groups`` (stable across runs and machines)."""
     return zlib.crc32(key.encode()) % groups
@@ -160,8 +151,8 @@ class ColumnarDevices:
         self.tally = RuleTally(state.rule_counts)
 
     def process(self, batches: dict[str, pa.RecordBatch], now: int) -> DeviceOutput:
-        """One batch: per stream, its bronze columns (``row`` first, rows in arrival order) and
-        :data:`RECORD_KEY` (:func:`with_record_keys`)."""
+        """One batch: per stream, its bronze columns (``row`` first, rows in arrival order, and
+        :data:`~dataflows.bronze.columnar.RECORD_KEY` last), as the validation gives them."""
         batches = {s: b for s, b in batches.items() if b.num_rows}
         out = DeviceOutput()
         if not batches:

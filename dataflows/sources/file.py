@@ -2,8 +2,9 @@
 
 Each file is one partition; its resume state is the byte offset of the next
 line, so a recovered dataflow continues exactly where its snapshot was. An
-item is a *batch* of records (a list), which keeps Bytewax's per-item cost
-off the hot path.
+item is a *batch* of records (a list: :class:`TopicFileSource`), which keeps
+Bytewax's per-item cost off the hot path, or of lines not yet read as records
+(:class:`LineBatch`: :class:`TopicLineSource`, the columnar engine's).
 
 Whatever bytes a line holds, it becomes a record: a line that is not a usable
 envelope becomes a record with ``envelope_error`` set, topic
@@ -31,8 +32,10 @@ length, and the file keeps all of it at the recorded offset.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -47,6 +50,7 @@ from scout_contract.records import UTF8_BOM, EnvelopeError
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 def file_topic(path: Path) -> str:
@@ -85,7 +89,34 @@ def _resume_offset(state: object) -> int:
 MAX_RECORD_BYTES = 16 << 20
 
 
-class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]):
+@dataclass(frozen=True, slots=True)
+class LineBatch:
+    """A batch of a topic file's lines, not yet read as records (what :class:`TopicLineSource` yields:
+    the columnar engine's compiled path reads the lines itself, :func:`~dataflows.bronze.columnar.validate_lines`).
+
+    ``lines[i]`` came from byte ``offsets[i]`` of the file ``topic`` names (:func:`file_topic`); a
+    record the source made itself (an oversized line: its first bytes and the reason) is in ``made``
+    by index, its line ``b""``.
+    """
+
+    topic: str
+    lines: list[bytes]
+    offsets: list[int]
+    made: dict[int, SourceRecord]
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def record(self, i: int) -> SourceRecord:
+        """The ``i``-th line's record, as :class:`TopicFileSource` gives it (a new object per call)."""
+        made = self.made.get(i)
+        return made if made is not None else parse_line(self.lines[i], self.topic, self.offsets[i])
+
+    def records(self) -> list[SourceRecord]:
+        return [self.record(i) for i in range(len(self.lines))]
+
+
+class _FilePartition(StatefulSourcePartition[T, dict[str, int]]):
     def __init__(
         self,
         path: Path,
@@ -93,7 +124,8 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         resume: object,
         progress: Progress | None,
         keep_partial: bool,
-        max_record_bytes: int = MAX_RECORD_BYTES,
+        max_record_bytes: int,
+        item: Callable[[LineBatch], T],
     ) -> None:
         self._f = path.open("rb")
         self._offset = _resume_offset(resume)
@@ -104,6 +136,7 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         self._progress = progress
         self._keep_partial = keep_partial
         self._max = max_record_bytes
+        self._item = item
         self._topic = file_topic(path)
         self._source = path.name
         self.partial_bytes = 0
@@ -123,10 +156,11 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         )
         return SourceRecord(self._topic, -1, offset, 0, None, head[: self._max], reason), length, chunk.endswith(b"\n")
 
-    def next_batch(self) -> list[list[SourceRecord]]:
+    def next_batch(self) -> list[T]:
         if stop_requested():
             raise StopIteration()
-        records: list[SourceRecord] = []
+        batch = LineBatch(self._topic, [], [], {})
+        lines, offsets = batch.lines, batch.offsets
         readline = self._f.readline
         offset = self._offset
         for _ in range(self._batch_size):
@@ -138,7 +172,9 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
                 if not whole and self._keep_partial:
                     self.partial_bytes = length
                     break
-                records.append(record)
+                batch.made[len(lines)] = record
+                lines.append(b"")
+                offsets.append(offset)
                 offset += length
                 if not whole:
                     break
@@ -149,25 +185,28 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
                     self.partial_bytes = len(line)
                     break
                 if line.strip():
-                    records.append(record)
+                    batch.made[len(lines)] = record
+                    lines.append(line)
+                    offsets.append(offset)
                 offset += len(line)
                 break
             if line.strip():
-                records.append(parse_line(line, self._topic, offset))
+                lines.append(line)
+                offsets.append(offset)
             offset += len(line)
         before, self._offset = self._offset, offset
         self._f.seek(offset)
-        if not records and offset == before:
+        if not lines and offset == before:
             if self.partial_bytes:
                 log.warning(
                     "last line of the file is incomplete: left unread for the next run",
                     file=self._source, offset=offset, bytes=self.partial_bytes,
                 )  # fmt: skip
             raise StopIteration()
-        RECORDS_IN.labels(self._source).inc(len(records))
+        RECORDS_IN.labels(self._source).inc(len(lines))
         if self._progress:
             self._progress(offset - before)
-        return [records] if records else []
+        return [self._item(batch)] if lines else []
 
     def next_awake(self) -> datetime | None:
         return None
@@ -180,13 +219,10 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         self._f.close()
 
 
-class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]):
-    """Reads one or more topic files; yields batches of :class:`SourceRecord`.
-
-    ``keep_partial``: leave an incomplete last line unconsumed (for runs that
-    can be resumed) instead of quarantining it. ``max_record_bytes``: longest
-    line read as a record.
-    """
+class _TopicFiles(FixedPartitionedSource[T, dict[str, int]]):
+    """Reads one or more topic files, one partition each; ``keep_partial``: leave an incomplete last
+    line unconsumed (for runs that can be resumed) instead of quarantining it; ``max_record_bytes``:
+    longest line read as a record."""
 
     def __init__(
         self,
@@ -202,13 +238,32 @@ class TopicFileSource(FixedPartitionedSource[list[SourceRecord], dict[str, int]]
         self.keep_partial = keep_partial
         self.max_record_bytes = max_record_bytes
 
+    def _item(self, batch: LineBatch) -> T:
+        raise NotImplementedError
+
     def list_parts(self) -> list[str]:
         return list(self.paths)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition[T]:
         return _FilePartition(
-            self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial, self.max_record_bytes
-        )
+            self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial,
+            self.max_record_bytes, self._item,
+        )  # fmt: skip
+
+
+class TopicFileSource(_TopicFiles[list[SourceRecord]]):
+    """Reads one or more topic files; yields batches of :class:`SourceRecord` (the row engine's input)."""
+
+    def _item(self, batch: LineBatch) -> list[SourceRecord]:
+        return batch.records()
+
+
+class TopicLineSource(_TopicFiles[LineBatch]):
+    """Reads one or more topic files as :class:`TopicFileSource` does; yields :class:`LineBatch` es,
+    the lines unread (the columnar engine's input: no Python object per line)."""
+
+    def _item(self, batch: LineBatch) -> LineBatch:
+        return batch
 
 
 def read_batches(

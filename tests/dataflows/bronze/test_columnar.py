@@ -22,6 +22,7 @@ from hypothesis import given
 from dataflows.bronze.columnar import (
     BATCH_COLUMNS,
     DEFER,
+    RECORD_KEY,
     ROW,
     ColumnarResult,
     Decoder,
@@ -53,12 +54,14 @@ def _expected(validator: Validator, records: list[SourceRecord]) -> tuple[Rows, 
     rows: Rows = {}
     for acc in result.accepted:
         row = bronze_row(acc, NOW, False)
-        rows.setdefault(acc.stream, []).append({c: getattr(row, c) for c in BATCH_COLUMNS[acc.stream]})
+        want = {c: getattr(row, c) for c in BATCH_COLUMNS[acc.stream]}
+        rows.setdefault(acc.stream, []).append({**want, RECORD_KEY: acc.record.key})
     return rows, result
 
 
 def _got(result: ColumnarResult) -> Rows:
-    return {s: [_normal({c: r[c] for c in BATCH_COLUMNS[s]}) for r in b.to_pylist()] for s, b in result.batches.items()}
+    columns = {s: [*c, RECORD_KEY] for s, c in BATCH_COLUMNS.items()}
+    return {s: [_normal({c: r[c] for c in columns[s]}) for r in b.to_pylist()] for s, b in result.batches.items()}
 
 
 def _assert_same(validator: Validator, records: list[SourceRecord], decoder: Decoder | None) -> ColumnarResult:
@@ -98,7 +101,7 @@ def test_the_compiled_module_reads_the_contract_s_schemas_and_streams() -> None:
 def test_batch_columns_are_the_bronze_tables_columns() -> None:
     for s in STREAMS:
         table = TABLES[s.bronze_table].columns
-        assert batch_schema(s.name).names == [ROW, *(c for c in table if c != "late")]
+        assert batch_schema(s.name).names == [ROW, *(c for c in table if c != "late"), RECORD_KEY]
 
 
 def test_the_compiled_module_refuses_a_column_it_does_not_know(validator: Validator) -> None:

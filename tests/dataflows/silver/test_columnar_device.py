@@ -21,7 +21,7 @@ from dataflows.bronze.rules import RuleSet, load_rules
 from dataflows.bronze.validate import Accepted, Validator
 from dataflows.config import WindowConfig
 from dataflows.silver.annotate import Lexicon, load_lexicon
-from dataflows.silver.columnar_device import ColumnarDevices, DeviceOutput, clock_keys, key_group, with_record_keys
+from dataflows.silver.columnar_device import ColumnarDevices, DeviceOutput, clock_keys, key_group
 from dataflows.silver.event_clock import DeviceClock, KeyOutput
 from dataflows.silver.facts import Fact, FeedbackFact, HeartbeatFact, InteractionFact
 from dataflows.tables import TABLES
@@ -127,7 +127,7 @@ def test_the_columnar_step_gives_what_device_clocks_give(
         accepted = validator.validate(records, now=NOW).accepted
         assert len(accepted) == len(records), "the factories' events are valid"
         decoded = validate_columnar(validator, records, decoder, now=NOW)
-        got = columnar.process(with_record_keys(decoded.batches, [r.key for r in records]), NOW)
+        got = columnar.process(decoded.batches, NOW)
         _assert_same(_python(python, accepted, None), got)
         if i == resume_after:  # a kill and a resume: both from their snapshots
             state = pickle.loads(pickle.dumps(columnar.snapshot()))

@@ -8,25 +8,45 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
+from bytewax.inputs import FixedPartitionedSource
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
-from dataflows.sources.file import TopicFileSource, file_topic
+from dataflows.sources.file import LineBatch, TopicFileSource, TopicLineSource, file_topic
 from dataflows.tables import QuarantineRow
 from scout_contract import SourceRecord
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
 from tests.factories import NOW, T0, heartbeat, stt, visual
 
+T = TypeVar("T")
+
 
 def drain(path: Path, keep_partial: bool = False, resume: object = None) -> tuple[list[SourceRecord], object]:
-    """Read a whole file through the real source partition (as Bytewax would); returns records and state."""
-    part = TopicFileSource([path], batch_size=7, keep_partial=keep_partial).build_part("in", str(path), resume)  # type: ignore[arg-type]
+    """Read a whole file through the real source partition (as Bytewax would); returns records and state.
+    The columnar engine's line source (:class:`TopicLineSource`) must give the same records and state."""
+    records, state = _drain(TopicFileSource([path], batch_size=7, keep_partial=keep_partial), path, resume, list)
+    from_lines, line_state = _drain(
+        TopicLineSource([path], batch_size=7, keep_partial=keep_partial), path, resume, LineBatch.records
+    )
+    assert (from_lines, line_state) == (records, state), "the line source reads the file as the record source does"
+    return records, state
+
+
+def _drain(
+    source: FixedPartitionedSource[T, dict[str, int]],
+    path: Path,
+    resume: object,
+    records: Callable[[T], list[SourceRecord]],
+) -> Any:
+    part = source.build_part("in", str(path), resume)  # type: ignore[arg-type]
     out: list[SourceRecord] = []
     try:
         for _ in range(100_000):
@@ -35,7 +55,7 @@ def drain(path: Path, keep_partial: bool = False, resume: object = None) -> tupl
             except StopIteration:
                 break
             for batch in batches:
-                out.extend(batch)
+                out.extend(records(batch))
         return out, part.snapshot()
     finally:
         part.close()
@@ -249,8 +269,32 @@ def test_a_line_longer_than_the_limit_is_quarantined_with_its_head_and_never_rea
         assert part.snapshot() == {"version": 2, "offset": 2 * len(good) + len(huge)}
     finally:
         part.close()
+    lines = TopicLineSource([path], batch_size=10, max_record_bytes=4096).build_part("in", str(path), None)
+    try:
+        [line_batch] = lines.next_batch()
+    finally:
+        lines.close()
+    assert line_batch.lines[1] == b"" and line_batch.records() == batch, "the line source holds the head, not the line"
     assert [r.envelope_error is None for r in batch] == [True, False, True]
     big = batch[1]
     assert (big.offset, len(big.value)) == (len(good), 4096) and f"line of {len(huge)} bytes" in str(big.envelope_error)
     result = Validator(rules, now_ms=lambda: NOW).validate(batch)
     assert len(result.accepted) == 2 and len(result.quarantine_rows) == 1
+
+
+def test_the_columnar_engine_reads_topic_files_as_lines_and_the_rows_engine_refuses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataflows.config import load_settings
+    from dataflows.runner import build_source, make_flow
+
+    (tmp_path / "empty.toml").write_text("")
+    monkeypatch.setenv("SCOUT_CONFIG", str(tmp_path / "empty.toml"))
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"")
+    columnar = load_settings(engine="columnar", sink=f"chdb://{tmp_path / 'db'}")
+    rows = load_settings(sink=f"chdb://{tmp_path / 'db'}")
+    assert isinstance(build_source(columnar, [f"file:{path}"]), TopicLineSource)
+    assert isinstance(build_source(rows, [f"file:{path}"]), TopicFileSource)
+    with pytest.raises(ValueError, match="the rows engine reads records"):
+        make_flow(rows, build_source(columnar, [f"file:{path}"]), None)

@@ -2,8 +2,9 @@
 //!
 //! Which columns a stream has is not decided here: the Python side asks for the bronze row's
 //! fields by name (dataflows/tables.py defines them) and [`Column::new`] refuses a name it
-//! does not know. The record's columns (payload, coordinates, `ingested_at`, and `warnings`,
-//! always empty for a clean record) are filled from its envelope. Buffers follow Arrow's layout (little-endian values, i32 offsets, a
+//! does not know. The record's columns (payload, coordinates, `ingested_at`, `record_key` (the
+//! record's key, not a bronze column: the late events' rows keep it), and `warnings`, always
+//! empty for a clean record) are filled from its envelope. Buffers follow Arrow's layout (little-endian values, i32 offsets, a
 //! validity bitmap) so that `pyarrow.Array.from_buffers` takes them as they are.
 
 use crate::decode::Envelope;
@@ -49,6 +50,7 @@ enum Field {
     Offset,
     RecordTs,
     IngestedAt,
+    RecordKey,
 }
 
 fn field(stream: &str, name: &str) -> Option<Field> {
@@ -66,6 +68,7 @@ fn field(stream: &str, name: &str) -> Option<Field> {
         "offset" => Some(Offset),
         "record_ts" => Some(RecordTs),
         "ingested_at" => Some(IngestedAt),
+        "record_key" => Some(RecordKey),
         _ => None,
     };
     common.or(match (stream, name) {
@@ -228,6 +231,7 @@ impl Column {
                     Action => ev.action.as_deref(),
                     Comment => ev.comment.as_deref(),
                     Topic => Some(env.topic),
+                    RecordKey => env.key,
                     _ => unreachable!("a string column"),
                 };
                 validity.push(value.is_some());
