@@ -143,7 +143,8 @@ impl Decoder {
         {
             return None;
         }
-        let event: Event<'a> = serde_json::from_slice(env.value).ok()?;
+        // as for a line (envelope.rs): one UTF-8 check of the whole value, not one per string
+        let event: Event<'a> = serde_json::from_str(std::str::from_utf8(env.value).ok()?).ok()?;
         let schema = event.complete()?;
         let stream = stream_index(SCHEMAS[schema].1)?;
         let rules = self.rules[stream as usize].as_ref()?;

@@ -55,7 +55,9 @@ impl Limits {
 
     /// The record of a file line, or `None` when the Python source must read it.
     pub fn read<'a>(&self, line: &'a [u8]) -> Option<Record<'a>> {
-        let l: Line<'a> = serde_json::from_slice(line).ok()?;
+        // UTF-8 checked once for the whole line: serde_json then reads strings without checking
+        // each one again (a line that is not UTF-8 is deferred either way)
+        let l: Line<'a> = serde_json::from_str(std::str::from_utf8(line).ok()?).ok()?;
         if l.key_b64.is_some()
             || l.value_b64.is_some()
             || l.topic.chars().count() > self.topic_max_length
