@@ -8,7 +8,7 @@ between the steps instead of a Python object per event.
                                                                                    clickhouse ◀┘
 
 The validation is :func:`~dataflows.bronze.columnar.validate_columnar`, or for a topic file's lines
-(:class:`~dataflows.sources.file.TopicLineSource`) :func:`~dataflows.bronze.columnar.validate_lines`
+(:class:`~dataflows.sources.file.TopicLineSource`) :func:`~dataflows.bronze.columnar.validate_buffer`
 (records the compiled path does not clear go to the Python validator, as before); the per-key step is
 :class:`~dataflows.silver.columnar_device.ColumnarDevices`, one per group of keys; the gold
 windows, the rule counts, the quarantine and the sink are the row engine's (:mod:`dataflows.flow`).
@@ -28,12 +28,13 @@ import bytewax.operators as op
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import structlog
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
-from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_columnar, validate_lines
+from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_buffer, validate_columnar
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
@@ -49,7 +50,7 @@ from dataflows.flow import (
     tally_builder,
     write_rows,
 )
-from dataflows.metrics import ACCEPTED, LATE, VALIDATE_SECONDS
+from dataflows.metrics import ACCEPTED, LATE, RECORDS_IN, VALIDATE_SECONDS
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.columnar_device import (
     DEVICES_STATE_VERSION,
@@ -61,15 +62,14 @@ from dataflows.silver.columnar_device import (
 )
 from dataflows.silver.rows import PENDING
 from dataflows.sinks.kafka import OutgoingRecord
-from dataflows.sources.file import LineBatch
+from dataflows.sources.file import LineBatch, LineItem
 from dataflows.tables import TABLE_OF, AnnotatedRow, LateRow, TableRows
 from scout_contract import AnnotatedV1, SourceRecord, encode_event
 from scout_contract.topics import ANNOTATED
 
+log = structlog.get_logger(__name__)
 _LATE_TABLE = TABLE_OF[LateRow]
 _ANNOTATED_TABLE = TABLE_OF[AnnotatedRow]
-#: What the source gives: a batch of records (Kafka, Event Hubs) or of a topic file's lines (:class:`LineBatch`)
-SourceBatch = list[SourceRecord] | LineBatch
 #: One group's batches: per stream, the bronze columns of its keys' records (with their record keys)
 Groups = dict[str, pa.RecordBatch]
 
@@ -162,7 +162,7 @@ def annotated_records(key_out: tuple[str, DeviceOutput]) -> list[SourceRecord]:
 
 
 def build_columnar_flow(
-    source: Source[list[SourceRecord]] | Source[LineBatch],
+    source: Source[list[SourceRecord]] | Source[LineItem],
     sink: Sink[tuple[str, TableRows]],
     rules: RuleSet,
     lexicon: Lexicon,
@@ -181,11 +181,18 @@ def build_columnar_flow(
     arguments; ``groups``: how many groups of keys hold the per-key state, fixed for a recovery store)."""
     validator = Validator(rules, topic_streams, now_ms)
     decoder = compiled_decoder(validator)
+    if decoder is None:
+        log.warning(
+            "the compiled decode path (scout_decode) is not built here: the columnar engine validates every "
+            "record with the Python validator and runs its pure-Python kernels (the same results, slower)"
+        )
 
-    def validate(batch: SourceBatch) -> ColumnarResult:
+    def validate(batch: LineItem) -> ColumnarResult:
         with VALIDATE_SECONDS.time():
-            if isinstance(batch, LineBatch):  # a topic file's lines: the compiled path reads them
-                return validate_lines(validator, batch.lines, decoder, batch.record)
+            if isinstance(batch, LineBatch):  # a block of a topic file's lines: the compiled path reads them
+                result = validate_buffer(validator, batch, decoder)
+                RECORDS_IN.labels(batch.source).inc(result.cleared + result.deferred)
+                return result
             return validate_columnar(validator, batch, decoder)
 
     def devices_builder(resume: DevicesState | None) -> _DevicesLogic:
@@ -196,7 +203,7 @@ def build_columnar_flow(
         return _DevicesLogic(devices, now_ms, close_at_eof, idle_close_ms)
 
     flow = Dataflow(flow_id)
-    validated = op.map("bronze_validate", op.input("records", flow, cast("Source[SourceBatch]", source)), validate)
+    validated = op.map("bronze_validate", op.input("records", flow, cast("Source[LineItem]", source)), validate)
     rejected = op.map("quarantine_rows", validated, _rejected_rows)
     rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
     dq = op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms))

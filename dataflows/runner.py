@@ -36,7 +36,7 @@ from dataflows.sinks.topic_file import TopicFileSink
 from dataflows.sinks.writer import InlineWriter, TableWriter
 from dataflows.sources import stop
 from dataflows.sources.eventhubs import EventHubsSource
-from dataflows.sources.file import LineBatch, Progress, TopicFileSource, TopicLineSource
+from dataflows.sources.file import LineItem, Progress, TopicFileSource, TopicLineSource
 from dataflows.sources.kafka import KafkaSource, parse_bootstrap, topic_partitions
 from dataflows.tables import TableRows
 from dataflows.warehouse import ClientSpec, WarehouseError, chdb_path, pending_migrations
@@ -85,8 +85,8 @@ def is_broker(spec: str) -> bool:
     return spec.startswith(BROKERS)
 
 
-#: A dataflow's input: batches of records, or (the columnar engine's topic files) of lines
-Input = Source[list[SourceRecord]] | Source[LineBatch]
+#: A dataflow's input: batches of records, or (the columnar engine's topic files) blocks of lines
+Input = Source[list[SourceRecord]] | Source[LineItem]
 
 
 def build_source(settings: Settings, specs: list[str], progress: Progress | None = None) -> Input:

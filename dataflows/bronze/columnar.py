@@ -36,6 +36,7 @@ from dataflows.bronze.rows import bronze_row
 from dataflows.bronze.rules import Rule, max_ms, min_ts_ms
 from dataflows.bronze.validate import Block, Validator
 from dataflows.rule_tally import PARTITION_BLOCK
+from dataflows.sources.file import LineBatch
 from dataflows.tables import TABLES, DqRow, QuarantineRow, clickhouse_types
 from scout_contract import SourceRecord
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX, TOPIC_MAX_LENGTH
@@ -134,6 +135,8 @@ class Decoder(Protocol):
     ) -> Decoded: ...
 
     def decode_lines(self, lines: list[bytes], now_ms: int) -> Decoded: ...
+
+    def decode_buffer(self, buffer: bytes, now_ms: int) -> tuple[bytes, dict[str, Any], bytes]: ...
 
 
 #: ``(stream, check, field, lo, hi, len_lo, len_hi, values, ms)``: a rule as the compiled decoder takes it
@@ -293,6 +296,21 @@ def validate_columnar(
             now,
         )
     return _combine(validator, len(records), decoded, records.__getitem__, now)
+
+
+def validate_buffer(
+    validator: Validator, batch: LineBatch, decoder: Decoder | None, now: int | None = None
+) -> ColumnarResult:
+    """Validate a block of a topic file's whole lines (:class:`~dataflows.sources.file.LineBatch`) as
+    :func:`validate_lines` validates them one by one, without a Python object per line: the compiled
+    path splits the buffer itself, and only the lines it defers are read as records."""
+    now = validator.now_ms() if now is None else now
+    if decoder is None:
+        bounds = [(at, at + len(line)) for at, line in batch.lines()]
+        return _combine(validator, len(bounds), None, lambda i: batch.record(*bounds[i]), now)
+    verdicts, streams, flat = decoder.decode_buffer(batch.buffer, now)
+    at = np.frombuffer(flat, "<u8").reshape(-1, 2)  # each line's (start, end) in the buffer
+    return _combine(validator, len(verdicts), (verdicts, streams), lambda i: batch.record(*map(int, at[i])), now)
 
 
 def validate_lines(

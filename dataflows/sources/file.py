@@ -3,8 +3,9 @@
 Each file is one partition; its resume state is the byte offset of the next
 line, so a recovered dataflow continues exactly where its snapshot was. An
 item is a *batch* of records (a list: :class:`TopicFileSource`), which keeps
-Bytewax's per-item cost off the hot path, or of lines not yet read as records
-(:class:`LineBatch`: :class:`TopicLineSource`, the columnar engine's).
+Bytewax's per-item cost off the hot path, or a block of whole lines not yet read
+as records (:class:`LineBatch`: :class:`TopicLineSource`, the columnar engine's,
+with no Python object per line).
 
 Whatever bytes a line holds, it becomes a record: a line that is not a usable
 envelope becomes a record with ``envelope_error`` set, topic
@@ -35,7 +36,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -50,7 +50,6 @@ from scout_contract.records import UTF8_BOM, EnvelopeError
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
-T = TypeVar("T")
 
 
 def file_topic(path: Path) -> str:
@@ -89,56 +88,68 @@ def _resume_offset(state: object) -> int:
 MAX_RECORD_BYTES = 16 << 20
 
 
+#: Blocks the line source reads whole lines in (a line longer than a block, or than ``max_record_bytes``,
+#: is read by the per-line path, as :class:`TopicFileSource` reads every line)
+BLOCK_BYTES = 1 << 20
+
+
 @dataclass(frozen=True, slots=True)
 class LineBatch:
-    """A batch of a topic file's lines, not yet read as records (what :class:`TopicLineSource` yields:
-    the columnar engine's compiled path reads the lines itself, :func:`~dataflows.bronze.columnar.validate_lines`).
+    """Whole lines of a topic file, not yet read as records (what :class:`TopicLineSource` yields: the
+    columnar engine's compiled path reads them itself, :func:`~dataflows.bronze.columnar.validate_buffer`).
 
-    ``lines[i]`` came from byte ``offsets[i]`` of the file ``topic`` names (:func:`file_topic`); a
-    record the source made itself (an oversized line: its first bytes and the reason) is in ``made``
-    by index, its line ``b""``.
+    ``buffer`` holds the file's bytes from byte ``base`` of the file ``topic`` names
+    (:func:`file_topic`) up to a newline. Each line that is not blank (only what :meth:`bytes.strip`
+    strips) is one record, as the file source reads it.
     """
 
     topic: str
-    lines: list[bytes]
-    offsets: list[int]
-    made: dict[int, SourceRecord]
+    #: the file's name (the ``scout_records_in_total`` label)
+    source: str
+    buffer: bytes
+    base: int
 
-    def __len__(self) -> int:
-        return len(self.lines)
+    def lines(self) -> list[tuple[int, bytes]]:
+        """``(start in the buffer, the line with its newline)`` of each line that is not blank."""
+        out = []
+        buf, at = self.buffer, 0
+        while at < len(buf):
+            end = buf.find(b"\n", at) + 1 or len(buf)
+            line = buf[at:end]
+            if line.strip():  # what the per-line path skips too
+                out.append((at, line))
+            at = end
+        return out
 
-    def record(self, i: int) -> SourceRecord:
-        """The ``i``-th line's record, as :class:`TopicFileSource` gives it (a new object per call)."""
-        made = self.made.get(i)
-        return made if made is not None else parse_line(self.lines[i], self.topic, self.offsets[i])
+    def record(self, start: int, end: int) -> SourceRecord:
+        """The record of the line at ``buffer[start:end]``, as :class:`TopicFileSource` reads it."""
+        return parse_line(self.buffer[start:end], self.topic, self.base + start)
 
     def records(self) -> list[SourceRecord]:
-        return [self.record(i) for i in range(len(self.lines))]
+        return [parse_line(line, self.topic, self.base + at) for at, line in self.lines()]
 
 
-class _FilePartition(StatefulSourcePartition[T, dict[str, int]]):
+#: What :class:`TopicLineSource` yields: a block of whole lines, or the record of a line the per-line path read
+LineItem = LineBatch | list[SourceRecord]
+
+
+class _FileReader:
+    """One topic file from a resume offset: its lines as records (:meth:`records`, every line by
+    itself) or as blocks of whole lines (:meth:`block`)."""
+
     def __init__(
-        self,
-        path: Path,
-        batch_size: int,
-        resume: object,
-        progress: Progress | None,
-        keep_partial: bool,
-        max_record_bytes: int,
-        item: Callable[[LineBatch], T],
+        self, path: Path, resume: object, progress: Progress | None, keep_partial: bool, max_record_bytes: int
     ) -> None:
         self._f = path.open("rb")
-        self._offset = _resume_offset(resume)
-        if self._offset == 0 and self._f.read(len(UTF8_BOM)) == UTF8_BOM:
-            self._offset = len(UTF8_BOM)
-        self._f.seek(self._offset)
-        self._batch_size = batch_size
+        self.offset = _resume_offset(resume)
+        if self.offset == 0 and self._f.read(len(UTF8_BOM)) == UTF8_BOM:
+            self.offset = len(UTF8_BOM)
+        self._f.seek(self.offset)
         self._progress = progress
         self._keep_partial = keep_partial
         self._max = max_record_bytes
-        self._item = item
-        self._topic = file_topic(path)
-        self._source = path.name
+        self.topic = file_topic(path)
+        self.source = path.name
         self.partial_bytes = 0
 
     def _oversized(self, head: bytes, offset: int) -> tuple[SourceRecord, int, bool]:
@@ -154,16 +165,19 @@ class _FilePartition(StatefulSourcePartition[T, dict[str, int]]):
             f"line of {length} bytes exceeds max_record_bytes ({self._max}); the payload holds its first "
             f"{self._max} bytes, the file all of it at this offset"
         )
-        return SourceRecord(self._topic, -1, offset, 0, None, head[: self._max], reason), length, chunk.endswith(b"\n")
+        return SourceRecord(self.topic, -1, offset, 0, None, head[: self._max], reason), length, chunk.endswith(b"\n")
 
-    def next_batch(self) -> list[T]:
-        if stop_requested():
-            raise StopIteration()
-        batch = LineBatch(self._topic, [], [], {})
-        lines, offsets = batch.lines, batch.offsets
+    def _advanced(self, before: int, records: int) -> None:
+        RECORDS_IN.labels(self.source).inc(records)
+        if self._progress:
+            self._progress(self.offset - before)
+
+    def records(self, limit: int) -> list[SourceRecord]:
+        """The records of up to ``limit`` lines; ``StopIteration`` at the end of the file."""
+        records: list[SourceRecord] = []
         readline = self._f.readline
-        offset = self._offset
-        for _ in range(self._batch_size):
+        offset = self.offset
+        for _ in range(limit):
             line = readline(self._max + 1)
             if not line:
                 break
@@ -172,54 +186,112 @@ class _FilePartition(StatefulSourcePartition[T, dict[str, int]]):
                 if not whole and self._keep_partial:
                     self.partial_bytes = length
                     break
-                batch.made[len(lines)] = record
-                lines.append(b"")
-                offsets.append(offset)
+                records.append(record)
                 offset += length
                 if not whole:
                     break
                 continue
             if not line.endswith(b"\n"):
-                record = parse_line(line, self._topic, offset)
+                record = parse_line(line, self.topic, offset)
                 if record.envelope_error is not None and self._keep_partial:
                     self.partial_bytes = len(line)
                     break
                 if line.strip():
-                    batch.made[len(lines)] = record
-                    lines.append(line)
-                    offsets.append(offset)
+                    records.append(record)
                 offset += len(line)
                 break
             if line.strip():
-                lines.append(line)
-                offsets.append(offset)
+                records.append(parse_line(line, self.topic, offset))
             offset += len(line)
-        before, self._offset = self._offset, offset
+        before, self.offset = self.offset, offset
         self._f.seek(offset)
-        if not lines and offset == before:
+        if not records and offset == before:
             if self.partial_bytes:
                 log.warning(
                     "last line of the file is incomplete: left unread for the next run",
-                    file=self._source, offset=offset, bytes=self.partial_bytes,
+                    file=self.source, offset=offset, bytes=self.partial_bytes,
                 )  # fmt: skip
             raise StopIteration()
-        RECORDS_IN.labels(self._source).inc(len(lines))
+        self._advanced(before, len(records))
+        return records
+
+    def block(self, lines: int) -> LineBatch | None:
+        """Whole lines, about ``lines`` of them, read in blocks of at most :data:`BLOCK_BYTES` (and of
+        ``max_record_bytes`` + 1, so that no line in them is oversized); ``None`` when the next line
+        has no newline within a block (longer, or the file's last): :meth:`records` reads it."""
+        size = min(BLOCK_BYTES, self._max + 1)
+        parts: list[bytes] = []
+        newlines = 0
+        while newlines < lines:
+            block = self._f.read(size)
+            cut = block.rfind(b"\n") + 1
+            if cut < len(block):
+                self._f.seek(cut - len(block), 1)  # the next block starts at the cut line
+            if not cut:
+                break
+            parts.append(block if cut == len(block) else block[:cut])
+            newlines += block.count(b"\n", 0, cut)
+        if not parts:
+            return None
+        buffer = parts[0] if len(parts) == 1 else b"".join(parts)
+        batch = LineBatch(self.topic, self.source, buffer, self.offset)
+        self.offset += len(buffer)
         if self._progress:
-            self._progress(offset - before)
-        return [self._item(batch)] if lines else []
+            self._progress(len(buffer))
+        return batch  # scout_records_in_total: counted when the lines are validated (blank ones are none)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]):
+    def __init__(self, reader: _FileReader, batch_size: int) -> None:
+        self.reader = reader
+        self._batch_size = batch_size
+
+    def next_batch(self) -> list[list[SourceRecord]]:
+        if stop_requested():
+            raise StopIteration()
+        records = self.reader.records(self._batch_size)
+        return [records] if records else []
 
     def next_awake(self) -> datetime | None:
         return None
 
     def snapshot(self) -> dict[str, int]:
         mark_epoch()  # an epoch of this process ended (liveness, dataflows/health.py)
-        return {"version": STATE_VERSION, "offset": self._offset}
+        return {"version": STATE_VERSION, "offset": self.reader.offset}
 
     def close(self) -> None:
-        self._f.close()
+        self.reader.close()
 
 
-class _TopicFiles(FixedPartitionedSource[T, dict[str, int]]):
+class _LinePartition(StatefulSourcePartition[LineItem, dict[str, int]]):
+    def __init__(self, reader: _FileReader, batch_size: int) -> None:
+        self.reader = reader
+        self._batch_size = batch_size
+
+    def next_batch(self) -> list[LineItem]:
+        if stop_requested():
+            raise StopIteration()
+        batch = self.reader.block(self._batch_size)
+        if batch is not None:
+            return [batch]
+        records = self.reader.records(1)  # a line longer than a block, or the file's last without a newline
+        return [records] if records else []
+
+    def next_awake(self) -> datetime | None:
+        return None
+
+    def snapshot(self) -> dict[str, int]:
+        mark_epoch()
+        return {"version": STATE_VERSION, "offset": self.reader.offset}
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class _TopicFiles:
     """Reads one or more topic files, one partition each; ``keep_partial``: leave an incomplete last
     line unconsumed (for runs that can be resumed) instead of quarantining it; ``max_record_bytes``:
     longest line read as a record."""
@@ -238,32 +310,27 @@ class _TopicFiles(FixedPartitionedSource[T, dict[str, int]]):
         self.keep_partial = keep_partial
         self.max_record_bytes = max_record_bytes
 
-    def _item(self, batch: LineBatch) -> T:
-        raise NotImplementedError
-
     def list_parts(self) -> list[str]:
         return list(self.paths)
 
-    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition[T]:
-        return _FilePartition(
-            self.paths[for_part], self.batch_size, resume_state, self.progress, self.keep_partial,
-            self.max_record_bytes, self._item,
-        )  # fmt: skip
+    def _reader(self, part: str, resume_state: object) -> _FileReader:
+        return _FileReader(self.paths[part], resume_state, self.progress, self.keep_partial, self.max_record_bytes)
 
 
-class TopicFileSource(_TopicFiles[list[SourceRecord]]):
+class TopicFileSource(_TopicFiles, FixedPartitionedSource[list[SourceRecord], dict[str, int]]):
     """Reads one or more topic files; yields batches of :class:`SourceRecord` (the row engine's input)."""
 
-    def _item(self, batch: LineBatch) -> list[SourceRecord]:
-        return batch.records()
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _FilePartition:
+        return _FilePartition(self._reader(for_part, resume_state), self.batch_size)
 
 
-class TopicLineSource(_TopicFiles[LineBatch]):
-    """Reads one or more topic files as :class:`TopicFileSource` does; yields :class:`LineBatch` es,
-    the lines unread (the columnar engine's input: no Python object per line)."""
+class TopicLineSource(_TopicFiles, FixedPartitionedSource[LineItem, dict[str, int]]):
+    """Reads one or more topic files as :class:`TopicFileSource` does, as :class:`LineBatch` es of whole
+    lines not yet read (the columnar engine's input: no Python object per line); a line the blocks do not
+    hold whole (longer than a block, or the file's last without a newline) comes as its record alone."""
 
-    def _item(self, batch: LineBatch) -> LineBatch:
-        return batch
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _LinePartition:
+        return _LinePartition(self._reader(for_part, resume_state), self.batch_size)
 
 
 def read_batches(

@@ -28,6 +28,7 @@ from dataflows.bronze.columnar import (
     Decoder,
     batch_schema,
     compiled_decoder,
+    validate_buffer,
     validate_columnar,
     validate_lines,
 )
@@ -35,7 +36,7 @@ from dataflows.bronze.rows import bronze_row
 from dataflows.bronze.rules import RuleSet, load_rules, load_rules_text
 from dataflows.bronze.validate import Validator
 from dataflows.simulator import SimConfig, simulate
-from dataflows.sources.file import parse_line
+from dataflows.sources.file import LineBatch, parse_line
 from dataflows.tables import TABLES
 from scout_contract import SourceRecord, encode_record_line
 from scout_contract.streams import INPUT_TOPICS, NAMES, STREAM_OF_SCHEMA, STREAMS
@@ -146,6 +147,12 @@ def _assert_lines_same(validator: Validator, lines: list[bytes], decoder: Decode
     assert got.quarantine_rows == slow.quarantine_rows
     assert sorted(got.dq_rows, key=repr) == sorted(slow.dq_rows, key=repr)
     assert got.cleared + got.deferred == len(lines)
+    if all(line.strip() and b"\n" not in line for line in lines):  # the same lines as one block of the file,
+        ended = [x + b"\n" for x in lines]  # each with its newline, as the file source reads them
+        want, slow = _expected(validator, [parse_line(x, "file:test", offsets[i]) for i, x in enumerate(ended)])
+        block = validate_buffer(validator, LineBatch("file:test", "test", b"".join(ended), 0), decoder, now=NOW)
+        assert (_got(block), block.quarantine_rows, block.cleared) == (want, slow.quarantine_rows, got.cleared)
+        assert sorted(block.dq_rows, key=repr) == sorted(slow.dq_rows, key=repr)
     return got
 
 

@@ -20,7 +20,14 @@ from hypothesis import strategies as st
 
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
-from dataflows.sources.file import LineBatch, TopicFileSource, TopicLineSource, file_topic
+from dataflows.sources.file import (
+    MAX_RECORD_BYTES,
+    LineBatch,
+    LineItem,
+    TopicFileSource,
+    TopicLineSource,
+    file_topic,
+)
 from dataflows.tables import QuarantineRow
 from scout_contract import SourceRecord
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX
@@ -29,15 +36,20 @@ from tests.factories import NOW, T0, heartbeat, stt, visual
 T = TypeVar("T")
 
 
-def drain(path: Path, keep_partial: bool = False, resume: object = None) -> tuple[list[SourceRecord], object]:
+def drain(
+    path: Path, keep_partial: bool = False, resume: object = None, max_record_bytes: int = MAX_RECORD_BYTES
+) -> tuple[list[SourceRecord], object]:
     """Read a whole file through the real source partition (as Bytewax would); returns records and state.
     The columnar engine's line source (:class:`TopicLineSource`) must give the same records and state."""
-    records, state = _drain(TopicFileSource([path], batch_size=7, keep_partial=keep_partial), path, resume, list)
-    from_lines, line_state = _drain(
-        TopicLineSource([path], batch_size=7, keep_partial=keep_partial), path, resume, LineBatch.records
-    )
+    kwargs: dict[str, Any] = {"batch_size": 7, "keep_partial": keep_partial, "max_record_bytes": max_record_bytes}
+    records, state = _drain(TopicFileSource([path], **kwargs), path, resume, list)
+    from_lines, line_state = _drain(TopicLineSource([path], **kwargs), path, resume, _line_records)
     assert (from_lines, line_state) == (records, state), "the line source reads the file as the record source does"
     return records, state
+
+
+def _line_records(item: LineItem) -> list[SourceRecord]:
+    return item.records() if isinstance(item, LineBatch) else item
 
 
 def _drain(
@@ -122,6 +134,21 @@ def _check_storable(row: QuarantineRow) -> None:
         value = r[col]
         assert isinstance(value, str)
         value.encode("utf-8")  # no lone surrogates
+
+
+@given(
+    data=st.binary(max_size=600).map(lambda b: b.replace(b"\x01", b"\n")),
+    max_record_bytes=st.sampled_from([8, 64, 200, MAX_RECORD_BYTES]),
+    keep_partial=st.booleans(),
+)
+def test_the_line_source_cuts_any_file_into_the_records_the_record_source_reads(
+    data: bytes, max_record_bytes: int, keep_partial: bool, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Blocks of whole lines, long lines, blank ones, a last line without a newline, kept or not (drain
+    compares the two sources)."""
+    path = tmp_path_factory.mktemp("cut") / "topic.jsonl"
+    path.write_bytes(data)
+    drain(path, keep_partial=keep_partial, max_record_bytes=max_record_bytes)
 
 
 @given(lines=st.lists(hostile_line(), min_size=1, max_size=12))
@@ -271,10 +298,13 @@ def test_a_line_longer_than_the_limit_is_quarantined_with_its_head_and_never_rea
         part.close()
     lines = TopicLineSource([path], batch_size=10, max_record_bytes=4096).build_part("in", str(path), None)
     try:
-        [line_batch] = lines.next_batch()
+        items = [lines.next_batch(), lines.next_batch(), lines.next_batch()]
     finally:
         lines.close()
-    assert line_batch.lines[1] == b"" and line_batch.records() == batch, "the line source holds the head, not the line"
+    [[first], [head], [last]] = items
+    assert isinstance(first, LineBatch) and isinstance(last, LineBatch), "whole lines come as blocks"
+    assert head == [batch[1]], "the line longer than the limit comes alone, as its head"
+    assert first.buffer == last.buffer == good and last.base == len(good) + len(huge)
     assert [r.envelope_error is None for r in batch] == [True, False, True]
     big = batch[1]
     assert (big.offset, len(big.value)) == (len(good), 4096) and f"line of {len(huge)} bytes" in str(big.envelope_error)

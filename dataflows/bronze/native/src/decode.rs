@@ -17,6 +17,25 @@ use crate::rules::{Check, Context, Spec};
 /// Verdict of a record the Python validator must decide.
 pub const DEFER: u8 = u8::MAX;
 
+/// The lines of a buffer of topic-file lines, as `(start, end)` (the end past the line's newline, or
+/// the buffer's end), leaving out the blank ones: those of ASCII whitespace only (what Python's
+/// `bytes.strip` strips), which the file source skips too.
+pub fn line_bounds(buffer: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < buffer.len() {
+        let end = memchr::memchr(b'\n', &buffer[at..]).map_or(buffer.len(), |i| at + i + 1);
+        let blank = buffer[at..end]
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
+        if !blank {
+            out.push((at, end));
+        }
+        at = end;
+    }
+    out
+}
+
 /// One record's envelope and value.
 pub struct Envelope<'r> {
     pub key: Option<&'r str>,
@@ -191,6 +210,12 @@ impl Decoder {
             batch.push(i, self.decide(&env, now_ms), &env)?;
         }
         Ok(batch.finish())
+    }
+
+    /// The same for a buffer of a topic file's whole lines: each line that is not blank, in order
+    /// (the bounds [`line_bounds`] gives), is one record.
+    pub fn decode_buffer(&self, buffer: &[u8], bounds: &[(usize, usize)], now_ms: i64) -> Result<Decoded, String> {
+        self.decode_lines(bounds.iter().map(|(s, e)| &buffer[*s..*e]), now_ms)
     }
 
     /// The same for the lines of a topic file (SPEC §2 file form); a line whose envelope this does

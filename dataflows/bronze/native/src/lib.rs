@@ -177,6 +177,29 @@ mod python {
             Ok(streams_out(py, out))
         }
 
+        /// Decide a buffer of a topic file's whole lines, one record per line that is not blank:
+        /// `(verdicts, {stream: (rows, columns)}, bounds)`, `bounds` each line's start and end in the
+        /// buffer (u64 little-endian pairs), for the lines the Python side reads itself.
+        fn decode_buffer<'py>(
+            &self,
+            py: Python<'py>,
+            buffer: &[u8],
+            now_ms: i64,
+        ) -> PyResult<(Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>, Bound<'py, PyBytes>)> {
+            let bounds = decode::line_bounds(buffer);
+            let out = self
+                .inner
+                .decode_buffer(buffer, &bounds, now_ms)
+                .map_err(PyValueError::new_err)?;
+            let flat: Vec<u8> = bounds
+                .iter()
+                .flat_map(|(s, e)| [*s as u64, *e as u64])
+                .flat_map(u64::to_le_bytes)
+                .collect();
+            let (verdicts, streams) = streams_out(py, out);
+            Ok((verdicts, streams, PyBytes::new(py, &flat)))
+        }
+
         /// Decide the lines of a topic file (SPEC §2 file form), as `decode` does records.
         fn decode_lines<'py>(
             &self,

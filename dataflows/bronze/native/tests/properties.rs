@@ -9,7 +9,7 @@ mod common;
 
 use common::config;
 use proptest::prelude::*;
-use scout_decode::decode::{Decoder, Envelope, DEFER};
+use scout_decode::decode::{line_bounds, Decoder, Envelope, DEFER};
 use scout_decode::envelope::Limits;
 use scout_decode::event::ts_millis;
 use scout_decode::rules::Spec;
@@ -148,6 +148,32 @@ proptest! {
                 prop_assert_eq!(*verdict, by_values.verdicts[i]);
             }
         }
+    }
+
+    #[test]
+    fn a_buffer_of_lines_decides_as_its_lines(lines in proptest::collection::vec(prop_oneof![
+        mutated().prop_map(|v| {
+            let mut line = br#"{"topic":"t","partition":0,"offset":1,"timestamp_ms":1747641600000,"key":"d","value":"#.to_vec();
+            line.extend_from_slice(&v);
+            line.push(b'}');
+            line
+        }),
+        any::<Vec<u8>>(),
+        proptest::sample::select(vec![b"".to_vec(), b" \t\r".to_vec(), b"\x0b\x0c".to_vec()]),
+    ], 1..8), last_newline in any::<bool>()) {
+        // a buffer of those lines (newlines in them split them further): blank lines are left out,
+        // every other line decides as it does alone
+        let mut buffer = lines.join(&b'\n');
+        if last_newline { buffer.push(b'\n'); }
+        let d = decoder();
+        let bounds = line_bounds(&buffer);
+        let pieces: Vec<&[u8]> = buffer.split_inclusive(|b| *b == b'\n').collect();
+        // Python's bytes.strip() whitespace: b" \t\n\r\x0b\x0c"
+        let kept: Vec<&[u8]> = pieces.iter().copied().filter(|p| !p.iter().all(|b| b" \t\n\r\x0b\x0c".contains(b))).collect();
+        prop_assert_eq!(bounds.iter().map(|(s, e)| &buffer[*s..*e]).collect::<Vec<_>>(), kept.clone());
+        let out = d.decode_buffer(&buffer, &bounds, 1_747_700_000_000).expect("a batch");
+        let alone = d.decode_lines(kept.iter().copied(), 1_747_700_000_000).expect("a batch");
+        prop_assert_eq!(out.verdicts, alone.verdicts);
     }
 
     #[test]
