@@ -197,6 +197,22 @@ impl Column {
         Some(Column { field, buffers })
     }
 
+    /// Room for `rows` values, and for `payload_bytes` of payloads in the payload column (what a
+    /// batch from a buffer of lines holds at most): the column then never moves while it fills.
+    pub fn reserve(&mut self, rows: usize, payload_bytes: usize) {
+        match &mut self.buffers {
+            Buffers::Str(strings, _) => {
+                strings.offsets.reserve(rows);
+                if self.field == Field::Payload {
+                    strings.data.reserve(payload_bytes);
+                }
+            }
+            Buffers::I64(values, _) => values.reserve(rows),
+            Buffers::F64(values, _) => values.reserve(rows),
+            Buffers::StrList(offsets, _) | Buffers::StrMap(offsets, _, _) => offsets.reserve(rows),
+        }
+    }
+
     /// Appends the event's value (`schema`: index in [`SCHEMAS`], `ts`: event time in ms; `env`:
     /// its record; `now_ms`: the batch's processing time).
     pub fn push(

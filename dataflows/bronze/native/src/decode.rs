@@ -215,7 +215,11 @@ impl Decoder {
     /// The same for a buffer of a topic file's whole lines: each line that is not blank, in order
     /// (the bounds [`line_bounds`] gives), is one record.
     pub fn decode_buffer(&self, buffer: &[u8], bounds: &[(usize, usize)], now_ms: i64) -> Result<Decoded, String> {
-        self.decode_lines(bounds.iter().map(|(s, e)| &buffer[*s..*e]), now_ms)
+        let mut batch = self.batch(now_ms);
+        for column in batch.columns.iter_mut().flatten() {
+            column.reserve(bounds.len(), buffer.len());
+        }
+        self.fill_lines(batch, bounds.iter().map(|(s, e)| &buffer[*s..*e]))
     }
 
     /// The same for the lines of a topic file (SPEC §2 file form); a line whose envelope this does
@@ -225,7 +229,11 @@ impl Decoder {
         lines: impl Iterator<Item = &'v [u8]>,
         now_ms: i64,
     ) -> Result<Decoded, String> {
-        let mut batch = self.batch(now_ms);
+        self.fill_lines(self.batch(now_ms), lines)
+    }
+
+    fn fill_lines<'v>(&self, mut batch: Batch, lines: impl Iterator<Item = &'v [u8]>) -> Result<Decoded, String> {
+        let now_ms = batch.now_ms;
         for (i, line) in lines.enumerate() {
             let Some(rec) = self.limits.read(line) else {
                 batch.verdicts.push(DEFER);
