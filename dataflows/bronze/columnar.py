@@ -136,7 +136,7 @@ class Decoder(Protocol):
 
     def decode_lines(self, lines: list[bytes], now_ms: int) -> Decoded: ...
 
-    def decode_buffer(self, buffer: bytes, now_ms: int) -> tuple[bytes, dict[str, Any], bytes]: ...
+    def decode_buffer(self, buffer: bytes, now_ms: int) -> tuple[Decoded, bytes]: ...
 
 
 #: ``(stream, check, field, lo, hi, len_lo, len_hi, values, ms)``: a rule as the compiled decoder takes it
@@ -308,9 +308,9 @@ def validate_buffer(
     if decoder is None:
         bounds = [(at, at + len(line)) for at, line in batch.lines()]
         return _combine(validator, len(bounds), None, lambda i: batch.record(*bounds[i]), now)
-    verdicts, streams, flat = decoder.decode_buffer(batch.buffer, now)
+    decoded, flat = decoder.decode_buffer(batch.buffer, now)
     at = np.frombuffer(flat, "<u8").reshape(-1, 2)  # each line's (start, end) in the buffer
-    return _combine(validator, len(verdicts), (verdicts, streams), lambda i: batch.record(*map(int, at[i])), now)
+    return _combine(validator, len(at), decoded, lambda i: batch.record(*map(int, at[i])), now)
 
 
 def validate_lines(

@@ -214,7 +214,12 @@ impl Decoder {
 
     /// The same for a buffer of a topic file's whole lines: each line that is not blank, in order
     /// (the bounds [`line_bounds`] gives), is one record.
-    pub fn decode_buffer(&self, buffer: &[u8], bounds: &[(usize, usize)], now_ms: i64) -> Result<Decoded, String> {
+    pub fn decode_buffer(
+        &self,
+        buffer: &[u8],
+        bounds: &[(usize, usize)],
+        now_ms: i64,
+    ) -> Result<Decoded, String> {
         let mut batch = self.batch(now_ms);
         for column in batch.columns.iter_mut().flatten() {
             column.reserve(bounds.len(), buffer.len());
@@ -232,7 +237,11 @@ impl Decoder {
         self.fill_lines(self.batch(now_ms), lines)
     }
 
-    fn fill_lines<'v>(&self, mut batch: Batch, lines: impl Iterator<Item = &'v [u8]>) -> Result<Decoded, String> {
+    fn fill_lines<'v>(
+        &self,
+        mut batch: Batch,
+        lines: impl Iterator<Item = &'v [u8]>,
+    ) -> Result<Decoded, String> {
         let now_ms = batch.now_ms;
         for (i, line) in lines.enumerate() {
             let Some(rec) = self.limits.read(line) else {

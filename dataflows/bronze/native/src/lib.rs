@@ -49,6 +49,8 @@ mod python {
         Bound<'py, PyBytes>,
         Vec<(Vec<Option<Bound<'py, PyBytes>>>, usize)>,
     );
+    /// A batch's `(verdicts, {stream: (rows, columns)})`.
+    type Decided<'py> = (Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>);
 
     #[pyclass(frozen, module = "scout_decode")]
     struct Decoder {
@@ -56,10 +58,7 @@ mod python {
     }
 
     /// Per stream: the clean rows and their columns, as Python bytes.
-    fn streams_out<'py>(
-        py: Python<'py>,
-        out: decode::Decoded,
-    ) -> (Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>) {
+    fn streams_out<'py>(py: Python<'py>, out: decode::Decoded) -> Decided<'py> {
         let mut streams = HashMap::new();
         for (name, (rows, columns)) in STREAMS.iter().zip(out.streams) {
             let rows: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
@@ -137,7 +136,7 @@ mod python {
             offsets: Vec<i64>,
             record_ts: Vec<i64>,
             now_ms: i64,
-        ) -> PyResult<(Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>)> {
+        ) -> PyResult<Decided<'py>> {
             let n = values.len();
             if [
                 keys.len(),
@@ -178,14 +177,14 @@ mod python {
         }
 
         /// Decide a buffer of a topic file's whole lines, one record per line that is not blank:
-        /// `(verdicts, {stream: (rows, columns)}, bounds)`, `bounds` each line's start and end in the
+        /// `((verdicts, {stream: (rows, columns)}), bounds)`, `bounds` each line's start and end in the
         /// buffer (u64 little-endian pairs), for the lines the Python side reads itself.
         fn decode_buffer<'py>(
             &self,
             py: Python<'py>,
             buffer: &[u8],
             now_ms: i64,
-        ) -> PyResult<(Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>, Bound<'py, PyBytes>)> {
+        ) -> PyResult<(Decided<'py>, Bound<'py, PyBytes>)> {
             let bounds = decode::line_bounds(buffer);
             let out = self
                 .inner
@@ -196,8 +195,7 @@ mod python {
                 .flat_map(|(s, e)| [*s as u64, *e as u64])
                 .flat_map(u64::to_le_bytes)
                 .collect();
-            let (verdicts, streams) = streams_out(py, out);
-            Ok((verdicts, streams, PyBytes::new(py, &flat)))
+            Ok((streams_out(py, out), PyBytes::new(py, &flat)))
         }
 
         /// Decide the lines of a topic file (SPEC §2 file form), as `decode` does records.
@@ -206,7 +204,7 @@ mod python {
             py: Python<'py>,
             lines: Vec<Bound<'py, PyBytes>>,
             now_ms: i64,
-        ) -> PyResult<(Bound<'py, PyBytes>, HashMap<&'static str, StreamOut<'py>>)> {
+        ) -> PyResult<Decided<'py>> {
             let out = self
                 .inner
                 .decode_lines(lines.iter().map(|l| l.as_bytes()), now_ms)
