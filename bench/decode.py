@@ -13,7 +13,9 @@ threads included) per event:
 * ``msgspec strict decode``  — the row path's floor: msgspec decoding each payload into its strict type;
 * ``lines: …``               — the same from the topic file's lines: the row path with the file source's
                                ``parse_line`` first, beside :func:`~dataflows.bronze.columnar.validate_lines`
-                               (the compiled path reads the file form itself).
+                               (the compiled path reads the file form itself) and
+                               :func:`~dataflows.bronze.columnar.validate_buffer` (the batch's lines as one
+                               block, as the columnar engine's file source gives them).
 
 The ratio column compares each path's best run with its row path's best in the same run (these
 machines are noisy: compare ratios). No chDB, no Bytewax: ``bench/pipeline.py`` measures the whole.
@@ -55,9 +57,9 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from dataflows.bronze.columnar import compiled_decoder, validate_columnar, validate_lines
+    from dataflows.bronze.columnar import compiled_decoder, validate_buffer, validate_columnar, validate_lines
     from dataflows.bronze.rows import bronze_row
-    from dataflows.sources.file import parse_line
+    from dataflows.sources.file import LineBatch, parse_line
 
     console = Console(width=140)
     lines = simulated_lines(args.events, console.print)
@@ -93,6 +95,12 @@ def main() -> None:
         for b in line_batches:
             validate_lines(validator, b, decoder, functools.partial(_read, b), now)
 
+    blocks = [LineBatch("file", "bench", b"".join(line + b"\n" for line in b), 0) for b in line_batches]
+
+    def compiled_from_blocks() -> None:
+        for block in blocks:
+            validate_buffer(validator, block, decoder, now)
+
     def strict_decode() -> None:
         for b in batches:
             for r in b:
@@ -109,6 +117,7 @@ def main() -> None:
         "msgspec strict decode alone": strict_decode,
         "lines: row path (parse + validate + bronze rows)": row_path_from_lines,
         "lines: compiled (validate_lines)": compiled_from_lines,
+        "lines: one block, compiled (validate_buffer, the columnar engine's)": compiled_from_blocks,
     }
     runs: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(args.runs):  # interleaved, so that a slow spell of the machine hits every path

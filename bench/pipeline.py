@@ -2,8 +2,9 @@
 side by side with the raw limits measured in the same run:
 
 * parse only   — decode every file line and its event (what any consumer pays);
-* compiled decode path — the file's lines through :func:`~dataflows.bronze.columnar.validate_lines`
-                 (Arrow batches of bronze rows, quarantine rows; the columnar engine's first step, #21);
+* compiled decode path — the file read as the columnar engine reads it (blocks of whole lines) through
+                 :func:`~dataflows.bronze.columnar.validate_buffer` (Arrow batches of bronze rows,
+                 quarantine rows; the columnar engine's first step, #21);
 * chDB insert  — bulk-insert the same events' bronze rows with clickhouse-connect;
 * null sink    — the dataflow with a writer that only encodes the rows it gets
                  (compute alone: everything but the insert);
@@ -124,29 +125,33 @@ def child_parse(path: Path) -> dict[str, Any]:
 
 
 def child_decode(path: Path, batch_size: int) -> dict[str, Any]:
-    """The compiled decode path alone (#21 item 1): file lines → Arrow batches of bronze rows and
-    quarantine rows (:func:`~dataflows.bronze.columnar.validate_lines`), nothing written."""
-    import functools
-
-    from dataflows.bronze.columnar import compiled_decoder, validate_lines
-    from dataflows.sources.file import parse_line
+    """The compiled decode path alone (#21 item 1), as the columnar engine reads a file: blocks of whole
+    lines (:class:`~dataflows.sources.file.TopicLineSource`) → Arrow batches of bronze rows and quarantine
+    rows (:func:`~dataflows.bronze.columnar.validate_buffer`), nothing written."""
+    from dataflows.bronze.columnar import compiled_decoder, validate_buffer, validate_columnar
+    from dataflows.sources.file import LineBatch, TopicLineSource
 
     validator = bench_validator()
     decoder = compiled_decoder(validator)
     if decoder is None:
         raise SystemExit("scout_decode is not built: run `make native` first")
-
-    def read(lines: list[bytes], i: int) -> Any:
-        return parse_line(lines[i], "bench", i)
-
     t0, c0 = time.perf_counter(), _cpu_s()
     n = 0
-    with path.open("rb") as f:
-        while lines := f.readlines(64 << 20):
-            for i in range(0, len(lines), batch_size):
-                batch = lines[i : i + batch_size]
-                validate_lines(validator, batch, decoder, functools.partial(read, batch), BENCH_NOW)
-                n += len(batch)
+    part = TopicLineSource([path], batch_size).build_part("decode", str(path), None)
+    try:
+        while True:
+            try:
+                items = part.next_batch()
+            except StopIteration:
+                break
+            for item in items:
+                if isinstance(item, LineBatch):
+                    result = validate_buffer(validator, item, decoder, BENCH_NOW)
+                else:
+                    result = validate_columnar(validator, item, decoder, BENCH_NOW)
+                n += result.cleared + result.deferred
+    finally:
+        part.close()
     cpu = _cpu_s() - c0
     return {"events": n, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_rss_mb(), "cpu_s": cpu}
 
