@@ -3,7 +3,8 @@ bronze rows out.
 
 The compiled decode path (the Rust crate in ``dataflows/bronze/native``, Python module
 ``scout_decode``, built by ``make``) reads a batch of records — their values and envelopes
-(:func:`validate_columnar`), or the lines of a topic file (:func:`validate_lines`) — decodes the
+(:func:`validate_columnar`), or the lines of a topic file (:func:`validate_lines`; a block of them,
+the columnar engine's file input: :func:`validate_buffer`) — decodes the
 values strictly, runs the rules file's checks and fills Arrow buffers of the bronze columns, with
 no Python object per event. A record it does not clear — a broken payload, a broken rule, a warning, a timestamp
 or number in a form it does not handle — is *deferred*: :class:`~dataflows.bronze.validate.Validator`

@@ -95,12 +95,18 @@ BLOCK_BYTES = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class LineBatch:
-    """Whole lines of a topic file, not yet read as records (what :class:`TopicLineSource` yields: the
+    r"""Whole lines of a topic file, not yet read as records (what :class:`TopicLineSource` yields: the
     columnar engine's compiled path reads them itself, :func:`~dataflows.bronze.columnar.validate_buffer`).
 
     ``buffer`` holds the file's bytes from byte ``base`` of the file ``topic`` names
     (:func:`file_topic`) up to a newline. Each line that is not blank (only what :meth:`bytes.strip`
     strips) is one record, as the file source reads it.
+
+    >>> batch = LineBatch("file:/data/in.jsonl", "in.jsonl", b'{"a": 1}\n \t\n{"b"\n', 100)
+    >>> batch.lines()
+    [(0, b'{"a": 1}\n'), (12, b'{"b"\n')]
+    >>> [(r.offset, r.envelope_error is None) for r in batch.records()]
+    [(100, False), (112, False)]
     """
 
     topic: str
