@@ -127,9 +127,9 @@ def child_parse(path: Path) -> dict[str, Any]:
 def child_decode(path: Path, batch_size: int) -> dict[str, Any]:
     """The compiled decode path alone (#21 item 1), as the columnar engine reads a file: blocks of whole
     lines (:class:`~dataflows.sources.file.TopicLineSource`) → Arrow batches of bronze rows and quarantine
-    rows (:func:`~dataflows.bronze.columnar.validate_buffer`), nothing written."""
-    from dataflows.bronze.columnar import compiled_decoder, validate_buffer, validate_columnar
-    from dataflows.sources.file import LineBatch, TopicLineSource
+    rows (:func:`~dataflows.bronze.columnar.validate_item`: ``validate_buffer`` on blocks), nothing written."""
+    from dataflows.bronze.columnar import compiled_decoder, validate_item
+    from dataflows.sources.file import TopicLineSource
 
     validator = bench_validator()
     decoder = compiled_decoder(validator)
@@ -145,10 +145,7 @@ def child_decode(path: Path, batch_size: int) -> dict[str, Any]:
             except StopIteration:
                 break
             for item in items:
-                if isinstance(item, LineBatch):
-                    result = validate_buffer(validator, item, decoder, BENCH_NOW)
-                else:
-                    result = validate_columnar(validator, item, decoder, BENCH_NOW)
+                result = validate_item(validator, item, decoder, BENCH_NOW)
                 n += result.cleared + result.deferred
     finally:
         part.close()

@@ -7,11 +7,12 @@ between the steps instead of a Python object per event.
                                   (crc32(key) % K)            └─ facts_by_store ─ gold_windows ┤
                                                                                    clickhouse ◀┘
 
-The validation is :func:`~dataflows.bronze.columnar.validate_columnar`, or for a topic file's lines
-(:class:`~dataflows.sources.file.TopicLineSource`) :func:`~dataflows.bronze.columnar.validate_buffer`
+The validation is :func:`~dataflows.bronze.columnar.validate_item`: ``validate_columnar`` for records,
+``validate_buffer`` for blocks of a topic file's lines (:class:`~dataflows.sources.file.TopicLineSource`)
 (records the compiled path does not clear go to the Python validator, as before); the per-key step is
-:class:`~dataflows.silver.columnar_device.ColumnarDevices`, one per group of keys; the gold
-windows, the rule counts, the quarantine and the sink are the row engine's (:mod:`dataflows.flow`).
+:class:`~dataflows.silver.columnar_device.ColumnarDevices`, one per group of keys; everything around
+it (the gold windows, the rule counts, the quarantine, dead letters, the annotated topic and the sink)
+is the row engine's wiring (:func:`dataflows.flow.wire_around_key_step`).
 Tables the columnar step builds whole reach the writer as Arrow tables (``TableRows.columns``).
 
 Not in this engine yet: gold on columns (its facts are still Python objects), and the annotated-events
@@ -34,22 +35,11 @@ from bytewax.inputs import Source
 from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import Sink
 
-from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_buffer, validate_columnar
+from dataflows.bronze.columnar import ColumnarResult, compiled_decoder, validate_item
 from dataflows.bronze.rules import RuleSet
 from dataflows.bronze.validate import Validator
 from dataflows.config import WindowConfig
-from dataflows.flow import (
-    NowMs,
-    _facts_by_store,
-    _rejected_rows,
-    _resumed,
-    _rule_counts_by_scope,
-    _wall_ms,
-    dead_letters,
-    gold_builder,
-    tally_builder,
-    write_rows,
-)
+from dataflows.flow import NowMs, _resumed, _wall_ms, wire_around_key_step
 from dataflows.metrics import ACCEPTED, LATE, RECORDS_IN, VALIDATE_SECONDS
 from dataflows.silver.annotate import Lexicon
 from dataflows.silver.columnar_device import (
@@ -189,11 +179,10 @@ def build_columnar_flow(
 
     def validate(batch: LineItem) -> ColumnarResult:
         with VALIDATE_SECONDS.time():
-            if isinstance(batch, LineBatch):  # a block of a topic file's lines: the compiled path reads them
-                result = validate_buffer(validator, batch, decoder)
+            result = validate_item(validator, batch, decoder)
+            if isinstance(batch, LineBatch):  # a block's records are counted once the crate has split it
                 RECORDS_IN.labels(batch.source).inc(result.cleared + result.deferred)
-                return result
-            return validate_columnar(validator, batch, decoder)
+            return result
 
     def devices_builder(resume: DevicesState | None) -> _DevicesLogic:
         devices = ColumnarDevices(windows, lexicon)
@@ -204,21 +193,10 @@ def build_columnar_flow(
 
     flow = Dataflow(flow_id)
     validated = op.map("bronze_validate", op.input("records", flow, cast("Source[LineItem]", source)), validate)
-    rejected = op.map("quarantine_rows", validated, _rejected_rows)
-    rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
-    dq = op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms))
-    dq_rows = op.map("dq_rows", dq, lambda kv: kv[1])
     keyed = op.flat_map("key_groups", validated, lambda result: key_groups(result, groups))
     per_group = op.stateful_batch(DEVICE_GROUPS_STEP, keyed, devices_builder)
-    group_rows = op.map("group_rows", per_group, _device_rows)
-    store_facts = op.flat_map("facts_by_store", per_group, _facts_by_store)
-    gold = op.stateful_batch("gold_windows", store_facts, gold_builder(windows, now_ms))
-    gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
-    write_rows(op.merge("all_rows", rejected, dq_rows, group_rows, gold_rows), sink, row_filter)
-    if dead_letter_sink is not None:
-        letters = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
-        op.output("dead_letter_topic", op.key_on("to_dead_letters", letters, lambda _recs: "0"), dead_letter_sink)
-    if annotated_sink is not None:
-        annotated = op.filter("has_annotations", op.map("annotated_events", per_group, annotated_records), bool)
-        op.output("annotated_topic", op.key_on("to_topic", annotated, lambda _recs: "0"), annotated_sink)
+    wire_around_key_step(
+        validated, per_group, _device_rows, annotated_records, sink, windows, now_ms, annotated_sink,
+        dead_letter_sink, row_filter,
+    )  # fmt: skip
     return flow

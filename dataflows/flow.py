@@ -17,7 +17,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -253,6 +253,43 @@ def write_rows(
     op.output("clickhouse", op.key_on("to_writer", everything, lambda _rows: f"w{next(spread) % writers}"), sink)
 
 
+#: A per-key step's output: ``(key, KeyOutput)`` for the row engine, ``(group, DeviceOutput)`` for the columnar one
+KeyStepOut = TypeVar("KeyStepOut", tuple[str, KeyOutput], tuple[str, DeviceOutput])
+#: A validation step's output, of either engine
+Validated = TypeVar("Validated", ValidationResult, ColumnarResult)
+
+
+def wire_around_key_step(
+    validated: Stream[Validated],
+    per_key: Stream[KeyStepOut],
+    key_rows: Callable[[KeyStepOut], TableRows],
+    annotated: Callable[[KeyStepOut], list[SourceRecord]],
+    sink: Sink[tuple[str, TableRows]],
+    windows: WindowConfig,
+    now_ms: NowMs,
+    annotated_sink: Sink[tuple[str, list[SourceRecord]]] | None,
+    dead_letter_sink: Sink[tuple[str, list[OutgoingRecord]]] | None,
+    row_filter: Callable[[TableRows], TableRows] | None,
+) -> None:
+    """The steps both engines share around their per-key step: quarantine rows, rule counts and dead
+    letters from the validation; the per-key step's rows (``key_rows``), gold windows from its facts,
+    every row to the sink; its closed sessions' annotated events (``annotated``) to their topic."""
+    rejected = op.map("quarantine_rows", validated, _rejected_rows)
+    rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
+    dq_rows = op.map("dq_rows", op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms)), lambda kv: kv[1])
+    rows = op.map("key_rows", per_key, key_rows)
+    store_facts = op.flat_map("facts_by_store", per_key, _facts_by_store)
+    gold = op.stateful_batch("gold_windows", store_facts, gold_builder(windows, now_ms))
+    gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
+    write_rows(op.merge("all_rows", rejected, dq_rows, rows, gold_rows), sink, row_filter)
+    if dead_letter_sink is not None:
+        letters = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
+        op.output("dead_letter_topic", op.key_on("to_dead_letters", letters, lambda _recs: "0"), dead_letter_sink)
+    if annotated_sink is not None:
+        events = op.filter("has_annotations", op.map("annotated_events", per_key, annotated), bool)
+        op.output("annotated_topic", op.key_on("to_topic", events, lambda _recs: "0"), annotated_sink)
+
+
 def build_flow(
     source: Source[list[SourceRecord]],
     sink: Sink[tuple[str, TableRows]],
@@ -293,23 +330,11 @@ def build_flow(
         return _EventClockLogic(clock, now_ms, close_at_eof, idle_close_ms)
 
     flow = Dataflow(flow_id)
-    batches = op.input("records", flow, source)
-    validated = op.map("bronze_validate", batches, validate)
-    rejected = op.map("quarantine_rows", validated, _rejected_rows)
-    rule_counts = op.flat_map("rule_counts_by_scope", validated, _rule_counts_by_scope)
-    dq_rows = op.map("dq_rows", op.stateful_batch("dq_tally", rule_counts, tally_builder(now_ms)), lambda kv: kv[1])
+    validated = op.map("bronze_validate", op.input("records", flow, source), validate)
     keyed = op.flat_map("key_by_clock", validated, _by_clock_key)
     per_key = op.stateful_batch("event_clock", keyed, clock_builder)
-    key_rows = op.map("key_rows", per_key, _key_rows)
-    store_facts = op.flat_map("facts_by_store", per_key, _facts_by_store)
-    gold = op.stateful_batch("gold_windows", store_facts, gold_builder(windows, now_ms))
-    gold_rows = op.map("gold_rows", gold, lambda kv: kv[1])
-    write_rows(op.merge("all_rows", rejected, dq_rows, key_rows, gold_rows), sink, row_filter)
-    if dead_letter_sink is not None:
-        rejected_records = op.filter("has_dead_letters", op.map("dead_letters", validated, dead_letters), bool)
-        op.output("dead_letter_topic", op.key_on("to_dead_letters", rejected_records, lambda _recs: "0"),
-                  dead_letter_sink)  # fmt: skip
-    if annotated_sink is not None:
-        annotated = op.filter("has_annotations", op.map("annotated_events", per_key, annotated_records), bool)
-        op.output("annotated_topic", op.key_on("to_topic", annotated, lambda _recs: "0"), annotated_sink)
+    wire_around_key_step(
+        validated, per_key, _key_rows, annotated_records, sink, windows, now_ms, annotated_sink, dead_letter_sink,
+        row_filter,
+    )  # fmt: skip
     return flow

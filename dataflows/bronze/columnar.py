@@ -37,7 +37,7 @@ from dataflows.bronze.rows import bronze_row
 from dataflows.bronze.rules import Rule, max_ms, min_ts_ms
 from dataflows.bronze.validate import Block, Validator
 from dataflows.rule_tally import PARTITION_BLOCK
-from dataflows.sources.file import LineBatch
+from dataflows.sources.file import LineBatch, LineItem
 from dataflows.tables import TABLES, DqRow, QuarantineRow, clickhouse_types
 from scout_contract import SourceRecord
 from scout_contract.records import OFFSET_MAX, PARTITION_MAX, TIMESTAMP_MS_MAX, TOPIC_MAX_LENGTH
@@ -312,6 +312,16 @@ def validate_buffer(
     decoded, flat = decoder.decode_buffer(batch.buffer, now)
     at = np.frombuffer(flat, "<u8").reshape(-1, 2)  # each line's (start, end) in the buffer
     return _combine(validator, len(at), decoded, lambda i: batch.record(*map(int, at[i])), now)
+
+
+def validate_item(
+    validator: Validator, item: LineItem, decoder: Decoder | None, now: int | None = None
+) -> ColumnarResult:
+    """Validate what a source gives: a block of a topic file's lines (:func:`validate_buffer`), or a
+    batch of records (:func:`validate_columnar`)."""
+    if isinstance(item, LineBatch):
+        return validate_buffer(validator, item, decoder, now)
+    return validate_columnar(validator, item, decoder, now)
 
 
 def validate_lines(

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -50,6 +51,7 @@ from scout_contract.records import UTF8_BOM, EnvelopeError
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
+X = TypeVar("X")
 
 
 def file_topic(path: Path) -> str:
@@ -132,7 +134,7 @@ class LineBatch:
         return parse_line(self.buffer[start:end], self.topic, self.base + start)
 
     def records(self) -> list[SourceRecord]:
-        return [parse_line(line, self.topic, self.base + at) for at, line in self.lines()]
+        return [self.record(at, at + len(line)) for at, line in self.lines()]
 
 
 #: What :class:`TopicLineSource` yields: a block of whole lines, or the record of a line the per-line path read
@@ -250,16 +252,12 @@ class _FileReader:
         self._f.close()
 
 
-class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]):
+class _Partition(StatefulSourcePartition[X, dict[str, int]]):
+    """One topic file as a Bytewax partition; the subclass says what an item is (:meth:`next_batch`)."""
+
     def __init__(self, reader: _FileReader, batch_size: int) -> None:
         self.reader = reader
         self._batch_size = batch_size
-
-    def next_batch(self) -> list[list[SourceRecord]]:
-        if stop_requested():
-            raise StopIteration()
-        records = self.reader.records(self._batch_size)
-        return [records] if records else []
 
     def next_awake(self) -> datetime | None:
         return None
@@ -272,11 +270,15 @@ class _FilePartition(StatefulSourcePartition[list[SourceRecord], dict[str, int]]
         self.reader.close()
 
 
-class _LinePartition(StatefulSourcePartition[LineItem, dict[str, int]]):
-    def __init__(self, reader: _FileReader, batch_size: int) -> None:
-        self.reader = reader
-        self._batch_size = batch_size
+class _FilePartition(_Partition[list[SourceRecord]]):
+    def next_batch(self) -> list[list[SourceRecord]]:
+        if stop_requested():
+            raise StopIteration()
+        records = self.reader.records(self._batch_size)
+        return [records] if records else []
 
+
+class _LinePartition(_Partition[LineItem]):
     def next_batch(self) -> list[LineItem]:
         if stop_requested():
             raise StopIteration()
@@ -285,16 +287,6 @@ class _LinePartition(StatefulSourcePartition[LineItem, dict[str, int]]):
             return [batch]
         records = self.reader.records(1)  # a line longer than a block, or the file's last without a newline
         return [records] if records else []
-
-    def next_awake(self) -> datetime | None:
-        return None
-
-    def snapshot(self) -> dict[str, int]:
-        mark_epoch()
-        return {"version": STATE_VERSION, "offset": self.reader.offset}
-
-    def close(self) -> None:
-        self.reader.close()
 
 
 class _TopicFiles:
